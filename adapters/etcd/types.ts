@@ -1,0 +1,73 @@
+import type { Observable } from 'rxjs';
+
+/**
+ * The etcd port: one session (lease) per agent, one election per VIP, the VIP configuration.
+ * Implemented in this folder on the `etcd3` client.
+ */
+
+/** What the election stream tells an IP actor; `type` matches the IP machine's events. */
+export type ElectionEvent =
+  | { type: 'elected'; source: 'etcd'; reason?: string }
+  | { type: 'demoted'; source: 'etcd'; reason?: string; owner?: string }
+  | { type: 'fault'; source: 'etcd' | 'fence'; reason: string };
+
+export type SessionState = 'connecting' | 'alive' | 'fault' | 'closed';
+
+export interface SessionStatus {
+  state: SessionState;
+  /** Decimal string (etcd lease ids are int64). */
+  leaseId: string | null;
+  /** Milliseconds left before the agent's own fence deadline (last keep-alive + TTL); 0 when past. */
+  leaseRemainingMs: number;
+  lastError?: string;
+}
+
+/** One VIP's configuration as stored at `<prefix>/hosts/<hostname>/<id>` (LinK v2 shape). */
+export interface StoredVip {
+  id: string;
+  /** Canonical CIDR, e.g. `198.18.0.10/32`. */
+  ip: string;
+  checks: unknown[];
+  healthcheck_interval?: number;
+}
+
+export interface HostMembership {
+  hostname: string;
+  owner: boolean;
+}
+
+export interface Election {
+  /** elected / demoted / fault for this VIP, driven by watches and the session, never by polling. */
+  readonly events$: Observable<ElectionEvent>;
+  /** false: no lock attempts and no membership key (a FAILING host withdraws). */
+  setCandidate(candidate: boolean): void;
+  /** Deletes the lock if this host holds it; resolves when done. */
+  release(): Promise<void>;
+  /** Tries the lock transaction now; true when this host holds the lock after it. */
+  tryLock(): Promise<boolean>;
+  /** The owner hands the VIP over: stops competing, deletes its lock, resumes once another host holds it (bounded by timeoutMs). */
+  failover(timeoutMs: number): Promise<string | null>;
+  /** The hostname in the lock key, or null. */
+  owner(): Promise<string | null>;
+  /** Hosts carrying this VIP (membership keys) and which one owns it. */
+  hosts(): Promise<HostMembership[]>;
+  /** Releases the lock, removes the membership key, stops the watch. */
+  close(): Promise<void>;
+}
+
+export interface ConfigStore {
+  list(): Promise<StoredVip[]>;
+  put(vip: StoredVip): Promise<void>;
+  delete(id: string): Promise<void>;
+}
+
+export interface EtcdSession {
+  readonly hostname: string;
+  readonly status$: Observable<SessionStatus>;
+  status(): SessionStatus;
+  /** One election per VIP (keyed by canonical CIDR); all share the agent's single lease. */
+  election(cidr: string): Election;
+  readonly config: ConfigStore;
+  /** Graceful: with revoke the lease is revoked so peers take over at once. */
+  close(options: { revoke: boolean }): Promise<void>;
+}

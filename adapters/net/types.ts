@@ -1,0 +1,38 @@
+/**
+ * The network port: what the actor layer needs from the kernel to own a VIP.
+ * Implemented in this folder with koffi calling libc (netlink, ioctl, raw sockets).
+ */
+
+export interface AddressLifetime {
+  /** Seconds the kernel keeps the address without a refresh; 0 or absent means forever. */
+  lifetimeSec?: number;
+}
+
+export interface AnnounceOptions {
+  /** Frames to send (ARP_GRATUITOUS_COUNT). */
+  count?: number;
+  /** Milliseconds between frames (ARP_GRATUITOUS_INTERVAL). */
+  intervalMs?: number;
+}
+
+/** Another host answered for our VIP (RFC 5227 probe or an IPv6 neighbour solicitation). */
+export interface ConflictReport {
+  cidr: string;
+  mac: string;
+}
+
+export interface NetAdapter {
+  readonly interfaceName: string;
+  /** Like `ip addr add CIDR dev IF [valid_lft N preferred_lft N]`; EEXIST is success. */
+  bind(cidr: string, lifetime?: AddressLifetime): Promise<void>;
+  /** Renews the address's lifetime (NLM_F_REPLACE). */
+  refresh(cidr: string, lifetime: AddressLifetime): Promise<void>;
+  /** Like `ip addr del`; an absent address is success. */
+  unbind(cidr: string): Promise<void>;
+  /** Reads the kernel's address list (RTM_GETADDR dump), not a cache. */
+  isBound(cidr: string): Promise<boolean>;
+  /** Gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6). */
+  announce(cidr: string, options?: AnnounceOptions): Promise<void>;
+  probeConflict(cidr: string, options?: { timeoutMs?: number }): Promise<ConflictReport | null>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what LinK's demo, tests and benchmarks need on Debian 12 + Node 20, as root.
+# Safe to re-run: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+declare -A NEED=(
+  [etcd]=etcd-server [etcdctl]=etcd-client [tcpdump]=tcpdump [ip]=iproute2
+  [capsh]=libcap2-bin [setpriv]=util-linux [openssl]=openssl [chromium]=chromium
+  [keepalived]=keepalived [ucarp]=ucarp [ping]=iputils-ping
+)
+missing=()
+for cmd in "${!NEED[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts these as services on install; LinK's tests and lab start their own.
+  for svc in etcd keepalived ucarp; do
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  done
+fi
+
+if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
