@@ -1,0 +1,82 @@
+import type { Observable } from 'rxjs';
+import type { EventSource, FaultPolicy, IpEventType, IpState } from '../machines/ip.ts';
+import type { HostMembership } from '../adapters/etcd/types.ts';
+import type { HealthCheckSpec } from '../adapters/health/types.ts';
+
+/** One line of a VIP's journal. `kind: 'start'` marks an actor (re)start: replay restarts there. */
+export type JournalEntry =
+  | {
+      kind: 'start';
+      seq: number;
+      time: string;
+      vipId: string;
+      ip: string;
+      faultPolicy: FaultPolicy;
+      state: IpState;
+    }
+  | {
+      kind: 'event';
+      seq: number;
+      time: string;
+      vipId: string;
+      event: IpEventType;
+      source: EventSource | 'unknown';
+      reason?: string;
+      from: IpState;
+      to: IpState;
+    }
+  | {
+      /** Something the actor layer did or failed to do (bind failed, hook failed, conflict seen). */
+      kind: 'note';
+      seq: number;
+      time: string;
+      vipId: string;
+      level: 'info' | 'warn' | 'error';
+      code: string;
+      message: string;
+    };
+
+/** What the API shows of a VIP (LinK v2's shape plus additive fields). */
+export interface VipView {
+  id: string;
+  ip: string;
+  checks: HealthCheckSpec[];
+  healthcheck_interval: number;
+  status: IpState;
+  /** This host holds the VIP (its actor is ACTIVATED). */
+  owner: boolean;
+}
+
+export interface NewVip {
+  ip: string;
+  checks?: HealthCheckSpec[];
+  healthcheck_interval?: number;
+}
+
+export interface AgentHealth {
+  ok: boolean;
+  /** Why not ok: etcd session lost, all VIPs failing health checks, … */
+  reasons: string[];
+  etcd: 'connecting' | 'alive' | 'fault' | 'closed';
+  leaseRemainingMs: number;
+}
+
+/** The agent as the HTTP layer and the CLI see it. Methods throw `AgentError`s. */
+export interface AgentService {
+  readonly hostname: string;
+  list(): VipView[];
+  get(id: string): VipView;
+  add(vip: NewVip): Promise<VipView>;
+  updateChecks(id: string, checks: HealthCheckSpec[], healthcheckInterval?: number): Promise<VipView>;
+  /** Waits (bounded) until another host holds the VIP, then forgets it. */
+  remove(id: string): Promise<void>;
+  /** Tries to take ownership now. */
+  tryLock(id: string): Promise<VipView>;
+  /** Hands ownership to another host; throws NotOwnerError / NoOtherCandidateError. */
+  failover(id: string): Promise<void>;
+  hosts(id: string): Promise<HostMembership[]>;
+  journal(id: string): JournalEntry[];
+  /** Live journal entries of every VIP (filter by vipId). */
+  readonly journal$: Observable<JournalEntry>;
+  health(): AgentHealth;
+}
