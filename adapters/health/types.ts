@@ -1,10 +1,12 @@
-import type { Observable, SchedulerLike } from 'rxjs';
+import type { Observable, ObservableInput, SchedulerLike } from 'rxjs';
 
 /** Health check specifications (LinK v2 shape: `{"type":"TCP","host":…,"port":…}`). */
 export type HealthCheckSpec =
   | { type: 'TCP'; host: string; port: number }
   | { type: 'HTTP'; url: string; expected_status?: number | [number, number]; body_contains?: string }
   | { type: 'EXEC'; command: string; args?: string[] };
+
+export type HealthCheckType = HealthCheckSpec['type'];
 
 export interface HealthEvent {
   type: 'health_check_success' | 'health_check_fail';
@@ -20,7 +22,36 @@ export interface HealthMonitorOptions {
   /** Successes in a row before `health_check_success` (RISE_COUNT). */
   riseCount: number;
   scheduler?: SchedulerLike;
+  /** Called after every round (for logs and metrics); an exception thrown here is ignored. */
+  onRound?: (round: HealthRound) => void;
 }
 
 /** Emits health events for one VIP's checks; no checks = healthy. */
-export type HealthMonitor = (checks: HealthCheckSpec[], options: HealthMonitorOptions) => Observable<HealthEvent>;
+export type HealthMonitor = (
+  checks: HealthCheckSpec[],
+  options: HealthMonitorOptions,
+) => Observable<HealthEvent>;
+
+/** What one probe of one check concluded. `reason` is short and meant for logs and the journal. */
+export interface ProbeResult {
+  ok: boolean;
+  reason: string;
+}
+
+export interface ProbeContext {
+  timeoutMs: number;
+  /** Aborted when the monitor gives up on the probe (its own deadline, or unsubscription). */
+  signal: AbortSignal;
+}
+
+/** Runs one check once. Must not throw (a throw or rejection counts as a failure anyway). */
+export type HealthProbe = (check: HealthCheckSpec, context: ProbeContext) => ObservableInput<ProbeResult>;
+
+/** One round: every check of the VIP probed once, in parallel. The round passes when all pass. */
+export interface HealthRound {
+  ok: boolean;
+  results: ProbeResult[];
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  verdict: 'unknown' | 'healthy' | 'unhealthy';
+}
