@@ -1,0 +1,240 @@
+import Koa from 'koa';
+import type { Context, Next } from 'koa';
+import { Router } from '@koa/router';
+import type { Registry } from 'prom-client';
+import type { AgentService, NewVip } from '../actors/types.ts';
+import {
+  IP_ACTIONS,
+  IP_EVENT_TYPES,
+  IP_STATES,
+  atMostOneFaultTargets,
+  ipEntryActions,
+  ipExitActions,
+  ipMachine,
+  ipTransitionTable,
+} from '../machines/ip.ts';
+import { basicAuth } from './auth.ts';
+import { DEFAULT_BODY_LIMIT, readJsonBody } from './body.ts';
+import { HttpError, badRequest, errorMiddleware, vipNotFound } from './errors.ts';
+import { createMetrics } from './metrics.ts';
+import type { ApiMetrics } from './metrics.ts';
+import { createVipBody, describeZodError, normaliseVipId, updateChecksBody } from './schemas.ts';
+import type { CreateVipBody, UpdateChecksBody } from './schemas.ts';
+import { streamJournal, wantsEventStream } from './sse.ts';
+import type { ApiLogger, BasicAuthCredentials } from './types.ts';
+import type { z } from 'zod';
+
+export interface CreateAppOptions {
+  agent: AgentService;
+  /** Basic auth on every route except /healthz (and /metrics when metricsPublic). */
+  auth?: BasicAuthCredentials;
+  /** METRICS_PUBLIC=true: /metrics without auth. */
+  metricsPublic?: boolean;
+  version: string;
+  /** Where the metrics are registered and read from (one registry per app). */
+  registry: Registry;
+  logger?: ApiLogger;
+  /** Largest accepted request body in bytes (413 above); 64 KiB by default. */
+  bodyLimit?: number;
+  /** Interval of SSE heartbeat comments; 15 s by default. */
+  sseHeartbeatMs?: number;
+}
+
+interface AppState {
+  metrics: ApiMetrics;
+  streams: Set<() => void>;
+}
+
+const appStates = new WeakMap<Koa, AppState>();
+
+/**
+ * Releases what the app holds: ends its SSE streams and stops feeding its metrics from the
+ * journal. startApiServer's close() calls it; call it yourself when serving app.callback().
+ */
+export function closeApp(app: Koa): void {
+  const state = appStates.get(app);
+  if (!state) return;
+  for (const end of [...state.streams]) end();
+  state.metrics.stop();
+}
+
+function parseBody<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const { error, field } = describeZodError(result.error);
+    throw badRequest(error, field);
+  }
+  return result.data;
+}
+
+function vipId(ctx: { params: Record<string, string | undefined> }): string {
+  // Validated by the router's `id` param handler.
+  return ctx.params['id'] ?? '';
+}
+
+export function createApp(options: CreateAppOptions): Koa {
+  const { agent, registry, logger } = options;
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const heartbeatMs = options.sseHeartbeatMs ?? 15_000;
+  const app = new Koa();
+  const metrics = createMetrics(agent, registry);
+  const streams = new Set<() => void>();
+  appStates.set(app, { metrics, streams });
+
+  // Errors that escape a response already under way (a client resetting an SSE stream).
+  app.on('error', (err: unknown) => {
+    logger?.warn('API response error', { error: err instanceof Error ? err.message : String(err) });
+  });
+
+  app.use(errorMiddleware(logger));
+  app.use(async (ctx: Context, next: Next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+  if (options.auth) {
+    const metricsPublic = options.metricsPublic === true;
+    app.use(
+      basicAuth(options.auth, (ctx) => ctx.path === '/healthz' || (metricsPublic && ctx.path === '/metrics')),
+    );
+  }
+
+  // After routing and the method check: nothing answered.
+  app.use(async (ctx: Context, next: Next) => {
+    await next();
+    if (ctx.status === 404 && ctx.body == null) throw new HttpError(404, { error: 'not found' });
+  });
+
+  const router = new Router();
+
+  router.param('id', async (id: string, ctx, next) => {
+    const normalised = normaliseVipId(id);
+    if (!normalised) throw vipNotFound();
+    ctx.params['id'] = normalised;
+    await next();
+  });
+
+  router.get('/ips', (ctx) => {
+    ctx.body = { ips: agent.list() };
+  });
+
+  router.post('/ips', async (ctx) => {
+    const body: CreateVipBody = parseBody(createVipBody, await readJsonBody(ctx, bodyLimit));
+    const vip: NewVip = { ip: body.ip, checks: body.checks ?? [] };
+    if (body.healthcheck_interval) vip.healthcheck_interval = body.healthcheck_interval;
+    const view = await agent.add(vip);
+    ctx.status = 201;
+    ctx.set('Location', `/ips/${view.id}`);
+    // LinK v2 answers a create with the IP itself, not wrapped.
+    ctx.body = view;
+  });
+
+  router.get('/ips/:id', (ctx) => {
+    ctx.body = { ip: agent.get(vipId(ctx)) };
+  });
+
+  const updateChecks = async (ctx: Context & { params: Record<string, string> }) => {
+    const id = vipId(ctx);
+    const body: UpdateChecksBody = parseBody(updateChecksBody, await readJsonBody(ctx, bodyLimit));
+    let checks = body.checks ?? body.healthchecks;
+    if (checks === undefined && body.healthcheck_interval === undefined) {
+      throw badRequest(
+        'nothing to update: give checks (or healthchecks) and/or healthcheck_interval',
+        'checks',
+      );
+    }
+    checks ??= agent.get(id).checks;
+    // LinK v2 answers an update with the IP itself, not wrapped.
+    ctx.body = await agent.updateChecks(id, checks, body.healthcheck_interval || undefined);
+  };
+  router.patch('/ips/:id', updateChecks);
+  router.put('/ips/:id', updateChecks);
+
+  router.delete('/ips/:id', async (ctx) => {
+    await agent.remove(vipId(ctx));
+    ctx.status = 204;
+  });
+
+  router.post('/ips/:id/lock', async (ctx) => {
+    ctx.body = { ip: await agent.tryLock(vipId(ctx)) };
+  });
+
+  router.post('/ips/:id/failover', async (ctx) => {
+    const id = vipId(ctx);
+    const started = performance.now();
+    await agent.failover(id);
+    metrics.observeFailover(id, (performance.now() - started) / 1000);
+    ctx.status = 204;
+  });
+
+  router.get('/ips/:id/hosts', async (ctx) => {
+    const id = vipId(ctx);
+    agent.get(id); // 404 before asking etcd
+    ctx.body = { hosts: await agent.hosts(id) };
+  });
+
+  router.get('/ips/:id/events', (ctx) => {
+    const id = vipId(ctx);
+    if (!wantsEventStream(ctx)) {
+      ctx.body = { events: agent.journal(id) };
+      return;
+    }
+    agent.get(id); // 404 before the stream starts
+    const end = streamJournal(ctx, {
+      vipId: id,
+      history: () => agent.journal(id),
+      live$: agent.journal$,
+      heartbeatMs,
+      onClose: () => streams.delete(end),
+    });
+    streams.add(end);
+  });
+
+  router.get('/machine', (ctx) => {
+    ctx.body = {
+      machine: ipMachine.toJSON(),
+      states: IP_STATES,
+      events: IP_EVENT_TYPES,
+      actions: IP_ACTIONS,
+      transitions: ipTransitionTable,
+      atMostOneFaultTargets,
+      entryActions: ipEntryActions,
+      exitActions: ipExitActions,
+    };
+  });
+
+  router.get('/version', (ctx) => {
+    ctx.body = { version: options.version };
+  });
+
+  router.get('/healthz', (ctx) => {
+    let health;
+    try {
+      health = agent.health();
+    } catch (err: unknown) {
+      ctx.status = 503;
+      ctx.body = { status: 'unhealthy', error: err instanceof Error ? err.message : 'health unknown' };
+      return;
+    }
+    ctx.status = health.ok ? 200 : 503;
+    ctx.body = health.ok
+      ? { status: 'ok', ...health }
+      : { status: 'unhealthy', error: health.reasons.join('; ') || 'unhealthy', ...health };
+  });
+
+  router.get('/metrics', async (ctx) => {
+    ctx.type = registry.contentType;
+    ctx.body = await registry.metrics();
+  });
+
+  app.use(router.routes());
+  app.use(
+    router.allowedMethods({
+      throw: true,
+      // Unknown methods are the client's mistake: 405, never a 5xx (Koa's default is 501).
+      notImplemented: () => new HttpError(405, { error: 'method not allowed' }),
+      methodNotAllowed: () => new HttpError(405, { error: 'method not allowed' }),
+    }),
+  );
+  return app;
+}

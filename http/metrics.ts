@@ -1,0 +1,268 @@
+import { Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import type { Registry } from 'prom-client';
+import type { Subscription } from 'rxjs';
+import type { AgentService, JournalEntry } from '../actors/types.ts';
+import { IP_STATES } from '../machines/ip.ts';
+
+/**
+ * Prometheus metrics of one agent. Counters are fed by the agent's live journal (`journal$`):
+ * `event` entries give transitions, `note` entries carry the actor layer's stable codes.
+ * Gauges (state, owner, lease, health) are read from the agent when Prometheus scrapes.
+ *
+ * | metric | type | labels | source |
+ * |---|---|---|---|
+ * | link_vip_state | gauge (1 for the current state, 0 for the others) | vip_id, ip, state | agent.list() |
+ * | link_vip_owner | gauge (1 = this host holds it) | vip_id, ip | agent.list() |
+ * | link_vip_transitions_total | counter | from, to | journal `event` with from ≠ to |
+ * | link_vip_events_total | counter | event | journal `event` |
+ * | link_announcements_sent_total | counter | vip_id | note ANNOUNCE_SENT |
+ * | link_conflicts_detected_total | counter | vip_id | note CONFLICT_DETECTED |
+ * | link_etcd_request_errors_total | counter | | note ETCD_ERROR |
+ * | link_bind_failures_total, link_unbind_failures_total, link_hook_failures_total | counter | | notes BIND_FAILED, UNBIND_FAILED, HOOK_FAILED |
+ * | link_journal_notes_total | counter | code, level | every note |
+ * | link_lease_remaining_seconds | gauge | | agent.health() |
+ * | link_etcd_session_state | gauge (1 for the current state) | state | agent.health() |
+ * | link_agent_healthy | gauge | | agent.health() |
+ * | link_last_failover_duration_seconds | gauge | vip_id | POST /ips/:id/failover: from the call to another host holding the lock |
+ * | process_*, nodejs_* | prom-client defaults | | |
+ */
+
+export const NOTE_CODES = [
+  'ANNOUNCE_SENT',
+  'CONFLICT_DETECTED',
+  'ETCD_ERROR',
+  'BIND_FAILED',
+  'UNBIND_FAILED',
+  'HOOK_FAILED',
+] as const;
+
+const SESSION_STATES = ['connecting', 'alive', 'fault', 'closed'] as const;
+
+export interface ApiMetrics {
+  readonly registry: Registry;
+  /** Feeds one journal entry (exported for tests; the live feed calls it). */
+  record(entry: JournalEntry): void;
+  /** A manual failover finished in `seconds`. */
+  observeFailover(vipId: string, seconds: number): void;
+  /** Stops reading the journal. */
+  stop(): void;
+}
+
+function getOrCreate<T>(registry: Registry, name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+export function createMetrics(agent: AgentService, registry: Registry): ApiMetrics {
+  if (!registry.getSingleMetric('process_cpu_user_seconds_total')) {
+    collectDefaultMetrics({ register: registry });
+  }
+  const registers = [registry];
+
+  getOrCreate(
+    registry,
+    'link_vip_state',
+    () =>
+      new Gauge({
+        name: 'link_vip_state',
+        help: 'State of each VIP on this host: 1 for the current state, 0 for the others.',
+        labelNames: ['vip_id', 'ip', 'state'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const vip of agent.list()) {
+            for (const state of IP_STATES) {
+              this.set({ vip_id: vip.id, ip: vip.ip, state }, vip.status === state ? 1 : 0);
+            }
+          }
+        },
+      }),
+  );
+  getOrCreate(
+    registry,
+    'link_vip_owner',
+    () =>
+      new Gauge({
+        name: 'link_vip_owner',
+        help: '1 when this host holds the VIP, 0 otherwise.',
+        labelNames: ['vip_id', 'ip'] as const,
+        registers,
+        collect() {
+          this.reset();
+          for (const vip of agent.list()) this.set({ vip_id: vip.id, ip: vip.ip }, vip.owner ? 1 : 0);
+        },
+      }),
+  );
+  getOrCreate(
+    registry,
+    'link_lease_remaining_seconds',
+    () =>
+      new Gauge({
+        name: 'link_lease_remaining_seconds',
+        help: "Seconds left before the agent's etcd lease deadline (0 when past).",
+        registers,
+        collect() {
+          this.set(Math.max(0, agent.health().leaseRemainingMs) / 1000);
+        },
+      }),
+  );
+  getOrCreate(
+    registry,
+    'link_etcd_session_state',
+    () =>
+      new Gauge({
+        name: 'link_etcd_session_state',
+        help: "The agent's etcd session state: 1 for the current state.",
+        labelNames: ['state'] as const,
+        registers,
+        collect() {
+          const current = agent.health().etcd;
+          for (const state of SESSION_STATES) this.set({ state }, current === state ? 1 : 0);
+        },
+      }),
+  );
+  getOrCreate(
+    registry,
+    'link_agent_healthy',
+    () =>
+      new Gauge({
+        name: 'link_agent_healthy',
+        help: '1 when /healthz answers 200.',
+        registers,
+        collect() {
+          this.set(agent.health().ok ? 1 : 0);
+        },
+      }),
+  );
+
+  const transitions = getOrCreate(
+    registry,
+    'link_vip_transitions_total',
+    () =>
+      new Counter({
+        name: 'link_vip_transitions_total',
+        help: 'State changes of the VIPs on this host, by from and to state.',
+        labelNames: ['from', 'to'] as const,
+        registers,
+      }),
+  );
+  const events = getOrCreate(
+    registry,
+    'link_vip_events_total',
+    () =>
+      new Counter({
+        name: 'link_vip_events_total',
+        help: 'Events received by the VIP actors, by event type.',
+        labelNames: ['event'] as const,
+        registers,
+      }),
+  );
+  const announcements = getOrCreate(
+    registry,
+    'link_announcements_sent_total',
+    () =>
+      new Counter({
+        name: 'link_announcements_sent_total',
+        help: 'Gratuitous ARP / unsolicited neighbour advertisements sent.',
+        labelNames: ['vip_id'] as const,
+        registers,
+      }),
+  );
+  const conflicts = getOrCreate(
+    registry,
+    'link_conflicts_detected_total',
+    () =>
+      new Counter({
+        name: 'link_conflicts_detected_total',
+        help: 'Address conflicts seen (another host answering for a VIP this host holds).',
+        labelNames: ['vip_id'] as const,
+        registers,
+      }),
+  );
+  const simpleCounter = (name: string, help: string) =>
+    getOrCreate(registry, name, () => new Counter({ name, help, registers }));
+  const etcdErrors = simpleCounter('link_etcd_request_errors_total', 'etcd requests that failed.');
+  const bindFailures = simpleCounter(
+    'link_bind_failures_total',
+    'Failed attempts to add a VIP to the interface.',
+  );
+  const unbindFailures = simpleCounter(
+    'link_unbind_failures_total',
+    'Failed attempts to remove a VIP from the interface.',
+  );
+  const hookFailures = simpleCounter('link_hook_failures_total', 'Notification hooks that failed.');
+  const notes = getOrCreate(
+    registry,
+    'link_journal_notes_total',
+    () =>
+      new Counter({
+        name: 'link_journal_notes_total',
+        help: 'Notes written to the VIP journals, by code and level.',
+        labelNames: ['code', 'level'] as const,
+        registers,
+      }),
+  );
+  const lastFailover = getOrCreate(
+    registry,
+    'link_last_failover_duration_seconds',
+    () =>
+      new Gauge({
+        name: 'link_last_failover_duration_seconds',
+        help: 'Duration of the last manual failover of each VIP, until another host held it.',
+        labelNames: ['vip_id'] as const,
+        registers,
+      }),
+  );
+
+  const record = (entry: JournalEntry): void => {
+    if (entry.kind === 'event') {
+      events.inc({ event: entry.event });
+      if (entry.from !== entry.to) transitions.inc({ from: entry.from, to: entry.to });
+      return;
+    }
+    if (entry.kind !== 'note') return;
+    notes.inc({ code: entry.code, level: entry.level });
+    switch (entry.code) {
+      case 'ANNOUNCE_SENT':
+        announcements.inc({ vip_id: entry.vipId });
+        break;
+      case 'CONFLICT_DETECTED':
+        conflicts.inc({ vip_id: entry.vipId });
+        break;
+      case 'ETCD_ERROR':
+        etcdErrors.inc();
+        break;
+      case 'BIND_FAILED':
+        bindFailures.inc();
+        break;
+      case 'UNBIND_FAILED':
+        unbindFailures.inc();
+        break;
+      case 'HOOK_FAILED':
+        hookFailures.inc();
+        break;
+    }
+  };
+
+  let subscription: Subscription | undefined = agent.journal$.subscribe({
+    next: (entry) => {
+      try {
+        record(entry);
+      } catch {
+        // A metric must never break the journal feed.
+      }
+    },
+    error: () => undefined,
+  });
+
+  return {
+    registry,
+    record,
+    observeFailover(vipId, seconds) {
+      lastFailover.set({ vip_id: vipId }, seconds);
+    },
+    stop() {
+      subscription?.unsubscribe();
+      subscription = undefined;
+    },
+  };
+}

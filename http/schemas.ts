@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import type { HealthCheckSpec } from '../adapters/health/types.ts';
+import { validateChecks } from '../adapters/health/validate.ts';
+import { parseCidr } from './cidr.ts';
+
+/**
+ * One zod schema per request body; the handlers' types are derived from them. Unknown fields are
+ * rejected everywhere. Health checks are validated by the health adapter's own pure validator
+ * (`adapters/health/validate.ts`), so the API, the config store and the monitor agree on what a
+ * valid check is; zod wraps it to report the offending field.
+ */
+
+export const MAX_CHECKS = 32;
+/** Seconds (LinK v2's unit). 0, as LinK v2 clients send by default, means the agent's default. */
+export const MAX_HEALTHCHECK_INTERVAL = 3600;
+
+/** A VIP id: `vip-` and a UUID. Upper-case hex is accepted and lower-cased. */
+export const VIP_ID = /^vip-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function normaliseVipId(id: string): string | null {
+  const lower = id.toLowerCase();
+  return VIP_ID.test(lower) ? lower : null;
+}
+
+const cidr = z.string({ error: 'ip must be a string such as "198.18.0.10/32"' }).transform((value, ctx) => {
+  const parsed = parseCidr(value);
+  if (!parsed.ok) {
+    ctx.addIssue({ code: 'custom', message: `ip ${parsed.reason}` });
+    return z.NEVER;
+  }
+  return parsed.value.cidr;
+});
+
+/** `null` (what a Go client sends for a nil slice) is an empty list. */
+function checksOf(name: string) {
+  return z.unknown().transform((value, ctx): HealthCheckSpec[] => {
+    if (value === null || value === undefined) return [];
+    if (Array.isArray(value) && value.length > MAX_CHECKS) {
+      ctx.addIssue({ code: 'custom', message: `${name}: at most ${MAX_CHECKS} checks per VIP` });
+      return z.NEVER;
+    }
+    const result = validateChecks(value, name);
+    if (result.ok) return result.value;
+    for (const error of result.errors) {
+      // The validator names fields `checks[1].port`; zod wants the path below this field.
+      const rest = error.field.slice(name.length);
+      const path = [...rest.matchAll(/\[(\d+)\]|\.([^.[\]]+)/g)].map((m) =>
+        m[1] !== undefined ? Number(m[1]) : (m[2] ?? ''),
+      );
+      ctx.addIssue({ code: 'custom', message: error.message, path });
+    }
+    return z.NEVER;
+  });
+}
+
+const interval = z
+  .number({ error: `healthcheck_interval must be a number of seconds (0-${MAX_HEALTHCHECK_INTERVAL})` })
+  .int({ error: 'healthcheck_interval must be a whole number of seconds' })
+  .min(0, { error: 'healthcheck_interval must be 0 (agent default) or more' })
+  .max(MAX_HEALTHCHECK_INTERVAL, {
+    error: `healthcheck_interval must be at most ${MAX_HEALTHCHECK_INTERVAL}`,
+  });
+
+/** `POST /ips`. */
+export const createVipBody = z.strictObject({
+  ip: cidr,
+  checks: checksOf('checks').optional(),
+  healthcheck_interval: interval.optional(),
+});
+export type CreateVipBody = z.output<typeof createVipBody>;
+
+/**
+ * `PATCH|PUT /ips/:id`: replaces the checks. `checks` (this API's name) or `healthchecks`
+ * (LinK v2 client's name), not both; `healthcheck_interval` optional.
+ */
+export const updateChecksBody = z
+  .strictObject({
+    checks: checksOf('checks').optional(),
+    healthchecks: checksOf('healthchecks').optional(),
+    healthcheck_interval: interval.optional(),
+  })
+  .superRefine((body, ctx) => {
+    // `checks` and `healthchecks` are transformed; presence is what matters here.
+    if (body.checks !== undefined && body.healthchecks !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give checks or healthchecks, not both',
+        path: ['healthchecks'],
+      });
+    }
+  });
+export type UpdateChecksBody = z.output<typeof updateChecksBody>;
+
+export interface BodyError {
+  error: string;
+  field?: string;
+}
+
+/** `checks[0].port` from a zod path. */
+export function fieldName(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/** The first issue of a failed parse, as the API's error body. */
+export function describeZodError(error: z.ZodError): BodyError {
+  const issue = error.issues[0];
+  if (!issue) return { error: 'invalid body' };
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0] ?? '';
+    const field = fieldName([...issue.path, key]);
+    return { error: `unknown field ${field}`, field };
+  }
+  const field = fieldName(issue.path);
+  if (issue.code === 'invalid_type' && issue.input === undefined) {
+    return { error: `${field} is required`, field };
+  }
+  if (issue.code === 'invalid_type' && issue.path.length === 0) {
+    return { error: 'body must be a JSON object' };
+  }
+  return field === '' ? { error: issue.message } : { error: issue.message, field };
+}

@@ -1,0 +1,11 @@
+/** What the API logs through; a winston logger fits. */
+export interface ApiLogger {
+  info(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+  error(message: string, meta?: Record<string, unknown>): void;
+}
+
+export interface BasicAuthCredentials {
+  user: string;
+  password: string;
+}
