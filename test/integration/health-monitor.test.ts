@@ -134,7 +134,7 @@ void describe('health monitor with real probes', () => {
     }
   });
 
-  void it('with no checks says healthy once and completes', async () => {
+  void it('with no checks says healthy once and completes', () => {
     const events: HealthEvent[] = [];
     let completed = false;
     monitorHealth([], fast).subscribe({

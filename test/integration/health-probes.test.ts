@@ -55,7 +55,7 @@ async function neverAcceptingListener(): Promise<{ child: ChildProcess; port: nu
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
     });`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [chunk] = (await within(5000, 'never-accepting listener', once(child.stdout!, 'data'))) as [Buffer];
+  const [chunk] = (await within(5000, 'never-accepting listener', once(child.stdout, 'data'))) as [Buffer];
   const port = Number(chunk.toString().trim());
   // Linux queues backlog + 1 connections: two fillers make the queue full.
   const fillers = [connect({ host: '127.0.0.1', port }), connect({ host: '127.0.0.1', port })];
