@@ -11,7 +11,13 @@ import { fromEventObservable, setup, type Subscribable } from 'xstate';
 export const IP_STATES = ['BOOTING', 'ACTIVATED', 'STANDBY', 'FAILING'] as const;
 export type IpState = (typeof IP_STATES)[number];
 
-export const IP_EVENT_TYPES = ['fault', 'elected', 'demoted', 'health_check_fail', 'health_check_success'] as const;
+export const IP_EVENT_TYPES = [
+  'fault',
+  'elected',
+  'demoted',
+  'health_check_fail',
+  'health_check_success',
+] as const;
 export type IpEventType = (typeof IP_EVENT_TYPES)[number];
 
 /** Where an event came from; journaled with it. */

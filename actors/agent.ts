@@ -1,0 +1,447 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  BehaviorSubject,
+  EMPTY,
+  catchError,
+  filter,
+  firstValueFrom,
+  of,
+  timeout,
+  type Observable,
+} from 'rxjs';
+import { createActor, fromEventObservable, type Actor } from 'xstate';
+import { agentMachine, checkNewVip, listVipStates } from '../machines/agent.ts';
+import {
+  ipMachine,
+  type FaultPolicy,
+  type IpEvent,
+  type IpInputsParams,
+  type IpState,
+} from '../machines/ip.ts';
+import type { Election, EtcdSession, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
+import type { NetAdapter } from '../adapters/net/types.ts';
+import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
+import { vipInputs$, type ChecksConfig } from './inputs.ts';
+import { AddressController } from './address.ts';
+import {
+  AgentStoppingError,
+  DuplicateVipError,
+  HandoverTimeoutError,
+  NoOtherCandidateError,
+  NotOwnerError,
+  VipNotFoundError,
+} from './errors.ts';
+import type { Journal } from './journal.ts';
+import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
+import type { Logger } from './logger.ts';
+import type { AgentHealth, AgentService, JournalEntry, NewVip, VipView } from './types.ts';
+
+/**
+ * The agent: wires the pure machines to the adapters. It owns one runtime per VIP (its
+ * election, its health checks, its address controller), provides the IP machine's actions
+ * with them, and journals every event the IP actors receive through XState's inspection API.
+ *
+ * Construct with `createAgent(options)`, then `start()`; `stop({ handover: true })` on SIGTERM.
+ */
+
+export interface StateChange {
+  vipId: string;
+  ip: string;
+  from: IpState;
+  to: IpState;
+  event: string;
+  hostname: string;
+  leaseId: string | null;
+  time: string;
+}
+
+/** Where state changes go (notify hooks); never blocks, never throws. */
+export interface StateChangeNotifier {
+  notify(change: StateChange): void;
+  close(): Promise<void>;
+}
+
+export interface AgentOptions {
+  hostname: string;
+  faultPolicy: FaultPolicy;
+  session: EtcdSession;
+  net: NetAdapter;
+  monitorHealth: HealthMonitor;
+  health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
+  journal: Journal;
+  logger: Logger;
+  leaseTtlMs: number;
+  /** Kernel lifetime of a bound VIP in seconds; 0 = none. Capped by the lease under at-most-one. */
+  addressLifetimeSec: number;
+  announce: { count: number; intervalMs: number };
+  /** Bound on DELETE and failover waiting for another host. */
+  handoverTimeoutMs: number;
+  /** Local copy of the configuration, used when etcd is down at start. */
+  cacheFile?: string;
+  notifier?: StateChangeNotifier;
+}
+
+interface VipRuntime {
+  vip: StoredVip;
+  election: Election;
+  address: AddressController;
+  checks: BehaviorSubject<ChecksConfig>;
+  removing: boolean;
+}
+
+const DEFAULT_HEALTHCHECK_INTERVAL_S = 0;
+
+export class Agent implements AgentService {
+  readonly hostname: string;
+  private readonly runtimes = new Map<string, VipRuntime>();
+  private readonly actor: Actor<typeof agentMachine>;
+  private stopping = false;
+
+  constructor(private readonly options: AgentOptions) {
+    this.hostname = options.hostname;
+    const ip = ipMachine.provide({
+      actions: {
+        bindAddress: ({ context }) => this.runtime(context.vipId)?.address.want(true),
+        announce: ({ context }) => this.runtime(context.vipId)?.address.announce(),
+        removeAddress: ({ context }) => this.runtime(context.vipId)?.address.want(false),
+        releaseLock: ({ context }) =>
+          this.background(context.vipId, 'RELEASE_FAILED', (r) => r.election.release()),
+        withdrawCandidacy: ({ context }) => this.runtime(context.vipId)?.election.setCandidate(false),
+        resumeCandidacy: ({ context }) => {
+          const runtime = this.runtime(context.vipId);
+          if (runtime && !runtime.removing) runtime.election.setCandidate(true);
+        },
+      },
+      actors: {
+        inputs: fromEventObservable(({ input }: { input: IpInputsParams }) => this.inputs$(input.vipId)),
+      },
+    });
+    this.actor = createActor(agentMachine.provide({ actors: { ip } }), {
+      input: { faultPolicy: options.faultPolicy },
+      inspect: createJournalRecorder({
+        journal: options.journal,
+        faultPolicy: options.faultPolicy,
+        ipOf: (actorId) => this.runtimes.get(actorId)?.vip.ip,
+        onTransition: (transition) => this.onTransition(transition),
+      }),
+    });
+    this.actor.subscribe({
+      error: (err) => options.logger.error('agent actor failed', { err: String(err) }),
+    });
+  }
+
+  get journal$(): Observable<JournalEntry> {
+    return this.options.journal.entries$;
+  }
+
+  /** Restores the VIPs from etcd, or from the local cache when etcd cannot be read. */
+  async start(): Promise<void> {
+    this.actor.start();
+    let vips: StoredVip[];
+    try {
+      vips = await this.options.session.config.list();
+      this.writeCache(vips);
+    } catch (err) {
+      vips = this.readCache();
+      this.options.logger.warn('etcd unreachable at start: VIPs restored from the local cache', {
+        count: vips.length,
+        err: String(err),
+      });
+    }
+    for (const vip of vips) this.spawn(vip);
+  }
+
+  /**
+   * Graceful stop: unbind every VIP first, then release the locks and revoke the lease, so the
+   * next host wins within one watch round trip and two hosts never answer at once. Without
+   * handover (a restart) the addresses stay bound and the lease is left to be reused.
+   */
+  async stop(options: { handover: boolean }): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    const runtimes = [...this.runtimes.values()];
+    for (const runtime of runtimes) runtime.address.close();
+    if (options.handover) {
+      await Promise.allSettled(runtimes.map((r) => this.options.net.unbind(r.vip.ip)));
+      await Promise.allSettled(runtimes.map((r) => r.election.close()));
+    }
+    this.actor.stop();
+    await this.options.session.close({ revoke: options.handover });
+    await this.options.notifier?.close();
+  }
+
+  list(): VipView[] {
+    return [...this.runtimes.keys()].map((id) => this.get(id));
+  }
+
+  get(id: string): VipView {
+    const runtime = this.runtimes.get(id);
+    if (!runtime) throw new VipNotFoundError(id);
+    const state = this.stateOf(id);
+    return {
+      id,
+      ip: runtime.vip.ip,
+      checks: runtime.checks.value.checks,
+      healthcheck_interval: runtime.vip.healthcheck_interval ?? DEFAULT_HEALTHCHECK_INTERVAL_S,
+      status: state,
+      owner: state === 'ACTIVATED',
+    };
+  }
+
+  async add(request: NewVip): Promise<VipView> {
+    this.assertRunning();
+    const vip: StoredVip = {
+      id: `vip-${randomUUID()}`,
+      ip: request.ip,
+      checks: request.checks ?? [],
+      healthcheck_interval: request.healthcheck_interval ?? DEFAULT_HEALTHCHECK_INTERVAL_S,
+    };
+    const verdict = checkNewVip(this.actor.getSnapshot().context, { vipId: vip.id, ip: vip.ip });
+    if (!verdict.ok) throw new DuplicateVipError(vip.ip, verdict.existingId);
+    // Stored first: a VIP the agent runs is always one it will restore.
+    await this.options.session.config.put(vip);
+    this.spawn(vip);
+    this.writeCache(this.storedVips());
+    return this.get(vip.id);
+  }
+
+  async updateChecks(id: string, checks: HealthCheckSpec[], healthcheckInterval?: number): Promise<VipView> {
+    this.assertRunning();
+    const runtime = this.mustRuntime(id);
+    const vip: StoredVip = {
+      ...runtime.vip,
+      checks,
+      healthcheck_interval: healthcheckInterval ?? runtime.vip.healthcheck_interval,
+    };
+    await this.options.session.config.put(vip);
+    runtime.vip = vip;
+    runtime.checks.next({ checks, intervalMs: this.intervalMsOf(vip) });
+    this.writeCache(this.storedVips());
+    return this.get(id);
+  }
+
+  async remove(id: string): Promise<void> {
+    this.assertRunning();
+    const runtime = this.mustRuntime(id);
+    runtime.removing = true;
+    runtime.election.setCandidate(false);
+    if (this.stateOf(id) === 'ACTIVATED') {
+      runtime.address.want(false);
+      await runtime.address.settled();
+      await runtime.election.release();
+      await this.waitForOtherOwner(runtime.election, this.options.handoverTimeoutMs);
+    }
+    runtime.address.close();
+    this.actor.send({ type: 'vip.remove', vipId: id });
+    this.runtimes.delete(id);
+    await runtime.election.close();
+    await this.options.session.config.delete(id);
+    this.writeCache(this.storedVips());
+    this.options.journal.forget(id);
+  }
+
+  async tryLock(id: string): Promise<VipView> {
+    this.assertRunning();
+    const runtime = this.mustRuntime(id);
+    await runtime.election.tryLock();
+    return this.get(id);
+  }
+
+  async failover(id: string): Promise<void> {
+    this.assertRunning();
+    const runtime = this.mustRuntime(id);
+    if (this.stateOf(id) !== 'ACTIVATED')
+      throw new NotOwnerError(runtime.vip.ip, await runtime.election.owner());
+    const others = (await runtime.election.hosts()).filter((h) => h.hostname !== this.hostname);
+    if (others.length === 0) throw new NoOtherCandidateError(runtime.vip.ip);
+    // Unbind before letting go of the lock, so two hosts never answer at once.
+    runtime.address.want(false);
+    await runtime.address.settled();
+    const newOwner = await runtime.election.failover(this.options.handoverTimeoutMs);
+    if (newOwner === null || newOwner === this.hostname) {
+      if (this.stateOf(id) === 'ACTIVATED') {
+        runtime.address.want(true);
+        runtime.address.announce();
+      }
+      throw new HandoverTimeoutError(runtime.vip.ip, this.options.handoverTimeoutMs);
+    }
+  }
+
+  hosts(id: string): Promise<HostMembership[]> {
+    return this.mustRuntime(id).election.hosts();
+  }
+
+  journal(id: string): JournalEntry[] {
+    this.mustRuntime(id);
+    return this.options.journal.entries(id);
+  }
+
+  health(): AgentHealth {
+    const status = this.options.session.status();
+    const reasons: string[] = [];
+    if (this.stopping) reasons.push('agent is stopping');
+    if (status.state !== 'alive')
+      reasons.push(`etcd session ${status.state}${status.lastError ? `: ${status.lastError}` : ''}`);
+    const failing = this.list().filter((vip) => vip.status === 'FAILING');
+    if (failing.length > 0) reasons.push(`health checks failing for ${failing.map((v) => v.ip).join(', ')}`);
+    return {
+      ok: reasons.length === 0,
+      reasons,
+      etcd: status.state,
+      leaseRemainingMs: status.leaseRemainingMs,
+    };
+  }
+
+  /** Resolves once every VIP's queued address work has run (tests, graceful stop). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.runtimes.values()].map((r) => r.address.settled()));
+  }
+
+  private spawn(vip: StoredVip): void {
+    if (this.runtimes.has(vip.id)) return;
+    const checks = (vip.checks ?? []) as HealthCheckSpec[];
+    const runtime: VipRuntime = {
+      vip,
+      election: this.options.session.election(vip.ip),
+      address: new AddressController({
+        cidr: vip.ip,
+        net: this.options.net,
+        lifetimeSec: () => this.lifetimeSec(),
+        refreshEveryMs: () => this.refreshEveryMs(),
+        announce: this.options.announce,
+        logger: this.options.logger,
+        onError: (code, err) => this.note(vip.id, 'error', code, errorText(err)),
+        onAnnounced: () => this.note(vip.id, 'info', 'ANNOUNCE_SENT', `announced ${vip.ip}`),
+      }),
+      checks: new BehaviorSubject({ checks, intervalMs: this.intervalMsOf(vip) }),
+      removing: false,
+    };
+    this.runtimes.set(vip.id, runtime);
+    this.actor.send({ type: 'vip.add', vipId: vip.id, ip: vip.ip });
+    runtime.election.setCandidate(true);
+  }
+
+  /** election$ and health$ of one VIP, merged: the IP actor's only inputs. */
+  private inputs$(vipId: string): Observable<IpEvent> {
+    const runtime = this.runtimes.get(vipId);
+    if (!runtime) return EMPTY;
+    return vipInputs$(
+      runtime.election.events$,
+      runtime.checks,
+      this.options.monitorHealth,
+      this.options.health,
+      (err) => this.note(vipId, 'error', 'INPUTS_FAILED', errorText(err)),
+    );
+  }
+
+  private onTransition(transition: RecordedTransition): void {
+    const { vipId, ip, from, to, event, reason } = transition;
+    this.options.logger.info(`${ip} ${from} -> ${to}`, { vipId, event, reason });
+    this.options.notifier?.notify({
+      vipId,
+      ip,
+      from,
+      to,
+      event,
+      hostname: this.hostname,
+      leaseId: this.options.session.status().leaseId,
+      time: new Date().toISOString(),
+    });
+  }
+
+  private note(vipId: string, level: 'info' | 'warn' | 'error', code: string, message: string): void {
+    if (level !== 'info') this.options.logger[level](message, { vipId, code });
+    this.options.journal.append({ kind: 'note', vipId, level, code, message });
+  }
+
+  private background(vipId: string, code: string, work: (runtime: VipRuntime) => Promise<unknown>): void {
+    const runtime = this.runtime(vipId);
+    if (!runtime) return;
+    work(runtime).catch((err: unknown) => this.note(vipId, 'error', code, errorText(err)));
+  }
+
+  /** Whole seconds the kernel may keep the address now; null when it must not be held. */
+  private lifetimeSec(): number | null {
+    const configured = this.options.addressLifetimeSec;
+    if (this.options.faultPolicy === 'at-least-one') return configured;
+    const leaseLeft = Math.floor(this.options.session.status().leaseRemainingMs / 1000);
+    const cap = configured === 0 ? leaseLeft : Math.min(configured, leaseLeft);
+    return cap >= 1 ? cap : null;
+  }
+
+  private refreshEveryMs(): number {
+    const lifetimeMs = (this.lifetimeSec() ?? 1) * 1000;
+    const period = this.options.faultPolicy === 'at-most-one' ? this.options.leaseTtlMs / 3 : lifetimeMs / 3;
+    return Math.max(100, Math.min(period, lifetimeMs / 3 || period));
+  }
+
+  private intervalMsOf(vip: StoredVip): number {
+    const seconds = vip.healthcheck_interval ?? 0;
+    return seconds > 0 ? seconds * 1000 : this.options.health.intervalMs;
+  }
+
+  private async waitForOtherOwner(election: Election, timeoutMs: number): Promise<void> {
+    const current = await election.owner();
+    if (current !== null && current !== this.hostname) return;
+    await firstValueFrom(
+      election.events$.pipe(
+        filter((e) => e.type === 'demoted'),
+        timeout(timeoutMs),
+        catchError(() => of(null)),
+      ),
+      { defaultValue: null },
+    );
+  }
+
+  private stateOf(id: string): IpState {
+    const vip = listVipStates(this.actor.getSnapshot()).find((v) => v.vipId === id);
+    return vip?.state ?? 'BOOTING';
+  }
+
+  private runtime(vipId: string): VipRuntime | undefined {
+    return this.runtimes.get(vipId);
+  }
+
+  private mustRuntime(id: string): VipRuntime {
+    const runtime = this.runtimes.get(id);
+    if (!runtime) throw new VipNotFoundError(id);
+    return runtime;
+  }
+
+  private assertRunning(): void {
+    if (this.stopping) throw new AgentStoppingError();
+  }
+
+  private storedVips(): StoredVip[] {
+    return [...this.runtimes.values()].map((r) => r.vip);
+  }
+
+  private writeCache(vips: StoredVip[]): void {
+    const file = this.options.cacheFile;
+    if (!file) return;
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(`${file}.tmp`, JSON.stringify(vips, null, 2));
+    renameSync(`${file}.tmp`, file);
+  }
+
+  private readCache(): StoredVip[] {
+    const file = this.options.cacheFile;
+    if (!file) return [];
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as StoredVip[];
+    } catch {
+      return [];
+    }
+  }
+}
+
+function errorText(err: unknown): string {
+  if (err instanceof Error) return 'code' in err ? `${String(err.code)}: ${err.message}` : err.message;
+  return String(err);
+}
+
+export function createAgent(options: AgentOptions): Agent {
+  return new Agent(options);
+}

@@ -1,0 +1,99 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Observable, type Subscriber } from 'rxjs';
+import { createActor, fromEventObservable } from 'xstate';
+import { agentMachine, checkNewVip, listVipStates } from '../../machines/agent.ts';
+import { ipMachine, type IpEvent, type IpInputsParams } from '../../machines/ip.ts';
+
+/** An agent whose IP actors read from per-VIP subscriber lists, counted to catch leaks. */
+function harness() {
+  const subscribers = new Map<string, Set<Subscriber<IpEvent>>>();
+  const ip = ipMachine.provide({
+    actors: {
+      inputs: fromEventObservable(
+        ({ input }: { input: IpInputsParams }) =>
+          new Observable<IpEvent>((subscriber) => {
+            const set = subscribers.get(input.vipId) ?? new Set();
+            set.add(subscriber);
+            subscribers.set(input.vipId, set);
+            return () => set.delete(subscriber);
+          }),
+      ),
+    },
+  });
+  const actor = createActor(agentMachine.provide({ actors: { ip } }), {
+    input: { faultPolicy: 'at-least-one' },
+  }).start();
+  const emit = (vipId: string, event: IpEvent) => subscribers.get(vipId)?.forEach((s) => s.next(event));
+  const live = () => [...subscribers.values()].reduce((n, set) => n + set.size, 0);
+  return { actor, emit, live };
+}
+
+describe('agent supervisor', () => {
+  it('spawns one IP actor per VIP, with the VIP id as actor id', () => {
+    const { actor, live } = harness();
+    actor.send({ type: 'vip.add', vipId: 'vip-a', ip: '198.18.0.10/32' });
+    actor.send({ type: 'vip.add', vipId: 'vip-b', ip: '198.18.0.11/32' });
+    const snapshot = actor.getSnapshot();
+    assert.deepEqual(Object.keys(snapshot.children).sort(), ['vip-a', 'vip-b']);
+    assert.equal(live(), 2);
+    assert.deepEqual(
+      listVipStates(snapshot).map((v) => [v.vipId, v.state]),
+      [
+        ['vip-a', 'BOOTING'],
+        ['vip-b', 'BOOTING'],
+      ],
+    );
+  });
+
+  it('routes stream events to the right actor and lists states', () => {
+    const { actor, emit } = harness();
+    actor.send({ type: 'vip.add', vipId: 'vip-a', ip: '198.18.0.10/32' });
+    actor.send({ type: 'vip.add', vipId: 'vip-b', ip: '198.18.0.11/32' });
+    emit('vip-a', { type: 'elected', source: 'etcd' });
+    emit('vip-b', { type: 'demoted', source: 'etcd' });
+    const states = Object.fromEntries(listVipStates(actor.getSnapshot()).map((v) => [v.vipId, v.state]));
+    assert.deepEqual(states, { 'vip-a': 'ACTIVATED', 'vip-b': 'STANDBY' });
+  });
+
+  it('refuses a duplicate id or address', () => {
+    const { actor, live } = harness();
+    actor.send({ type: 'vip.add', vipId: 'vip-a', ip: '198.18.0.10/32' });
+    const context = actor.getSnapshot().context;
+    assert.deepEqual(checkNewVip(context, { vipId: 'vip-a', ip: '198.18.0.99/32' }), {
+      ok: false,
+      reason: 'duplicate-id',
+      existingId: 'vip-a',
+    });
+    assert.deepEqual(checkNewVip(context, { vipId: 'vip-z', ip: '198.18.0.10/32' }), {
+      ok: false,
+      reason: 'duplicate-ip',
+      existingId: 'vip-a',
+    });
+    actor.send({ type: 'vip.add', vipId: 'vip-z', ip: '198.18.0.10/32' });
+    assert.deepEqual(Object.keys(actor.getSnapshot().children), ['vip-a']);
+    assert.equal(live(), 1);
+  });
+
+  it('stops the actor and its streams on delete, leaving the others', () => {
+    const { actor, emit, live } = harness();
+    actor.send({ type: 'vip.add', vipId: 'vip-a', ip: '198.18.0.10/32' });
+    actor.send({ type: 'vip.add', vipId: 'vip-b', ip: '198.18.0.11/32' });
+    const child = actor.getSnapshot().children['vip-a'];
+    assert.ok(child);
+    actor.send({ type: 'vip.remove', vipId: 'vip-a' });
+    assert.equal(child.getSnapshot().status, 'stopped');
+    assert.equal(live(), 1, 'the removed actor unsubscribed from its inputs');
+    assert.deepEqual(Object.keys(actor.getSnapshot().context.vips), ['vip-b']);
+    emit('vip-b', { type: 'elected' });
+    assert.equal(listVipStates(actor.getSnapshot())[0]?.state, 'ACTIVATED');
+    actor.stop();
+    assert.equal(live(), 0, 'stopping the agent unsubscribes every stream');
+  });
+
+  it('ignores the removal of an unknown VIP', () => {
+    const { actor } = harness();
+    actor.send({ type: 'vip.remove', vipId: 'vip-nope' });
+    assert.deepEqual(actor.getSnapshot().context.vips, {});
+  });
+});
