@@ -13,6 +13,8 @@ export interface AnnounceOptions {
   count?: number;
   /** Milliseconds between frames (ARP_GRATUITOUS_INTERVAL). */
   intervalMs?: number;
+  /** IPv4: also send the ARP reply form with each gratuitous request. */
+  arpReply?: boolean;
 }
 
 /** Another host answered for our VIP (RFC 5227 probe or an IPv6 neighbour solicitation). */
