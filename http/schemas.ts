@@ -25,7 +25,8 @@ export function normaliseVipId(id: string): string | null {
 const cidr = z.string({ error: 'ip must be a string such as "198.18.0.10/32"' }).transform((value, ctx) => {
   const parsed = parseCidr(value);
   if (!parsed.ok) {
-    ctx.addIssue({ code: 'custom', message: `ip ${parsed.reason}` });
+    const shown = value.length > 48 ? `${value.slice(0, 48)}…` : value;
+    ctx.addIssue({ code: 'custom', message: `ip ${JSON.stringify(shown)} ${parsed.reason}` });
     return z.NEVER;
   }
   return parsed.value.cidr;
