@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import {
+  HookCancelledError,
+  HookError,
+  isRetryableHookError,
+  WebhookStatusError,
+  WebhookTimeoutError,
+  WebhookUnreachableError,
+} from './errors.ts';
+import { signBody, SIGNATURE_HEADER } from './sign.ts';
+import type { RetryPolicy, StateChange, WebhookOptions } from './types.ts';
+
+/** The webhook body: the change as JSON, exactly the bytes that are signed. */
+export function webhookBody(change: StateChange): Buffer {
+  const body: StateChange = {
+    vipId: change.vipId,
+    ip: change.ip,
+    from: change.from,
+    to: change.to,
+    event: change.event,
+    hostname: change.hostname,
+    leaseId: change.leaseId,
+    time: change.time,
+  };
+  if (change.revision !== undefined) body.revision = change.revision;
+  return Buffer.from(JSON.stringify(body), 'utf8');
+}
+
+/** Delay before retry number `retry` (1-based). */
+export function backoffDelay(policy: RetryPolicy, retry: number, random: () => number = Math.random): number {
+  const raw = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (retry - 1));
+  const jitter = Math.min(Math.max(policy.jitter ?? 0, 0), 1);
+  return Math.max(0, Math.round(raw * (1 - jitter * random())));
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new HookCancelledError('webhook retry cancelled'));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new HookCancelledError('webhook retry cancelled'));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function errnoOf(error: unknown): string | undefined {
+  const cause: unknown = error instanceof Error ? error.cause : undefined;
+  if (cause instanceof Error) return (cause as NodeJS.ErrnoException).code;
+  return undefined;
+}
+
+async function postOnce(
+  url: string,
+  body: Buffer,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), timeoutMs);
+  try {
+    const response = await fetch(url, {
+      method: 'POST',
+      body,
+      headers,
+      redirect: 'manual',
+      signal: signal ? AbortSignal.any([deadline.signal, signal]) : deadline.signal,
+    });
+    // Read the (small) answer so the connection can be reused; its content does not matter.
+    await response.arrayBuffer().catch(() => undefined);
+    if (response.status < 200 || response.status > 299) throw new WebhookStatusError(response.status);
+  } catch (error) {
+    if (error instanceof HookError) throw error;
+    if (signal?.aborted) throw new HookCancelledError('webhook delivery cancelled');
+    if (deadline.signal.aborted) throw new WebhookTimeoutError(timeoutMs);
+    throw new WebhookUnreachableError(errnoOf(error), error);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Carries the last error of a delivery and how many attempts were made (internal to the runner). */
+export class WebhookDeliveryError extends Error {
+  override readonly name = 'WebhookDeliveryError';
+  constructor(
+    readonly last: HookError,
+    readonly attempts: number,
+  ) {
+    super(last.message, { cause: last });
+  }
+}
+
+export interface DeliveryResult {
+  attempts: number;
+}
+
+/**
+ * POSTs the change to the webhook, retrying transient failures (network, timeout, 408, 429,
+ * 5xx) with exponential backoff. Headers: `Content-Type: application/json`, `X-Link-Signature:
+ * sha256=<hex>` (when a secret is set), `X-Link-Delivery` (one id for all attempts of a change,
+ * for deduplication) and `X-Link-Attempt`. On final failure throws a WebhookDeliveryError with
+ * the last HookError and the number of attempts made.
+ */
+export async function deliverWebhook(
+  change: StateChange,
+  options: WebhookOptions,
+  context: { signal?: AbortSignal; random?: () => number } = {},
+): Promise<DeliveryResult> {
+  const body = webhookBody(change);
+  const baseHeaders: Record<string, string> = {
+    'content-type': 'application/json',
+    'user-agent': 'link-agent',
+    'x-link-delivery': randomUUID(),
+  };
+  if (options.secret !== undefined)
+    baseHeaders[SIGNATURE_HEADER.toLowerCase()] = signBody(options.secret, body);
+  const maxAttempts = Math.max(0, Math.floor(options.retry.retries)) + 1;
+
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await postOnce(
+        options.url,
+        body,
+        { ...baseHeaders, 'x-link-attempt': String(attempt) },
+        options.timeoutMs,
+        context.signal,
+      );
+      return { attempts: attempt };
+    } catch (error) {
+      const failure = error instanceof HookError ? error : new WebhookUnreachableError(undefined, error);
+      if (attempt >= maxAttempts || !isRetryableHookError(failure)) {
+        throw new WebhookDeliveryError(failure, attempt);
+      }
+      await sleep(backoffDelay(options.retry, attempt, context.random), context.signal).catch(
+        (cancelled: unknown) => {
+          throw new WebhookDeliveryError(cancelled as HookCancelledError, attempt);
+        },
+      );
+    }
+  }
+}
