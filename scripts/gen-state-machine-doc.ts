@@ -1,9 +1,4 @@
-/**
- * Writes docs/state-machine.md from the IP machine's exported data. `--check` exits 1 when the
- * committed doc differs (the unit tests run it).
- */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+/** docs/state-machine.md, rendered from the IP machine's exported data (scripts/gen-docs.ts writes it). */
 import {
   IP_EVENT_TYPES,
   IP_STATES,
@@ -12,8 +7,6 @@ import {
   ipExitActions,
   ipTransitionTable,
 } from '../machines/ip.ts';
-
-export const STATE_MACHINE_DOC = fileURLToPath(new URL('../docs/state-machine.md', import.meta.url));
 
 export function renderStateMachineDoc(): string {
   const header = `| event \\ from | ${IP_STATES.join(' | ')} |`;
@@ -79,17 +72,4 @@ ${actions.join('\n')}
 ${mermaid.join('\n')}
 \`\`\`
 `;
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const rendered = renderStateMachineDoc();
-  if (process.argv.includes('--check')) {
-    const current = readFileSync(STATE_MACHINE_DOC, 'utf8');
-    if (current !== rendered) {
-      console.error('docs/state-machine.md is stale: run npm run docs');
-      process.exit(1);
-    }
-  } else {
-    writeFileSync(STATE_MACHINE_DOC, rendered);
-  }
 }

@@ -1,0 +1,310 @@
+import { hostname as osHostname } from 'node:os';
+
+/**
+ * Every environment variable LinK reads, in one place: type, default, range and description.
+ * The agent's parser, `linkctl agent --check` and docs/configuration.md all derive from it.
+ * Durations accept Go-style strings as LinK v2 did (`500ms`, `3s`, `1m`) or a bare number of
+ * seconds.
+ */
+
+export type VarKind = 'string' | 'int' | 'duration' | 'enum' | 'bool' | 'list' | 'path' | 'url';
+
+export interface VarSpec {
+  name: string;
+  kind: VarKind;
+  description: string;
+  /** Default as an operator would write it; absent = no default. */
+  default?: string;
+  /** What the default is when it is computed rather than fixed. */
+  defaultText?: string;
+  required?: boolean;
+  min?: number;
+  max?: number;
+  values?: readonly string[];
+  secret?: boolean;
+  group: 'Agent' | 'API' | 'etcd' | 'Election' | 'Health checks' | 'Announcements' | 'Hooks' | 'Logs';
+}
+
+export const CONFIG_SCHEMA = [
+  {
+    name: 'INTERFACE',
+    kind: 'string',
+    group: 'Agent',
+    required: true,
+    description: 'Network interface the VIPs are bound to and announced on (e.g. `eth0`).',
+  },
+  {
+    name: 'HOSTNAME',
+    kind: 'string',
+    group: 'Agent',
+    defaultText: 'the OS hostname',
+    description:
+      'Name of this host in etcd (lock values, membership and configuration keys). Unique per host.',
+  },
+  {
+    name: 'STATE_DIR',
+    kind: 'path',
+    group: 'Agent',
+    default: '/var/lib/link',
+    description: 'Writable folder for the event journals and the local copy of the configuration.',
+  },
+  {
+    name: 'PORT',
+    kind: 'int',
+    group: 'API',
+    default: '1313',
+    min: 1,
+    max: 65535,
+    description: 'TCP port of the REST API and the visualiser.',
+  },
+  {
+    name: 'BIND_ADDRESS',
+    kind: 'string',
+    group: 'API',
+    default: '0.0.0.0',
+    description: 'Address the API listens on.',
+  },
+  {
+    name: 'API_SOCKET',
+    kind: 'path',
+    group: 'API',
+    description: 'Also serve the API on this Unix socket (the lab reaches agents in namespaces this way).',
+  },
+  {
+    name: 'USER',
+    kind: 'string',
+    group: 'API',
+    description:
+      'Basic-auth user of the API. Auth is on when PASSWORD is set. Beware: login shells and systemd set USER too.',
+  },
+  {
+    name: 'PASSWORD',
+    kind: 'string',
+    group: 'API',
+    secret: true,
+    description: 'Basic-auth password of the API; setting it turns auth on.',
+  },
+  {
+    name: 'TLS_CERT',
+    kind: 'path',
+    group: 'API',
+    description: 'Serve the API over HTTPS with this certificate (PEM); needs TLS_KEY.',
+  },
+  {
+    name: 'TLS_KEY',
+    kind: 'path',
+    group: 'API',
+    secret: true,
+    description: 'Private key (PEM) for TLS_CERT.',
+  },
+  {
+    name: 'METRICS_PUBLIC',
+    kind: 'bool',
+    group: 'API',
+    default: 'false',
+    description: 'Serve `/metrics` without basic auth.',
+  },
+  {
+    name: 'ETCD_HOSTS',
+    kind: 'list',
+    group: 'etcd',
+    default: 'http://127.0.0.1:2379',
+    description: 'Comma-separated etcd endpoints (`https://` when ETCD_CACERT is set).',
+  },
+  {
+    name: 'ETCD_PREFIX',
+    kind: 'string',
+    group: 'etcd',
+    default: '/link',
+    description: 'Prefix of every key LinK writes in etcd (LinK v2 uses `/link`).',
+  },
+  { name: 'ETCD_TLS_CERT', kind: 'path', group: 'etcd', description: 'Client certificate (PEM) for etcd.' },
+  {
+    name: 'ETCD_TLS_KEY',
+    kind: 'path',
+    group: 'etcd',
+    secret: true,
+    description: 'Client key (PEM) for etcd.',
+  },
+  {
+    name: 'ETCD_CACERT',
+    kind: 'path',
+    group: 'etcd',
+    description: 'CA bundle (PEM) that signed the etcd servers.',
+  },
+  { name: 'ETCD_USER', kind: 'string', group: 'etcd', description: 'etcd user, when etcd auth is enabled.' },
+  {
+    name: 'ETCD_PASSWORD',
+    kind: 'string',
+    group: 'etcd',
+    secret: true,
+    description: 'Password of ETCD_USER.',
+  },
+  {
+    name: 'LEASE_TTL',
+    kind: 'duration',
+    group: 'Election',
+    defaultText: '2s, or 5 × KEEPALIVE_INTERVAL when only that is set',
+    min: 1,
+    max: 3600,
+    description:
+      'TTL of the agent’s etcd lease: how long a dead host keeps its VIPs. Kept alive every TTL/3. Whole seconds, ≥ 1.',
+  },
+  {
+    name: 'KEEPALIVE_INTERVAL',
+    kind: 'duration',
+    group: 'Election',
+    defaultText: 'LEASE_TTL / 3',
+    description: 'LinK v2’s name for the keep-alive period; when set without LEASE_TTL, LEASE_TTL = 5 × it.',
+  },
+  {
+    name: 'KEEPALIVE_RETRY',
+    kind: 'int',
+    group: 'Election',
+    default: '3',
+    min: 0,
+    max: 100,
+    description: 'Failed etcd calls in a row tolerated before the session is declared in fault.',
+  },
+  {
+    name: 'FAULT_POLICY',
+    kind: 'enum',
+    group: 'Election',
+    default: 'at-least-one',
+    values: ['at-least-one', 'at-most-one'],
+    description:
+      'What a host that loses etcd does: `at-least-one` binds its VIPs (no outage, two holders possible), `at-most-one` drops them before its lease can expire.',
+  },
+  {
+    name: 'ADDRESS_LIFETIME',
+    kind: 'duration',
+    group: 'Election',
+    defaultText: '30s (at-least-one); the lease deadline (at-most-one)',
+    min: 0,
+    max: 86400,
+    description:
+      'Kernel lifetime of a bound VIP, refreshed while this host may own it, so a killed or frozen agent’s address disappears by itself. 0 = none.',
+  },
+  {
+    name: 'HANDOVER_TIMEOUT',
+    kind: 'duration',
+    group: 'Election',
+    default: '5s',
+    min: 0,
+    max: 600,
+    description: 'How long DELETE and failover wait for another host to take the VIP.',
+  },
+  {
+    name: 'HEALTH_CHECK_INTERVAL',
+    kind: 'duration',
+    group: 'Health checks',
+    default: '2s',
+    min: 0.05,
+    max: 3600,
+    description: 'Default period of a VIP’s health checks (a VIP’s `healthcheck_interval` overrides it).',
+  },
+  {
+    name: 'HEALTH_CHECK_TIMEOUT',
+    kind: 'duration',
+    group: 'Health checks',
+    default: '5s',
+    min: 0.01,
+    max: 3600,
+    description: 'Timeout of one health check.',
+  },
+  {
+    name: 'FAIL_COUNT_BEFORE_FAILOVER',
+    kind: 'int',
+    group: 'Health checks',
+    default: '3',
+    min: 1,
+    max: 1000,
+    description: 'Failed health-check rounds in a row before the VIP goes FAILING (fall).',
+  },
+  {
+    name: 'RISE_COUNT',
+    kind: 'int',
+    group: 'Health checks',
+    default: '1',
+    min: 1,
+    max: 1000,
+    description: 'Successful rounds in a row before a FAILING VIP competes again (rise).',
+  },
+  {
+    name: 'ARP_GRATUITOUS_COUNT',
+    kind: 'int',
+    group: 'Announcements',
+    default: '3',
+    min: 1,
+    max: 100,
+    description: 'Gratuitous ARPs / neighbour advertisements sent when a VIP is taken.',
+  },
+  {
+    name: 'ARP_GRATUITOUS_INTERVAL',
+    kind: 'duration',
+    group: 'Announcements',
+    default: '100ms',
+    min: 0,
+    max: 60,
+    description: 'Time between two announcements of one burst.',
+  },
+  {
+    name: 'ARP_REFRESH_INTERVAL',
+    kind: 'duration',
+    group: 'Announcements',
+    default: '0',
+    min: 0,
+    max: 86400,
+    description: 'Announce again every this long while owner; 0 = off.',
+  },
+  {
+    name: 'NOTIFY_EXEC',
+    kind: 'path',
+    group: 'Hooks',
+    description: 'Command run (no shell) on every state change, with LINK_* variables in its environment.',
+  },
+  {
+    name: 'NOTIFY_WEBHOOK_URL',
+    kind: 'url',
+    group: 'Hooks',
+    description: 'URL POSTed a JSON body on every state change.',
+  },
+  {
+    name: 'NOTIFY_WEBHOOK_SECRET',
+    kind: 'string',
+    group: 'Hooks',
+    secret: true,
+    description: 'HMAC-SHA256 key signing webhook bodies (`X-Link-Signature`).',
+  },
+  {
+    name: 'HOOK_TIMEOUT',
+    kind: 'duration',
+    group: 'Hooks',
+    default: '10s',
+    min: 0.1,
+    max: 600,
+    description: 'Timeout of one hook run or webhook call.',
+  },
+  {
+    name: 'LOG_LEVEL',
+    kind: 'enum',
+    group: 'Logs',
+    default: 'info',
+    values: ['error', 'warn', 'info', 'debug'],
+    description: 'Least severe level logged.',
+  },
+  {
+    name: 'LOG_FORMAT',
+    kind: 'enum',
+    group: 'Logs',
+    default: 'json',
+    values: ['json', 'pretty'],
+    description: 'JSON lines for machines, or coloured text for people.',
+  },
+] as const satisfies readonly VarSpec[];
+
+export type VarName = (typeof CONFIG_SCHEMA)[number]['name'];
+
+export function defaultHostname(): string {
+  return osHostname();
+}
