@@ -1,0 +1,408 @@
+import { Observable, ReplaySubject, Subject, filter, firstValueFrom, map, of, timeout } from 'rxjs';
+import {
+  EtcdFencedError,
+  EtcdNotOwnerError,
+  EtcdSessionClosedError,
+  isRecoverable,
+  translateEtcdError,
+} from './errors.ts';
+import type { EtcdAdapterError } from './errors.ts';
+import type { Clock } from './fence.ts';
+import type { Keys } from './keys.ts';
+import { backoffDelay } from './options.ts';
+import type { ResolvedSessionOptions } from './options.ts';
+import type { EtcdRpc } from './rpc.ts';
+import type { Election, ElectionEvent, HostMembership } from './types.ts';
+import { prefixRangeEnd } from './watch.ts';
+import type { LockHolder, LockObservation } from './watch.ts';
+
+/** What an election needs from its session. */
+export interface ElectionContext {
+  readonly rpc: EtcdRpc;
+  readonly keys: Keys;
+  readonly options: ResolvedSessionOptions;
+  readonly clock: Clock;
+  /** The lease to attach keys to, when the session may act on etcd (holds a lease, not fenced). */
+  actingLease(): string | null;
+  reportFailure(err: EtcdAdapterError): void;
+  reportSuccess(): void;
+  unregister(election: VipElection): void;
+}
+
+/**
+ * One VIP's election. The rules (see README.md for the full table):
+ * - a lock naming this host with this session's lease: `elected`;
+ * - a lock naming another host: `demoted` (with the owner);
+ * - no lock: a competing host runs the transaction at once, a non-competing one is `demoted`;
+ * - a lock naming this host under another lease (left by a previous run): deleted, then retried;
+ * - the session's fault: `fault` once, until the session is back and etcd says who owns.
+ * Observations older than the last one applied (by etcd revision) are ignored.
+ */
+export class VipElection implements Election {
+  readonly events$: Observable<ElectionEvent>;
+  private readonly subject = new ReplaySubject<ElectionEvent>(1);
+  private readonly holders = new Subject<LockHolder | null>();
+  private subscriberCount = 0;
+  private candidate = true;
+  /** failover() in progress: no lock attempts, membership kept. */
+  private suspended = false;
+  private closed = false;
+  private revision = -1n;
+  /** undefined: etcd not read yet. */
+  private holder: LockHolder | null | undefined = undefined;
+  private last: ElectionEvent | null = null;
+  private inflight: Promise<boolean> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private lockFailures = 0;
+  private readonly lockKey: Buffer;
+  private readonly membershipKey: Buffer;
+
+  constructor(
+    readonly cidr: string,
+    private readonly ctx: ElectionContext,
+  ) {
+    this.lockKey = Buffer.from(ctx.keys.lock(cidr));
+    this.membershipKey = Buffer.from(ctx.keys.membership(cidr, ctx.options.hostname));
+    this.events$ = new Observable<ElectionEvent>((subscriber) => {
+      this.subscriberCount++;
+      const inner = this.subject.subscribe(subscriber);
+      return () => {
+        this.subscriberCount--;
+        inner.unsubscribe();
+      };
+    });
+  }
+
+  /** Live subscriptions to events$ (leak checks). */
+  get subscribers(): number {
+    return this.subscriberCount;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private get hostname(): string {
+    return this.ctx.options.hostname;
+  }
+
+  private competing(): boolean {
+    return this.candidate && !this.suspended && !this.closed;
+  }
+
+  private isMine(holder: LockHolder | null | undefined): boolean {
+    const lease = this.ctx.actingLease();
+    return holder != null && holder.hostname === this.hostname && lease !== null && holder.lease === lease;
+  }
+
+  // ---- driven by the session ----
+
+  /** The session (re)gained a lease: put the membership key back if competing. */
+  async resync(): Promise<void> {
+    if (this.closed) return;
+    if (this.candidate) await this.putMembership();
+  }
+
+  /**
+   * A new election on a live session: membership key, then one read of the lock key (the shared
+   * watch covers every later change); retried with backoff until it succeeds or the session
+   * re-reads everything itself.
+   */
+  begin(attempt = 0): void {
+    this.resync()
+      .then(() => this.readLock())
+      .catch((err: unknown) => {
+        const error = translateEtcdError(err, `election ${this.cidr}`);
+        this.ctx.options.logger.warn(`etcd election ${this.cidr}: first read failed`, {
+          error: error.message,
+        });
+        this.ctx.reportFailure(error);
+        if (this.closed || this.retryTimer !== null) return;
+        this.retryTimer = this.ctx.clock.setTimeout(
+          () => {
+            this.retryTimer = null;
+            if (this.holder === undefined && this.ctx.actingLease() !== null) this.begin(attempt + 1);
+          },
+          backoffDelay(this.ctx.options.retry, attempt + 1),
+        );
+      });
+  }
+
+  private async readLock(): Promise<void> {
+    const res = await this.ctx.rpc.range({ key: this.lockKey });
+    const kv = res.kvs[0];
+    this.observe({
+      cidr: this.cidr,
+      revision: BigInt(res.header.revision),
+      holder: kv === undefined ? null : { hostname: kv.value.toString(), lease: kv.lease },
+    });
+  }
+
+  /** The session is fenced or etcd keeps failing. */
+  fault(source: 'etcd' | 'fence', reason: string): void {
+    this.clearRetry();
+    this.holder = undefined;
+    this.emit({ type: 'fault', source, reason });
+  }
+
+  /** A state of the lock key; `authoritative` (a full re-read) also applies after etcd's revision went back. */
+  observe(observation: LockObservation, authoritative = false): void {
+    if (this.closed) return;
+    if (!authoritative && observation.revision < this.revision) return;
+    this.revision = observation.revision;
+    this.holder = observation.holder;
+    this.holders.next(observation.holder);
+    this.decide();
+  }
+
+  /** Completes the streams without touching etcd (session closing). */
+  detach(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearRetry();
+    this.subject.complete();
+    this.holders.complete();
+  }
+
+  private decide(): void {
+    const holder = this.holder;
+    if (this.closed || holder === undefined || this.ctx.actingLease() === null) return;
+    if (holder === null) {
+      if (this.competing()) this.attempt();
+      else this.emit({ type: 'demoted', source: 'etcd', reason: 'no owner; not competing' });
+      return;
+    }
+    if (holder.hostname === this.hostname) {
+      if (this.isMine(holder)) {
+        this.lockFailures = 0;
+        this.emit({ type: 'elected', source: 'etcd', reason: 'this host holds the lock' });
+      } else {
+        void this.deleteStale(holder);
+      }
+      return;
+    }
+    this.emit({
+      type: 'demoted',
+      source: 'etcd',
+      owner: holder.hostname,
+      reason: `${holder.hostname} holds the lock`,
+    });
+  }
+
+  private emit(event: ElectionEvent): void {
+    const last = this.last;
+    if (last !== null && last.type === event.type) {
+      if (event.type !== 'demoted' || (last.type === 'demoted' && last.owner === event.owner)) return;
+    }
+    this.last = event;
+    this.ctx.options.logger.debug(`etcd election ${this.cidr}: ${event.type}`, { ...event });
+    this.subject.next(event);
+  }
+
+  /** Runs the lock transaction unless one is in flight; retries with backoff on failure. */
+  private attempt(): void {
+    if (this.inflight !== null) return;
+    this.clearRetry();
+    this.inflight = this.tryLock()
+      .then(
+        (held) => {
+          this.lockFailures = 0;
+          this.ctx.reportSuccess();
+          return held;
+        },
+        (err: unknown) => {
+          const error = translateEtcdError(err, `lock ${this.cidr}`);
+          this.lockFailures++;
+          this.ctx.options.logger.warn(`etcd lock attempt failed for ${this.cidr}`, { error: error.message });
+          if (isRecoverable(error)) this.ctx.reportFailure(error);
+          this.scheduleRetry();
+          return false;
+        },
+      )
+      .finally(() => {
+        this.inflight = null;
+        // A DELETE may have been applied while the transaction was in flight.
+        if (this.holder === null && this.competing() && this.retryTimer === null) {
+          queueMicrotask(() => this.decide());
+        }
+      });
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.retryTimer !== null) return;
+    this.retryTimer = this.ctx.clock.setTimeout(
+      () => {
+        this.retryTimer = null;
+        if (this.holder === null && this.competing()) this.attempt();
+      },
+      backoffDelay(this.ctx.options.retry, this.lockFailures),
+    );
+  }
+
+  private clearRetry(): void {
+    if (this.retryTimer !== null) this.ctx.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private async deleteStale(holder: LockHolder): Promise<void> {
+    try {
+      const res = await this.ctx.rpc.txn({
+        compare: [
+          { key: this.lockKey, target: 'Value', result: 'Equal', value: Buffer.from(holder.hostname) },
+          { key: this.lockKey, target: 'Lease', result: 'Equal', lease: holder.lease },
+        ],
+        success: [{ request_delete_range: { key: this.lockKey } }],
+      });
+      this.ctx.options.logger.info(
+        `etcd election ${this.cidr}: removed this host's stale lock (lease ${holder.lease})`,
+      );
+      if (res.succeeded) {
+        this.observe({ cidr: this.cidr, revision: BigInt(res.header.revision), holder: null });
+      }
+    } catch (err) {
+      this.ctx.options.logger.warn(`etcd: cannot remove stale lock of ${this.cidr}`, {
+        error: translateEtcdError(err, 'delete stale lock').message,
+      });
+    }
+  }
+
+  private async putMembership(): Promise<void> {
+    const lease = this.ctx.actingLease();
+    if (lease === null) return;
+    await this.ctx.rpc.put({ key: this.membershipKey, value: Buffer.from(this.hostname), lease });
+  }
+
+  private async deleteMembership(): Promise<void> {
+    await this.ctx.rpc.deleteRange({ key: this.membershipKey });
+  }
+
+  private requireOpen(): void {
+    if (this.closed) throw new EtcdSessionClosedError(`election ${this.cidr} is closed`);
+  }
+
+  // ---- the port ----
+
+  setCandidate(candidate: boolean): void {
+    if (this.closed || candidate === this.candidate) return;
+    this.candidate = candidate;
+    if (this.ctx.actingLease() === null) return; // the session's recovery applies it
+    const onError = (what: string) => (err: unknown) => {
+      this.ctx.options.logger.warn(`etcd election ${this.cidr}: ${what} failed`, {
+        error: translateEtcdError(err, what).message,
+      });
+    };
+    if (candidate) {
+      this.putMembership().catch(onError('membership put'));
+      this.decide();
+    } else {
+      this.clearRetry();
+      this.deleteMembership().catch(onError('membership delete'));
+      if (this.isMine(this.holder)) this.release().catch(onError('release'));
+      else this.decide();
+    }
+  }
+
+  async tryLock(): Promise<boolean> {
+    this.requireOpen();
+    if (!this.competing()) return false;
+    const lease = this.ctx.actingLease();
+    if (lease === null) throw new EtcdFencedError(`lock ${this.cidr}: the session holds no live lease`);
+    const res = await this.ctx.rpc.txn({
+      compare: [{ key: this.lockKey, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [{ request_put: { key: this.lockKey, value: Buffer.from(this.hostname), lease } }],
+      failure: [{ request_range: { key: this.lockKey } }],
+    });
+    const revision = BigInt(res.header.revision);
+    if (res.succeeded) {
+      this.observe({ cidr: this.cidr, revision, holder: { hostname: this.hostname, lease } });
+    } else {
+      const kv = res.responses[0]?.response_range.kvs[0];
+      this.observe({
+        cidr: this.cidr,
+        revision,
+        holder: kv === undefined ? null : { hostname: kv.value.toString(), lease: kv.lease },
+      });
+    }
+    return this.isMine(this.holder);
+  }
+
+  async release(): Promise<void> {
+    const lease = this.ctx.actingLease();
+    if (lease === null) return; // without a live lease etcd drops the lock by itself
+    const res = await this.ctx.rpc.txn({
+      compare: [
+        { key: this.lockKey, target: 'Value', result: 'Equal', value: Buffer.from(this.hostname) },
+        { key: this.lockKey, target: 'Lease', result: 'Equal', lease },
+      ],
+      success: [{ request_delete_range: { key: this.lockKey } }],
+    });
+    if (res.succeeded) this.observe({ cidr: this.cidr, revision: BigInt(res.header.revision), holder: null });
+  }
+
+  async failover(timeoutMs: number): Promise<string | null> {
+    this.requireOpen();
+    const res = await this.ctx.rpc.range({ key: this.lockKey });
+    const kv = res.kvs[0];
+    const holder = kv === undefined ? null : { hostname: kv.value.toString(), lease: kv.lease };
+    if (!this.isMine(holder)) {
+      throw new EtcdNotOwnerError(
+        `failover of ${this.cidr}: ${this.hostname} does not hold it (owner: ${holder?.hostname ?? 'none'})`,
+      );
+    }
+    this.suspended = true;
+    this.clearRetry();
+    try {
+      const next = firstValueFrom(
+        this.holders.pipe(
+          filter((h): h is LockHolder => h !== null && h.hostname !== this.hostname),
+          map((h) => h.hostname),
+          timeout({ first: timeoutMs, with: () => of(null) }),
+        ),
+        { defaultValue: null },
+      );
+      await this.release();
+      const owner = await next;
+      if (owner === null) {
+        this.ctx.options.logger.warn(
+          `etcd failover of ${this.cidr}: nobody took it within ${timeoutMs} ms; retaking`,
+        );
+      }
+      return owner;
+    } finally {
+      this.suspended = false;
+      this.decide();
+    }
+  }
+
+  async owner(): Promise<string | null> {
+    const res = await this.ctx.rpc.range({ key: this.lockKey });
+    return res.kvs[0]?.value.toString() ?? null;
+  }
+
+  async hosts(): Promise<HostMembership[]> {
+    const prefix = this.ctx.keys.membershipPrefix(this.cidr);
+    const key = Buffer.from(prefix);
+    const [members, owner] = await Promise.all([
+      this.ctx.rpc.range({ key, range_end: prefixRangeEnd(key), keys_only: true }),
+      this.owner(),
+    ]);
+    const names = members.kvs.map((kv) => kv.key.toString().slice(prefix.length));
+    if (owner !== null && !names.includes(owner)) names.push(owner);
+    return names.sort().map((hostname) => ({ hostname, owner: hostname === owner }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.candidate = false;
+    this.clearRetry();
+    try {
+      if (this.ctx.actingLease() !== null) {
+        await this.release();
+        await this.deleteMembership();
+      }
+    } finally {
+      this.detach();
+      this.ctx.unregister(this);
+    }
+  }
+}

@@ -1,0 +1,22 @@
+export type * from './types.ts';
+export { createEtcdSession, EtcdSessionImpl } from './session.ts';
+export type { SessionDeps, SessionTestHooks } from './session.ts';
+export {
+  buildClientOptions,
+  leaseTiming,
+  resolveSessionOptions,
+  DEFAULT_RETRY,
+  silentLogger,
+} from './options.ts';
+export type {
+  EtcdConnectionOptions,
+  EtcdLogger,
+  EtcdSessionOptions,
+  EtcdTlsFiles,
+  EtcdAuth,
+  RetryPolicy,
+} from './options.ts';
+export * from './errors.ts';
+export { makeKeys, storableIp, cidrFromStorable, DEFAULT_PREFIX, LEASE_KEY_NAME } from './keys.ts';
+export type { Keys } from './keys.ts';
+export { VipElection } from './election.ts';

@@ -1,0 +1,76 @@
+/**
+ * Every etcd key LinK uses, built in one place. Layout (prefix default `/link`):
+ *
+ * | key                                   | value            | lease  |
+ * |---------------------------------------|------------------|--------|
+ * | `<prefix>/default/<storable-ip>`      | owner's hostname | owner's|
+ * | `<prefix>/ips/<storable-ip>/<host>`   | hostname         | host's |
+ * | `<prefix>/hosts/<host>/<vip-id>`      | JSON StoredVip   | none   |
+ * | `<prefix>/hosts/<host>/lease`         | lease id (dec.)  | none   |
+ *
+ * `storable-ip` is LinK v2's rule: the CIDR with `/` replaced by `_` (`198.18.0.10/32` ->
+ * `198.18.0.10_32`, `2001:db8::1/128` -> `2001:db8::1_128`).
+ */
+
+export const DEFAULT_PREFIX = '/link';
+
+/** The host key that holds the agent's lease id; never a VIP id (those are `vip-<uuid>`). */
+export const LEASE_KEY_NAME = 'lease';
+
+export function storableIp(cidr: string): string {
+  return cidr.replaceAll('/', '_');
+}
+
+export function cidrFromStorable(storable: string): string {
+  const at = storable.lastIndexOf('_');
+  return at < 0 ? storable : `${storable.slice(0, at)}/${storable.slice(at + 1)}`;
+}
+
+/** Strips trailing slashes; an empty prefix is allowed (keys then start at `/`). */
+export function normalizePrefix(prefix: string): string {
+  return prefix.replace(/\/+$/, '');
+}
+
+export interface Keys {
+  readonly prefix: string;
+  /** `<prefix>/default/`: the range every lock key lives in (one prefix watch covers it). */
+  readonly lockPrefix: string;
+  lock(cidr: string): string;
+  /** The CIDR of a lock key, or null when the key is not a lock key. */
+  cidrOfLock(key: string): string | null;
+  membershipPrefix(cidr: string): string;
+  membership(cidr: string, hostname: string): string;
+  hostPrefix(hostname: string): string;
+  config(hostname: string, vipId: string): string;
+  lease(hostname: string): string;
+}
+
+export function makeKeys(prefix: string): Keys {
+  const p = normalizePrefix(prefix);
+  const lockPrefix = `${p}/default/`;
+  return {
+    prefix: p,
+    lockPrefix,
+    lock: (cidr) => `${lockPrefix}${storableIp(cidr)}`,
+    cidrOfLock: (key) => {
+      if (!key.startsWith(lockPrefix)) return null;
+      const rest = key.slice(lockPrefix.length);
+      return rest.length === 0 || rest.includes('/') ? null : cidrFromStorable(rest);
+    },
+    membershipPrefix: (cidr) => `${p}/ips/${storableIp(cidr)}/`,
+    membership: (cidr, hostname) => `${p}/ips/${storableIp(cidr)}/${hostname}`,
+    hostPrefix: (hostname) => `${p}/hosts/${hostname}/`,
+    config: (hostname, vipId) => {
+      if (vipId === LEASE_KEY_NAME || vipId.includes('/') || vipId.length === 0) {
+        throw new RangeError(`not a VIP id: ${JSON.stringify(vipId)}`);
+      }
+      return `${p}/hosts/${hostname}/${vipId}`;
+    },
+    lease: (hostname) => `${p}/hosts/${hostname}/${LEASE_KEY_NAME}`,
+  };
+}
+
+/** Whether a key under `<prefix>/hosts/<host>/` names a VIP's configuration (the lease key does not). */
+export function isVipConfigName(name: string): boolean {
+  return name !== LEASE_KEY_NAME && name.length > 0 && !name.includes('/');
+}

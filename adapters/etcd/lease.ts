@@ -1,0 +1,186 @@
+import { EtcdLeaseLostError, EtcdUnavailableError, translateEtcdError } from './errors.ts';
+import type { EtcdAdapterError } from './errors.ts';
+import type { Clock, FenceDeadline } from './fence.ts';
+import { backoffDelay } from './options.ts';
+import type { EtcdLogger, RetryPolicy } from './options.ts';
+import type { EtcdRpc, KeepAliveStream } from './rpc.ts';
+
+export interface LeaseKeeperOptions {
+  ttlSeconds: number;
+  keepAliveIntervalMs: number;
+  retry: RetryPolicy;
+  clock: Clock;
+  logger: EtcdLogger;
+}
+
+export interface LeaseKeeperHooks {
+  /** etcd confirmed the lease (the fence was extended). */
+  confirmed(): void;
+  /** etcd says the lease no longer exists: keys under it are gone. */
+  lost(err: EtcdAdapterError): void;
+  /** The keep-alive stream failed; `attempt` counts failures since the last confirmation. */
+  streamFailed(err: EtcdAdapterError, attempt: number): void;
+}
+
+/**
+ * The agent's one lease. etcd3's `Lease` class cannot attach to an existing lease id (it always
+ * grants a new one), and a restarted agent must reuse its lease to keep its locks, so this keeper
+ * drives etcd's LeaseKeepAlive stream itself: one request every keep-alive interval, each
+ * confirmation extends the fence deadline from the request's send time.
+ */
+export class LeaseKeeper {
+  private leaseId: string | null = null;
+  private stream: KeepAliveStream | null = null;
+  private generation = 0;
+  private tick: ReturnType<typeof setTimeout> | null = null;
+  private reconnect: ReturnType<typeof setTimeout> | null = null;
+  private sentAt: number[] = [];
+  private failures = 0;
+  private paused = false;
+
+  constructor(
+    private readonly rpc: EtcdRpc,
+    private readonly options: LeaseKeeperOptions,
+    private readonly fence: FenceDeadline,
+    private readonly hooks: LeaseKeeperHooks,
+  ) {}
+
+  get id(): string | null {
+    return this.leaseId;
+  }
+
+  /**
+   * Reuses `candidateId` when etcd still knows it (TTL > 0), else grants a new lease. Sets the
+   * fence deadline from etcd's answer. Resolves with whether the lease was reused.
+   */
+  async acquire(candidateId: string | null): Promise<boolean> {
+    const { clock, ttlSeconds } = this.options;
+    if (candidateId !== null && candidateId !== '0') {
+      const sentAt = clock.now();
+      const res = await this.rpc.leaseTimeToLive(candidateId);
+      const ttl = Number(res.TTL);
+      if (ttl > 0) {
+        this.leaseId = candidateId;
+        this.fence.extend(sentAt, ttl * 1000);
+        return true;
+      }
+    }
+    const sentAt = clock.now();
+    const res = await this.rpc.leaseGrant(ttlSeconds);
+    this.leaseId = res.ID;
+    this.fence.extend(sentAt, Number(res.TTL) * 1000);
+    return false;
+  }
+
+  /** Starts keeping the acquired lease alive (first keep-alive at once). */
+  start(): void {
+    this.failures = 0;
+    this.connect();
+  }
+
+  /** Stops sending keep-alives; the lease then expires after its TTL unless revoked. */
+  stop(): void {
+    this.generation++;
+    this.teardown();
+  }
+
+  async revoke(): Promise<void> {
+    this.stop();
+    const id = this.leaseId;
+    if (id === null) return;
+    try {
+      await this.rpc.leaseRevoke(id);
+    } catch (err) {
+      if (!(err instanceof EtcdLeaseLostError)) throw err;
+    }
+  }
+
+  /** Test hook: a frozen agent sends no keep-alive (its fence then passes). */
+  setPaused(paused: boolean): void {
+    this.paused = paused;
+  }
+
+  private connect(): void {
+    const generation = ++this.generation;
+    const stale = () => generation !== this.generation;
+    this.rpc.leaseKeepAlive().then(
+      (stream) => {
+        if (stale()) {
+          stream.cancel();
+          return;
+        }
+        this.stream = stream;
+        this.sentAt = [];
+        stream.on('data', (res) => {
+          if (stale()) return;
+          const sentAt = this.sentAt.shift() ?? this.options.clock.now();
+          const ttl = Number(res.TTL);
+          if (!(ttl > 0)) {
+            this.stop();
+            this.hooks.lost(new EtcdLeaseLostError(`lease ${this.leaseId ?? '?'} expired or was revoked`));
+            return;
+          }
+          this.failures = 0;
+          this.fence.extend(sentAt, ttl * 1000);
+          this.hooks.confirmed();
+        });
+        stream.on('error', (err) => {
+          if (!stale()) this.failed(translateEtcdError(err, 'lease keep-alive'));
+        });
+        stream.on('end', () => {
+          if (!stale()) this.failed(new EtcdUnavailableError('lease keep-alive: stream ended'));
+        });
+        this.send();
+      },
+      (err: unknown) => {
+        if (!stale()) this.failed(translateEtcdError(err, 'lease keep-alive'));
+      },
+    );
+  }
+
+  private send(): void {
+    const { clock, keepAliveIntervalMs } = this.options;
+    this.tick = clock.setTimeout(() => this.send(), keepAliveIntervalMs);
+    if (this.paused || this.stream === null || this.leaseId === null) return;
+    this.sentAt.push(clock.now());
+    try {
+      this.stream.write({ ID: this.leaseId });
+    } catch (err) {
+      this.failed(translateEtcdError(err, 'lease keep-alive'));
+    }
+  }
+
+  private failed(err: EtcdAdapterError): void {
+    this.generation++;
+    this.teardown();
+    this.failures++;
+    this.options.logger.debug('etcd lease keep-alive failed', { error: err.message, attempt: this.failures });
+    this.hooks.streamFailed(err, this.failures);
+    const generation = this.generation;
+    this.reconnect = this.options.clock.setTimeout(
+      () => {
+        this.reconnect = null;
+        if (generation === this.generation) this.connect();
+      },
+      backoffDelay(this.options.retry, this.failures),
+    );
+  }
+
+  private teardown(): void {
+    const { clock } = this.options;
+    if (this.tick !== null) clock.clearTimeout(this.tick);
+    if (this.reconnect !== null) clock.clearTimeout(this.reconnect);
+    this.tick = null;
+    this.reconnect = null;
+    const stream = this.stream;
+    this.stream = null;
+    this.sentAt = [];
+    if (stream !== null) {
+      try {
+        stream.cancel();
+      } catch {
+        // already closed
+      }
+    }
+  }
+}

@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import type { IOptions } from 'etcd3';
+import { EtcdConfigError } from './errors.ts';
+import { DEFAULT_PREFIX } from './keys.ts';
+
+/** The logger the adapter writes to (winston's methods fit). */
+export interface EtcdLogger {
+  debug(message: string, meta?: Record<string, unknown>): void;
+  info(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+  error(message: string, meta?: Record<string, unknown>): void;
+}
+
+export const silentLogger: EtcdLogger = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+/**
+ * `KEEPALIVE_RETRY`-style policy: how many etcd failures in a row the session tolerates before it
+ * reports `fault` (source `etcd`), and the backoff between retries (keep-alive stream, watch,
+ * lock transaction, recovery).
+ */
+export interface RetryPolicy {
+  /** Consecutive failed etcd calls tolerated; one more gives `fault`. */
+  maxAttempts: number;
+  initialDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 1000 };
+
+export interface EtcdTlsFiles {
+  /** Client certificate (PEM), `ETCD_TLS_CERT`. Needs keyFile and caFile. */
+  certFile?: string;
+  /** Client key (PEM), `ETCD_TLS_KEY`. */
+  keyFile?: string;
+  /** CA that signed etcd's certificate (PEM), `ETCD_CACERT`. */
+  caFile?: string;
+}
+
+export interface EtcdAuth {
+  username: string;
+  password: string;
+}
+
+/** What both the session and a configuration checker need to reach etcd. */
+export interface EtcdConnectionOptions {
+  /** `host:port` or `http(s)://host:port`, e.g. from `ETCD_HOSTS`. */
+  hosts: readonly string[];
+  tls?: EtcdTlsFiles;
+  auth?: EtcdAuth;
+  /** Deadline of every unary call (ms); default: the lease TTL. */
+  callTimeoutMs?: number;
+}
+
+export interface EtcdSessionOptions extends EtcdConnectionOptions {
+  hostname: string;
+  /** Key prefix, default `/link`. */
+  prefix?: string;
+  /** `LEASE_TTL` in seconds, default 2 (etcd's minimum at its default election timeout). */
+  leaseTtlSeconds?: number;
+  /** Keep-alive period in ms, default TTL/3. */
+  keepAliveIntervalMs?: number;
+  retry?: Partial<RetryPolicy>;
+  logger?: EtcdLogger;
+}
+
+export interface ResolvedSessionOptions {
+  hostname: string;
+  prefix: string;
+  ttlSeconds: number;
+  ttlMs: number;
+  keepAliveIntervalMs: number;
+  callTimeoutMs: number;
+  retry: RetryPolicy;
+  logger: EtcdLogger;
+}
+
+/**
+ * LinK accepts `LEASE_TTL` and `KEEPALIVE_INTERVAL` (seconds); when only the interval is set the
+ * TTL is 5 times it (LinK v2's rule), when only the TTL is set the interval is TTL/3.
+ */
+export function leaseTiming(input: { ttlSeconds?: number; keepAliveIntervalSeconds?: number }): {
+  ttlSeconds: number;
+  keepAliveIntervalMs: number;
+} {
+  const ttlSeconds =
+    input.ttlSeconds ??
+    (input.keepAliveIntervalSeconds === undefined
+      ? 2
+      : Math.max(1, Math.ceil(5 * input.keepAliveIntervalSeconds)));
+  const keepAliveIntervalMs =
+    input.keepAliveIntervalSeconds === undefined
+      ? (ttlSeconds * 1000) / 3
+      : input.keepAliveIntervalSeconds * 1000;
+  return { ttlSeconds, keepAliveIntervalMs };
+}
+
+export function resolveSessionOptions(options: EtcdSessionOptions): ResolvedSessionOptions {
+  const ttlSeconds = options.leaseTtlSeconds ?? 2;
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
+    throw new EtcdConfigError(`lease TTL must be a whole number of seconds >= 1, got ${ttlSeconds}`);
+  }
+  const ttlMs = ttlSeconds * 1000;
+  const keepAliveIntervalMs = options.keepAliveIntervalMs ?? ttlMs / 3;
+  if (!(keepAliveIntervalMs > 0 && keepAliveIntervalMs < ttlMs)) {
+    throw new EtcdConfigError(
+      `keep-alive interval must be > 0 and < TTL (${ttlMs} ms), got ${keepAliveIntervalMs}`,
+    );
+  }
+  if (options.hostname.length === 0 || options.hostname.includes('/')) {
+    throw new EtcdConfigError(
+      `hostname must be non-empty and contain no '/': ${JSON.stringify(options.hostname)}`,
+    );
+  }
+  const retry = { ...DEFAULT_RETRY, ...options.retry };
+  if (!(retry.maxAttempts >= 1 && retry.initialDelayMs >= 0 && retry.maxDelayMs >= retry.initialDelayMs)) {
+    throw new EtcdConfigError(`bad retry policy ${JSON.stringify(retry)}`);
+  }
+  return {
+    hostname: options.hostname,
+    prefix: options.prefix ?? DEFAULT_PREFIX,
+    ttlSeconds,
+    ttlMs,
+    keepAliveIntervalMs,
+    callTimeoutMs: options.callTimeoutMs ?? ttlMs,
+    retry,
+    logger: options.logger ?? silentLogger,
+  };
+}
+
+/** Delay before retry number `attempt` (1-based): exponential, capped. */
+export function backoffDelay(policy: RetryPolicy, attempt: number): number {
+  return Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.max(0, attempt - 1));
+}
+
+type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
+/**
+ * etcd3's defaults retry each call 3 times and open a per-host circuit for 5 s after 3 failures:
+ * that would hide etcd's return for up to 5 s. The session has its own retry policy and fence,
+ * so the client's policies pass every call straight through.
+ */
+const passThrough: Policy = {
+  _altReturn: undefined as never,
+  onSuccess: () => ({ dispose: () => undefined }),
+  onFailure: () => ({ dispose: () => undefined }),
+  execute: async (fn, signal) => fn({ signal: signal ?? new AbortController().signal }),
+};
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new EtcdConfigError(`cannot read ${what} ${path}`, { cause: err });
+  }
+}
+
+/**
+ * The etcd3 client's options (hosts, TLS, user/password, call deadlines, fault handling). Exported
+ * so `linkctl agent --check` builds exactly the client the agent will.
+ */
+export function buildClientOptions(options: EtcdConnectionOptions & { defaultTimeoutMs?: number }): IOptions {
+  if (options.hosts.length === 0) throw new EtcdConfigError('no etcd hosts');
+  const tls = options.tls ?? {};
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    throw new EtcdConfigError('ETCD_TLS_CERT and ETCD_TLS_KEY go together');
+  }
+  if (tls.certFile !== undefined && tls.caFile === undefined) {
+    throw new EtcdConfigError('ETCD_TLS_CERT needs ETCD_CACERT (the CA that signed etcd)');
+  }
+  const timeoutMs = options.callTimeoutMs ?? options.defaultTimeoutMs ?? 2000;
+  const result: IOptions = {
+    hosts: [...options.hosts],
+    dialTimeout: timeoutMs,
+    defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeoutMs }),
+    faultHandling: { global: passThrough, host: () => passThrough },
+    grpcOptions: {
+      // Reconnect quickly once etcd is back; the session's own backoff paces the attempts.
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+    },
+  };
+  if (tls.caFile !== undefined) {
+    result.credentials = {
+      rootCertificate: readPem(tls.caFile, 'ETCD_CACERT'),
+      ...(tls.keyFile === undefined ? {} : { privateKey: readPem(tls.keyFile, 'ETCD_TLS_KEY') }),
+      ...(tls.certFile === undefined ? {} : { certChain: readPem(tls.certFile, 'ETCD_TLS_CERT') }),
+    };
+  }
+  if (options.auth) result.auth = { username: options.auth.username, password: options.auth.password };
+  return result;
+}

@@ -1,0 +1,324 @@
+import { BehaviorSubject } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { EtcdConfigStore } from './config-store.ts';
+import { EtcdSessionClosedError, isRecoverable, translateEtcdError } from './errors.ts';
+import type { EtcdAdapterError } from './errors.ts';
+import { VipElection } from './election.ts';
+import type { ElectionContext } from './election.ts';
+import { FenceDeadline, systemClock } from './fence.ts';
+import type { Clock } from './fence.ts';
+import { makeKeys } from './keys.ts';
+import type { Keys } from './keys.ts';
+import { LeaseKeeper } from './lease.ts';
+import { backoffDelay, buildClientOptions, resolveSessionOptions } from './options.ts';
+import type { EtcdSessionOptions, ResolvedSessionOptions } from './options.ts';
+import { createRpc } from './rpc.ts';
+import type { EtcdRpc } from './rpc.ts';
+import type { ConfigStore, EtcdSession, SessionState, SessionStatus } from './types.ts';
+import { LockWatcher } from './watch.ts';
+
+export interface SessionDeps {
+  /** Replaces the etcd3 transport (tests). */
+  rpc?: EtcdRpc;
+  clock?: Clock;
+}
+
+/** Hooks for tests that simulate failures the session cannot otherwise be pushed into. */
+export interface SessionTestHooks {
+  /** A frozen agent: no keep-alive, no recovery, until thaw(). */
+  freeze(): void;
+  thaw(): void;
+  /** Drops the shared watch stream as a network failure would (it must re-read and re-subscribe). */
+  dropWatch(): void;
+  /** Rounds of read + subscribe of the shared watch so far. */
+  watchRounds(): number;
+  /** Live election objects of this session. */
+  elections(): readonly VipElection[];
+}
+
+/**
+ * One agent's etcd session: one lease kept alive every keep-alive interval, the agent's fence
+ * deadline, one prefix watch shared by every election, recovery after a fault.
+ *
+ * States: connecting -> alive <-> fault -> closed. `fault` is entered when the fence deadline
+ * passes (source `fence`), when etcd says the lease is gone, or when etcd calls fail more than
+ * `retry.maxAttempts` times in a row (source `etcd`); every election then emits `fault` once.
+ * Recovery keeps the old lease if etcd still knows it, else grants a new one, re-puts the lease
+ * key and the membership keys, re-reads every lock and re-subscribes, so each VIP converges to
+ * one owner and every election emits `elected` or `demoted` again.
+ */
+export class EtcdSessionImpl implements EtcdSession {
+  readonly hostname: string;
+  readonly config: ConfigStore;
+  readonly status$: Observable<SessionStatus>;
+  readonly testing: SessionTestHooks;
+  private readonly statusSubject: BehaviorSubject<SessionStatus>;
+  private readonly keys: Keys;
+  private readonly fence: FenceDeadline;
+  private readonly keeper: LeaseKeeper;
+  private readonly watcher: LockWatcher;
+  private readonly electionsByCidr = new Map<string, VipElection>();
+  private readonly context: ElectionContext;
+  private state: SessionState = 'connecting';
+  private acting = false;
+  private lastError: string | undefined;
+  private failures = 0;
+  private recoveryTimer: ReturnType<typeof setTimeout> | null = null;
+  private recoveryAttempts = 0;
+  private frozen = false;
+  private rounds = 0;
+
+  constructor(
+    private readonly options: ResolvedSessionOptions,
+    private readonly rpc: EtcdRpc,
+    private readonly clock: Clock,
+  ) {
+    this.hostname = options.hostname;
+    this.keys = makeKeys(options.prefix);
+    this.fence = new FenceDeadline(clock, () => this.enterFault('fence', 'lease keep-alive deadline passed'));
+    const log = options.logger;
+    this.keeper = new LeaseKeeper(
+      rpc,
+      {
+        ttlSeconds: options.ttlSeconds,
+        keepAliveIntervalMs: options.keepAliveIntervalMs,
+        retry: options.retry,
+        clock,
+        logger: log,
+      },
+      this.fence,
+      {
+        confirmed: () => {
+          this.failures = 0;
+        },
+        lost: (err) => this.enterFault('etcd', err.message),
+        streamFailed: (err) => this.reportFailure(err, true),
+      },
+    );
+    this.watcher = new LockWatcher(
+      rpc,
+      this.keys,
+      { retry: options.retry, clock, logger: log },
+      {
+        snapshot: (holders, revision) => {
+          this.rounds++;
+          for (const election of this.electionsByCidr.values()) {
+            election.observe(
+              { cidr: election.cidr, revision, holder: holders.get(election.cidr) ?? null },
+              true,
+            );
+          }
+        },
+        change: (observation) => this.electionsByCidr.get(observation.cidr)?.observe(observation),
+        lost: (err, attempt) => {
+          log.warn('etcd lock watch lost; re-reading and re-subscribing', { error: err.message, attempt });
+          this.reportFailure(err, false);
+        },
+      },
+    );
+    this.statusSubject = new BehaviorSubject<SessionStatus>(this.status());
+    this.status$ = this.statusSubject.asObservable();
+    this.config = new EtcdConfigStore(rpc, this.keys, this.hostname, log);
+    this.context = {
+      rpc,
+      keys: this.keys,
+      options,
+      clock,
+      actingLease: () => (this.acting && !this.fence.expired() ? this.keeper.id : null),
+      reportFailure: (err) => this.reportFailure(err, false),
+      reportSuccess: () => {
+        this.failures = 0;
+      },
+      unregister: (election) => {
+        if (this.electionsByCidr.get(election.cidr) === election) this.electionsByCidr.delete(election.cidr);
+      },
+    };
+    this.testing = {
+      freeze: () => {
+        this.frozen = true;
+        this.keeper.setPaused(true);
+      },
+      thaw: () => {
+        this.frozen = false;
+        this.keeper.setPaused(false);
+        if (this.state === 'fault') this.scheduleRecovery(0);
+      },
+      dropWatch: () => this.watcher.dropStream(),
+      watchRounds: () => this.rounds,
+      elections: () => [...this.electionsByCidr.values()],
+    };
+  }
+
+  status(): SessionStatus {
+    const status: SessionStatus = {
+      state: this.state,
+      leaseId: this.keeper.id,
+      leaseRemainingMs: this.state === 'closed' ? 0 : this.fence.remainingMs(),
+    };
+    if (this.lastError !== undefined) status.lastError = this.lastError;
+    return status;
+  }
+
+  election(cidr: string): VipElection {
+    if (this.state === 'closed') throw new EtcdSessionClosedError(`session of ${this.hostname} is closed`);
+    const existing = this.electionsByCidr.get(cidr);
+    if (existing !== undefined && !existing.isClosed) return existing;
+    const election = new VipElection(cidr, this.context);
+    this.electionsByCidr.set(cidr, election);
+    if (this.context.actingLease() !== null) election.begin();
+    else if (this.state === 'fault') election.fault('etcd', this.lastError ?? 'etcd session in fault');
+    return election;
+  }
+
+  /** Starts the session: reuse the stored lease if etcd still knows it, else grant one. */
+  async start(): Promise<void> {
+    try {
+      const stored = await this.rpc.range({ key: Buffer.from(this.keys.lease(this.hostname)) });
+      await this.connect(stored.kvs[0]?.value.toString() ?? null);
+    } catch (err) {
+      const error = translateEtcdError(err, 'session start');
+      if (!isRecoverable(error)) {
+        await this.close({ revoke: false });
+        throw error;
+      }
+      this.enterFault('etcd', error.message);
+    }
+  }
+
+  async close(options: { revoke: boolean }): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.acting = false;
+    this.clearRecovery();
+    this.watcher.stop();
+    for (const election of this.electionsByCidr.values()) election.detach();
+    this.electionsByCidr.clear();
+    try {
+      if (options.revoke) {
+        await this.keeper.revoke();
+        await this.rpc.deleteRange({ key: Buffer.from(this.keys.lease(this.hostname)) });
+      } else {
+        this.keeper.stop();
+      }
+    } catch (err) {
+      this.options.logger.warn('etcd: revoking the lease on close failed', {
+        error: translateEtcdError(err, 'close').message,
+      });
+    } finally {
+      this.keeper.stop();
+      this.fence.reset();
+      this.publish();
+      this.statusSubject.complete();
+      this.rpc.close();
+    }
+  }
+
+  private async connect(candidateLease: string | null): Promise<void> {
+    try {
+      const reused = await this.keeper.acquire(candidateLease);
+      const leaseId = this.keeper.id;
+      if (leaseId === null) throw new Error('lease acquisition returned no id');
+      if (!reused || candidateLease !== leaseId) {
+        await this.rpc.put({ key: Buffer.from(this.keys.lease(this.hostname)), value: Buffer.from(leaseId) });
+      }
+      if (this.isClosed()) return;
+      this.keeper.start();
+      this.acting = true;
+      this.options.logger.info(
+        `etcd session of ${this.hostname}: lease ${leaseId} ${reused ? 'reused' : 'granted'}`,
+      );
+      await Promise.all([...this.electionsByCidr.values()].map((election) => election.resync()));
+      if (this.isClosed()) return;
+      // Alive before the first read, so a status read next to `elected` already says so.
+      this.failures = 0;
+      this.lastError = undefined;
+      this.state = 'alive';
+      this.publish();
+      await this.watcher.start();
+    } catch (err) {
+      this.acting = false;
+      this.keeper.stop();
+      this.watcher.stop();
+      throw err;
+    }
+  }
+
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /**
+   * Only keep-alive failures count toward `retry.maxAttempts` (each is a retry with backoff that
+   * found no member answering); a lost watch or a failed lock transaction is retried on its own,
+   * so a single member's restart in a cluster does not fault the session.
+   */
+  private reportFailure(err: EtcdAdapterError, counts: boolean): void {
+    this.lastError = err.message;
+    if (!counts || !isRecoverable(err) || this.state !== 'alive') return;
+    this.failures++;
+    if (this.failures >= this.options.retry.maxAttempts) {
+      this.enterFault('etcd', `${this.failures} keep-alive failures in a row: ${err.message}`);
+    }
+  }
+
+  /** Enters (or stays in) `fault`: stop acting, tell every election once, schedule recovery. */
+  private enterFault(source: 'etcd' | 'fence', reason: string): void {
+    if (this.state === 'closed') return;
+    const already = this.state === 'fault';
+    this.state = 'fault';
+    this.acting = false;
+    this.lastError = reason;
+    this.keeper.stop();
+    this.watcher.stop();
+    for (const election of this.electionsByCidr.values()) election.fault(source, reason);
+    if (!already) {
+      this.options.logger.warn(`etcd session of ${this.hostname}: fault (${source})`, { reason });
+      this.publish();
+      this.recoveryAttempts = 0;
+    }
+    this.scheduleRecovery(already ? backoffDelay(this.options.retry, ++this.recoveryAttempts) : 0);
+  }
+
+  private scheduleRecovery(delayMs: number): void {
+    this.clearRecovery();
+    this.recoveryTimer = this.clock.setTimeout(() => {
+      this.recoveryTimer = null;
+      if (this.state !== 'fault' || this.frozen) return;
+      this.connect(this.keeper.id).catch((err: unknown) => {
+        const error = translateEtcdError(err, 'recovery');
+        this.options.logger.debug(`etcd session of ${this.hostname}: recovery failed`, {
+          error: error.message,
+          attempt: this.recoveryAttempts,
+        });
+        this.enterFault('etcd', error.message);
+      });
+    }, delayMs);
+  }
+
+  private clearRecovery(): void {
+    if (this.recoveryTimer !== null) this.clock.clearTimeout(this.recoveryTimer);
+    this.recoveryTimer = null;
+  }
+
+  private publish(): void {
+    this.statusSubject.next(this.status());
+  }
+}
+
+/**
+ * Opens the agent's etcd session. Resolves once the first connection attempt is done: on success
+ * the session is `alive`; when etcd is unreachable it is in `fault` and keeps retrying (the agent
+ * starts anyway, from its local cache). Rejects on a non-recoverable error (bad TLS files, bad
+ * user/password, bad options), so a misconfigured agent stops at once.
+ */
+export async function createEtcdSession(
+  options: EtcdSessionOptions,
+  deps: SessionDeps = {},
+): Promise<EtcdSessionImpl> {
+  const resolved = resolveSessionOptions(options);
+  const rpc =
+    deps.rpc ?? createRpc(buildClientOptions({ ...options, defaultTimeoutMs: resolved.callTimeoutMs }));
+  const session = new EtcdSessionImpl(resolved, rpc, deps.clock ?? systemClock);
+  await session.start();
+  return session;
+}

@@ -1,0 +1,178 @@
+import { EtcdWatchLostError, translateEtcdError } from './errors.ts';
+import type { EtcdAdapterError } from './errors.ts';
+import type { Clock } from './fence.ts';
+import type { Keys } from './keys.ts';
+import { backoffDelay } from './options.ts';
+import type { EtcdLogger, RetryPolicy } from './options.ts';
+import type { EtcdRpc, WatchStream } from './rpc.ts';
+
+/** Who holds a lock key, as etcd reported it. */
+export interface LockHolder {
+  hostname: string;
+  /** Decimal lease id the key is attached to ('0' for none). */
+  lease: string;
+}
+
+/** The state of one lock key as of `revision` (null holder: no key). */
+export interface LockObservation {
+  cidr: string;
+  revision: bigint;
+  holder: LockHolder | null;
+}
+
+export interface LockWatcherHooks {
+  /** A full read of every lock key at `revision`; a lock missing from `holders` has no key. */
+  snapshot(holders: ReadonlyMap<string, LockHolder>, revision: bigint): void;
+  /** One change under the lock prefix, in revision order. */
+  change(observation: LockObservation): void;
+  /** The watch was lost (error, end, compaction, cancel); it re-reads and re-subscribes by itself. */
+  lost(err: EtcdAdapterError, attempt: number): void;
+}
+
+export function prefixRangeEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    const byte = end[i] as number;
+    if (byte < 0xff) {
+      end[i] = byte + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}
+
+/**
+ * ONE prefix watch on `<prefix>/default/` for all the session's elections. See README.md for the
+ * rules; in short: read everything at revision R, watch from R+1; whenever the stream is lost
+ * (error, end, cancel, compaction) read again and watch again, so it is never blind.
+ */
+export class LockWatcher {
+  private generation = 0;
+  private stream: WatchStream | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private failures = 0;
+  private readonly key: Buffer;
+  private readonly rangeEnd: Buffer;
+
+  constructor(
+    private readonly rpc: EtcdRpc,
+    private readonly keys: Keys,
+    private readonly options: { retry: RetryPolicy; clock: Clock; logger: EtcdLogger },
+    private readonly hooks: LockWatcherHooks,
+  ) {
+    this.key = Buffer.from(keys.lockPrefix);
+    this.rangeEnd = prefixRangeEnd(this.key);
+  }
+
+  /** Reads and subscribes; resolves once the watch is created, rejects if that first round fails. */
+  start(): Promise<void> {
+    this.stop();
+    this.failures = 0;
+    return this.round(this.generation);
+  }
+
+  stop(): void {
+    this.generation++;
+    this.teardown();
+  }
+
+  /** Test hook: drop the stream as a network failure would. */
+  dropStream(): void {
+    this.stream?.cancel();
+  }
+
+  private teardown(): void {
+    if (this.retryTimer !== null) this.options.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    const stream = this.stream;
+    this.stream = null;
+    if (stream !== null) {
+      try {
+        stream.cancel();
+      } catch {
+        // already closed
+      }
+    }
+  }
+
+  private async round(generation: number): Promise<void> {
+    const stale = () => generation !== this.generation;
+    const res = await this.rpc.range({ key: this.key, range_end: this.rangeEnd });
+    if (stale()) return;
+    const revision = BigInt(res.header.revision);
+    const holders = new Map<string, LockHolder>();
+    for (const kv of res.kvs) {
+      const cidr = this.keys.cidrOfLock(kv.key.toString());
+      if (cidr !== null) holders.set(cidr, { hostname: kv.value.toString(), lease: kv.lease });
+    }
+    this.hooks.snapshot(holders, revision);
+    const stream = await this.rpc.watch();
+    if (stale()) {
+      stream.cancel();
+      return;
+    }
+    this.stream = stream;
+    await new Promise<void>((resolve, reject) => {
+      let created = false;
+      const lost = (err: EtcdAdapterError) => {
+        if (stale()) return;
+        if (!created) {
+          this.teardown();
+          reject(err);
+          return;
+        }
+        this.lost(generation, err);
+      };
+      stream.on('data', (msg) => {
+        if (stale()) return;
+        if (msg.canceled || msg.compact_revision !== '0') {
+          lost(
+            new EtcdWatchLostError(
+              `watch ${this.keys.lockPrefix} canceled (compact revision ${msg.compact_revision}): ${msg.cancel_reason}`,
+            ),
+          );
+          return;
+        }
+        if (msg.created && !created) {
+          created = true;
+          this.failures = 0;
+          resolve();
+        }
+        for (const event of msg.events) {
+          const cidr = this.keys.cidrOfLock(event.kv.key.toString());
+          if (cidr === null) continue;
+          const isDelete = String(event.type).toLowerCase() === 'delete';
+          this.hooks.change({
+            cidr,
+            revision: BigInt(event.kv.mod_revision),
+            holder: isDelete ? null : { hostname: event.kv.value.toString(), lease: event.kv.lease },
+          });
+        }
+      });
+      stream.on('error', (err) => lost(translateEtcdError(err, `watch ${this.keys.lockPrefix}`)));
+      stream.on('end', () => lost(new EtcdWatchLostError(`watch ${this.keys.lockPrefix}: stream ended`)));
+      stream.write({
+        create_request: {
+          key: this.key,
+          range_end: this.rangeEnd,
+          start_revision: (revision + 1n).toString(),
+        },
+      });
+    });
+  }
+
+  /** Lost after it was established: re-read and re-subscribe, at once the first time, then with backoff. */
+  private lost(generation: number, err: EtcdAdapterError): void {
+    this.teardown();
+    this.failures++;
+    this.hooks.lost(err, this.failures);
+    const delay = this.failures === 1 ? 0 : backoffDelay(this.options.retry, this.failures - 1);
+    this.retryTimer = this.options.clock.setTimeout(() => {
+      this.retryTimer = null;
+      if (generation !== this.generation) return;
+      this.round(generation).catch((error: unknown) => {
+        if (generation === this.generation) this.lost(generation, translateEtcdError(error, 'watch re-read'));
+      });
+    }, delay);
+  }
+}
