@@ -1,0 +1,178 @@
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import type { Command } from 'commander';
+import { createAgent, type StateChangeNotifier } from '../actors/agent.ts';
+import { Journal } from '../actors/journal.ts';
+import type { Logger } from '../actors/logger.ts';
+import { createEtcdSession } from '../adapters/etcd/index.ts';
+import { monitorHealth } from '../adapters/health/index.ts';
+import { createHookRunner, type HookRunner } from '../adapters/hooks/index.ts';
+import { createNetAdapter } from '../adapters/net/index.ts';
+import { ConfigError, parseConfig, type AgentConfig } from '../config/parse.ts';
+import { createApp, startApiServer, type ApiServer } from '../http/index.ts';
+import { createLogger } from './logger.ts';
+import { packageVersion } from './version.ts';
+
+/**
+ * `linkctl agent`: the daemon. Signals:
+ * - SIGTERM / SIGINT: graceful handover — unbind, release the locks, revoke the lease, exit 0.
+ * - SIGUSR2: stop for a restart — keep every VIP bound and the lease alive, so the next agent
+ *   (started within the lease TTL) takes over in BOOTING without a client-visible gap.
+ */
+
+const STOP_BOUND_MS = 10_000;
+
+export function registerAgentCommand(program: Command): void {
+  program
+    .command('agent')
+    .description('run the LinK agent (configured by environment variables, see docs/configuration.md)')
+    .action(async () => {
+      process.exitCode = await runAgent(process.env);
+    });
+}
+
+/** Runs the agent until a signal stops it; resolves with the exit code. */
+export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
+  let config: AgentConfig;
+  try {
+    config = parseConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`linkctl agent: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(config.log);
+  try {
+    return await serve(config, logger);
+  } catch (err) {
+    const code = typeof err === 'object' && err !== null && 'code' in err ? `${String(err.code)}: ` : '';
+    process.stderr.write(`linkctl agent: ${code}${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+async function serve(config: AgentConfig, logger: Logger): Promise<number> {
+  const net = createNetAdapter({
+    interfaceName: config.interfaceName,
+    announceCount: config.announce.count,
+    announceIntervalMs: config.announce.intervalMs,
+    refreshIntervalMs: config.announce.refreshIntervalMs,
+    onRefreshError: (err, cidr) => logger.warn('announcement refresh failed', { cidr, err: err.message }),
+  });
+  // Fails now, naming the interface or the missing capability, rather than at the first election.
+  await net.isBound('198.18.0.0/32');
+
+  const session = await createEtcdSession({
+    hosts: config.etcd.hosts,
+    hostname: config.hostname,
+    prefix: config.etcd.prefix,
+    leaseTtlSeconds: config.leaseTtlMs / 1000,
+    keepAliveIntervalMs: config.keepaliveIntervalMs,
+    retry: { maxAttempts: config.keepaliveRetry },
+    ...(config.etcd.tls ? { tls: config.etcd.tls } : {}),
+    ...(config.etcd.auth
+      ? { auth: { username: config.etcd.auth.user, password: config.etcd.auth.password } }
+      : {}),
+    logger,
+  });
+
+  const journal = new Journal({ dir: join(config.stateDir, 'journal') });
+  journal.loadFromDisk();
+  const hooks = createHooks(config, logger);
+  const agent = createAgent({
+    hostname: config.hostname,
+    faultPolicy: config.faultPolicy,
+    session,
+    net,
+    monitorHealth,
+    health: config.health,
+    journal,
+    logger,
+    leaseTtlMs: config.leaseTtlMs,
+    addressLifetimeSec: config.addressLifetimeSec,
+    announce: config.announce,
+    handoverTimeoutMs: config.handoverTimeoutMs,
+    cacheFile: join(config.stateDir, 'vips.json'),
+    ...(hooks ? { notifier: hooks.notifier } : {}),
+  });
+  hooks?.runner.failures$.subscribe((failure) =>
+    journal.append({
+      kind: 'note',
+      vipId: failure.change.vipId,
+      level: 'error',
+      code: 'HOOK_FAILED',
+      message: `${failure.hook} hook: ${failure.error.code}: ${failure.error.message}`,
+    }),
+  );
+  await agent.start();
+
+  const app = createApp({
+    agent,
+    ...(config.auth ? { auth: config.auth } : {}),
+    metricsPublic: config.metricsPublic,
+    version: packageVersion(),
+    registry: new Registry(),
+    logger,
+  });
+  const servers: ApiServer[] = [
+    await startApiServer({
+      app,
+      port: config.port,
+      host: config.bindAddress,
+      ...(config.tls ? { tls: config.tls } : {}),
+    }),
+  ];
+  if (config.apiSocket) servers.push(await startApiServer({ app, socketPath: config.apiSocket }));
+  logger.info('agent started', {
+    hostname: config.hostname,
+    interface: config.interfaceName,
+    api: servers.map((s) => s.url),
+    vips: agent.list().length,
+    faultPolicy: config.faultPolicy,
+  });
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    for (const name of ['SIGTERM', 'SIGINT', 'SIGUSR2'] as const) process.once(name, () => resolve(name));
+  });
+  const handover = signal !== 'SIGUSR2';
+  logger.info(handover ? 'stopping: handing the VIPs over' : 'stopping for a restart: VIPs stay bound', {
+    signal,
+  });
+  const bound = setTimeout(() => {
+    logger.error('stop took too long, exiting', { boundMs: STOP_BOUND_MS });
+    process.exit(1);
+  }, STOP_BOUND_MS);
+  bound.unref();
+  await agent.stop({ handover });
+  await Promise.allSettled(servers.map((s) => s.close()));
+  await net.close();
+  journal.close();
+  clearTimeout(bound);
+  logger.info('stopped');
+  return 0;
+}
+
+function createHooks(
+  config: AgentConfig,
+  logger: Logger,
+): { runner: HookRunner; notifier: StateChangeNotifier } | null {
+  const { exec, webhookUrl, webhookSecret, timeoutMs } = config.hooks;
+  if (!exec && !webhookUrl) return null;
+  const runner = createHookRunner({
+    ...(exec ? { exec: { command: exec, timeoutMs } } : {}),
+    ...(webhookUrl
+      ? {
+          webhook: {
+            url: webhookUrl,
+            ...(webhookSecret ? { secret: webhookSecret } : {}),
+            timeoutMs,
+            retry: { retries: 3, initialDelayMs: 200, maxDelayMs: 5000, factor: 2, jitter: 0.2 },
+          },
+        }
+      : {}),
+    onFailure: (failure) => logger.warn('hook failed', { hook: failure.hook, code: failure.error.code }),
+  });
+  return { runner, notifier: { notify: (change) => runner.notify(change), close: () => runner.close() } };
+}

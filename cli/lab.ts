@@ -1,0 +1,2 @@
+import type { Command } from 'commander';
+export function registerLabCommands(_program: Command): void {}
