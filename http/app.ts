@@ -18,7 +18,7 @@ import { DEFAULT_BODY_LIMIT, readJsonBody } from './body.ts';
 import { HttpError, badRequest, errorMiddleware, vipNotFound } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 import type { ApiMetrics } from './metrics.ts';
-import { createVipBody, describeZodError, normaliseVipId, updateChecksBody } from './schemas.ts';
+import { createVipBody, normaliseVipId, parseBodyWith, updateChecksBody } from './schemas.ts';
 import type { CreateVipBody, UpdateChecksBody } from './schemas.ts';
 import { streamJournal, wantsEventStream } from './sse.ts';
 import type { ApiLogger, BasicAuthCredentials } from './types.ts';
@@ -59,12 +59,9 @@ export function closeApp(app: Koa): void {
 }
 
 function parseBody<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
-  const result = schema.safeParse(raw);
-  if (!result.success) {
-    const { error, field } = describeZodError(result.error);
-    throw badRequest(error, field);
-  }
-  return result.data;
+  const result = parseBodyWith(schema, raw);
+  if (!result.ok) throw badRequest(result.error.error, result.error.field);
+  return result.value;
 }
 
 function vipId(ctx: { params: Record<string, string | undefined> }): string {

@@ -107,7 +107,18 @@ export function fieldName(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** The first issue of a failed parse, as the API's error body. */
+export type BodyParse<T> = { ok: true; value: T } | { ok: false; error: BodyError };
+
+/** Parses a body with its schema; the error names the first offending field. */
+export function parseBodyWith<S extends z.ZodType>(schema: S, raw: unknown): BodyParse<z.output<S>> {
+  // reportInput: lets describeZodError tell a missing field from a wrong one.
+  const result = schema.safeParse(raw, { reportInput: true });
+  return result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, error: describeZodError(result.error) };
+}
+
+/** The first issue of a failed parse (parsed with `reportInput: true`), as the API's error body. */
 export function describeZodError(error: z.ZodError): BodyError {
   const issue = error.issues[0];
   if (!issue) return { error: 'invalid body' };
@@ -117,11 +128,10 @@ export function describeZodError(error: z.ZodError): BodyError {
     return { error: `unknown field ${field}`, field };
   }
   const field = fieldName(issue.path);
+  if (issue.path.length === 0 && issue.code === 'invalid_type')
+    return { error: 'body must be a JSON object' };
   if (issue.code === 'invalid_type' && issue.input === undefined) {
     return { error: `${field} is required`, field };
-  }
-  if (issue.code === 'invalid_type' && issue.path.length === 0) {
-    return { error: 'body must be a JSON object' };
   }
   return field === '' ? { error: issue.message } : { error: issue.message, field };
 }

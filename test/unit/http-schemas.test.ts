@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createVipBody, normaliseVipId, parseBodyWith, updateChecksBody } from '../../http/schemas.ts';
+
+function errorOf(schema: typeof createVipBody | typeof updateChecksBody, input: unknown) {
+  const result = parseBodyWith(schema, input);
+  assert.ok(!result.ok, JSON.stringify(input));
+  return result.error;
+}
+
+describe('request body schemas', () => {
+  it('canonicalises the ip and accepts LinK v2 bodies (checks null, interval 0)', () => {
+    const parsed = createVipBody.parse({ ip: '198.18.0.010/24', checks: null, healthcheck_interval: 0 });
+    assert.deepEqual(parsed, { ip: '198.18.0.10/24', checks: [], healthcheck_interval: 0 });
+    const withChecks = createVipBody.parse({
+      ip: '198.18.0.10',
+      checks: [{ type: 'TCP', host: '198.18.0.2', port: 80 }],
+    });
+    assert.deepEqual(withChecks.checks, [{ type: 'TCP', host: '198.18.0.2', port: 80 }]);
+  });
+
+  it('names the offending field', () => {
+    assert.deepEqual(errorOf(createVipBody, {}), { error: 'ip is required', field: 'ip' });
+    assert.deepEqual(errorOf(createVipBody, { ip: '198.18.0.1', colour: 'red' }), {
+      error: 'unknown field colour',
+      field: 'colour',
+    });
+    assert.equal(errorOf(createVipBody, { ip: 'nope' }).field, 'ip');
+    assert.equal(
+      errorOf(createVipBody, { ip: '198.18.0.1', checks: [{ type: 'TCP', host: 'h', port: 0 }] }).field,
+      'checks[0].port',
+    );
+    assert.equal(
+      errorOf(createVipBody, { ip: '198.18.0.1', healthcheck_interval: 1.5 }).field,
+      'healthcheck_interval',
+    );
+    assert.equal(
+      errorOf(createVipBody, { ip: '198.18.0.1', healthcheck_interval: 3601 }).field,
+      'healthcheck_interval',
+    );
+    assert.equal(errorOf(createVipBody, { ip: '198.18.0.1', checks: 'x' }).field, 'checks');
+    assert.deepEqual(errorOf(createVipBody, [1]), { error: 'body must be a JSON object' });
+    assert.deepEqual(errorOf(createVipBody, null), { error: 'body must be a JSON object' });
+  });
+
+  it('PATCH takes checks or healthchecks, not both', () => {
+    assert.deepEqual(updateChecksBody.parse({ healthchecks: null }), { healthchecks: [] });
+    assert.equal(errorOf(updateChecksBody, { checks: [], healthchecks: [] }).field, 'healthchecks');
+    assert.equal(errorOf(updateChecksBody, { checks: [{ type: 'EXEC' }] }).field, 'checks[0].command');
+  });
+
+  it('ids are vip-<uuid>, case-insensitive', () => {
+    assert.equal(
+      normaliseVipId('vip-0F0E0D0C-0B0A-4908-8706-050403020100'),
+      'vip-0f0e0d0c-0b0a-4908-8706-050403020100',
+    );
+    for (const bad of [
+      'vip-',
+      'vip-123',
+      '0f0e0d0c-0b0a-4908-8706-050403020100',
+      'vip-0f0e0d0c-0b0a-4908-8706-05040302010',
+      '../etc',
+    ]) {
+      assert.equal(normaliseVipId(bad), null, bad);
+    }
+  });
+});
