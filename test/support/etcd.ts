@@ -5,6 +5,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { filter, firstValueFrom, timeout } from 'rxjs';
+import type { Observable } from 'rxjs';
 
 /**
  * A real etcd for tests: one member (or a cluster) on free loopback ports, started in ~50 ms with
@@ -400,4 +402,18 @@ export async function makeTlsMaterial(
 export function removeTlsMaterial(tls: EtcdTlsMaterial): void {
   rmSync(tls.dir, { recursive: true, force: true });
   dirs.delete(tls.dir);
+}
+
+/** The first value of `stream` matching `predicate` within `ms`, or a rejection naming `what`. */
+export async function waitFor<T>(
+  stream: Observable<T>,
+  predicate: (value: T) => boolean,
+  ms: number,
+  what = 'event',
+): Promise<T> {
+  try {
+    return await firstValueFrom(stream.pipe(filter(predicate), timeout(ms)));
+  } catch (err) {
+    throw new Error(`no ${what} within ${ms} ms`, { cause: err });
+  }
 }
