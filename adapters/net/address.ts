@@ -22,7 +22,7 @@ export interface Cidr extends IpAddress {
   cidr: string;
 }
 
-const IPV4_PART = /^\d{1,3}$/;
+const IPV4_PART = /^\d+$/;
 const IPV6_GROUP = /^[0-9a-fA-F]{1,4}$/;
 
 function parseIpv4Bytes(text: string, input: string): Uint8Array {

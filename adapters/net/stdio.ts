@@ -1,0 +1,171 @@
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import type { ChildProcess } from 'node:child_process';
+import { deserializeNetError, serializeNetError, type SerializedNetError } from './errors.ts';
+import type { AddressLifetime, AnnounceOptions, ConflictReport, NetAdapter } from './types.ts';
+
+/**
+ * A NetAdapter served over JSON lines, so a process in the root namespace (a test, a benchmark,
+ * the lab) can drive an adapter that lives in another namespace: the adapter itself never
+ * switches namespaces, it runs in a child started with `ip netns exec` (see stdio-main.ts).
+ *
+ * Request: {"id":1,"op":"bind","args":["198.18.0.10/24",{"lifetimeSec":5}]}
+ * Reply:   {"id":1,"ok":true,"result":null} | {"id":1,"ok":false,"error":{name,code,message}}
+ * The first line the server writes is {"ready":true}.
+ */
+
+type Op = 'bind' | 'refresh' | 'unbind' | 'isBound' | 'announce' | 'probeConflict' | 'close' | 'stats';
+
+interface Request {
+  id: number;
+  op: Op;
+  args: unknown[];
+}
+
+type Reply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: SerializedNetError };
+
+export interface ProcessStats {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+export async function serveNetAdapter(adapter: NetAdapter, input: Readable, output: Writable): Promise<void> {
+  const write = (msg: unknown): void => {
+    output.write(`${JSON.stringify(msg)}\n`);
+  };
+  write({ ready: true });
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line.trim() === '') continue;
+    const req = JSON.parse(line) as Request;
+    let reply: Reply;
+    try {
+      reply = { id: req.id, ok: true, result: (await dispatch(adapter, req)) ?? null };
+    } catch (err) {
+      reply = { id: req.id, ok: false, error: serializeNetError(err) };
+    }
+    write(reply);
+    if (req.op === 'close') break;
+  }
+  await adapter.close();
+}
+
+// The arguments come from JSON; the adapter validates each of them before any system call.
+function dispatch(adapter: NetAdapter, { op, args }: Request): Promise<unknown> {
+  const [a, b] = args as [string, unknown];
+  switch (op) {
+    case 'bind':
+      return adapter.bind(a, b as AddressLifetime | undefined);
+    case 'refresh':
+      return adapter.refresh(a, b as AddressLifetime);
+    case 'unbind':
+      return adapter.unbind(a);
+    case 'isBound':
+      return adapter.isBound(a);
+    case 'announce':
+      return adapter.announce(a, b as AnnounceOptions | undefined);
+    case 'probeConflict':
+      return adapter.probeConflict(a, b as { timeoutMs?: number } | undefined);
+    case 'close':
+      return adapter.close();
+    case 'stats': {
+      const m = process.memoryUsage();
+      return Promise.resolve<ProcessStats>({ rss: m.rss, heapUsed: m.heapUsed, external: m.external });
+    }
+    default:
+      return Promise.reject(new Error(`unknown op ${String(op)}`));
+  }
+}
+
+/** The client side: a NetAdapter whose calls run in `child` (started with stdio-main.ts). */
+export class RemoteNetAdapter implements NetAdapter {
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly ready: Promise<void>;
+  private readonly exited: Promise<void>;
+  private stderr = '';
+
+  constructor(
+    private readonly child: ChildProcess,
+    readonly interfaceName: string,
+  ) {
+    if (!child.stdout || !child.stdin) throw new Error('the adapter child needs piped stdin and stdout');
+    child.stderr?.on('data', (c: Buffer) => {
+      this.stderr = (this.stderr + c.toString()).slice(-4000);
+    });
+    this.exited = new Promise((resolve) => child.once('close', () => resolve()));
+    this.ready = new Promise((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout! });
+      lines.on('line', (line) => {
+        const msg = JSON.parse(line) as Reply | { ready: true };
+        if ('ready' in msg) return resolve();
+        const waiter = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+        if (!waiter) return;
+        if (msg.ok) waiter.resolve(msg.result);
+        else waiter.reject(deserializeNetError(msg.error));
+      });
+      void this.exited.then(() => {
+        const err = new Error(
+          `adapter child exited (${child.exitCode ?? child.signalCode}): ${this.stderr.trim()}`,
+        );
+        reject(err);
+        for (const w of this.pending.values()) w.reject(err);
+        this.pending.clear();
+      });
+    });
+  }
+
+  /** Resolves when the child has created its adapter. */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  private async call<T>(op: Op, ...args: unknown[]): Promise<T> {
+    await this.ready;
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.child.stdin!.write(`${JSON.stringify({ id, op, args })}\n`);
+    });
+  }
+
+  bind(cidr: string, lifetime?: AddressLifetime): Promise<void> {
+    return this.call('bind', cidr, lifetime);
+  }
+  refresh(cidr: string, lifetime: AddressLifetime): Promise<void> {
+    return this.call('refresh', cidr, lifetime);
+  }
+  unbind(cidr: string): Promise<void> {
+    return this.call('unbind', cidr);
+  }
+  isBound(cidr: string): Promise<boolean> {
+    return this.call('isBound', cidr);
+  }
+  announce(cidr: string, options?: AnnounceOptions): Promise<void> {
+    return this.call('announce', cidr, options);
+  }
+  probeConflict(cidr: string, options?: { timeoutMs?: number }): Promise<ConflictReport | null> {
+    return this.call('probeConflict', cidr, options);
+  }
+  /** Memory of the child process, for soak tests. */
+  stats(): Promise<ProcessStats> {
+    return this.call('stats');
+  }
+
+  /** Closes the remote adapter and waits for the child to exit (killing it after 5 s). */
+  async close(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      try {
+        await this.call('close');
+      } catch {
+        /* the child is gone already */
+      }
+      this.child.stdin?.end();
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+  }
+}
