@@ -1,0 +1,304 @@
+import assert from 'node:assert/strict';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { createHookRunner } from '../../adapters/hooks/runner.ts';
+import { verifySignature } from '../../adapters/hooks/sign.ts';
+import type {
+  HookFailure,
+  HookRunnerOptions,
+  HookSuccess,
+  RetryPolicy,
+  StateChange,
+} from '../../adapters/hooks/types.ts';
+
+const SECRET = 'correct horse battery staple';
+
+interface Received {
+  at: number;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
+/** A real webhook receiver on 127.0.0.1; `answer` decides each response (it may never answer). */
+async function withReceiver(
+  answer: (request: Received, index: number, response: ServerResponse) => void,
+  run: (url: string, received: Received[]) => Promise<void>,
+): Promise<void> {
+  const received: Received[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const entry = { at: performance.now(), headers: request.headers, body: Buffer.concat(chunks) };
+      received.push(entry);
+      answer(entry, received.length - 1, response);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    await run(`http://127.0.0.1:${(server.address() as AddressInfo).port}/link-events`, received);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+const ok = (_request: Received, _index: number, response: ServerResponse): void => {
+  response.end('thanks');
+};
+
+/** Collects what the runner reports and waits (with a deadline) for a condition on it. */
+class Recorder {
+  readonly successes: HookSuccess[] = [];
+  readonly failures: HookFailure[] = [];
+  private readonly waiters = new Set<() => void>();
+  readonly onSuccess = (success: HookSuccess): void => {
+    this.successes.push(success);
+    for (const waiter of [...this.waiters]) waiter();
+  };
+  readonly onFailure = (failure: HookFailure): void => {
+    this.failures.push(failure);
+    for (const waiter of [...this.waiters]) waiter();
+  };
+  until(what: string, condition: () => boolean, ms = 5000): Promise<void> {
+    if (condition()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (!condition()) return;
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(check);
+        reject(new Error(`${what}: not reached within ${ms} ms`));
+      }, ms);
+      this.waiters.add(check);
+    });
+  }
+}
+
+const noRetry: RetryPolicy = { retries: 0, initialDelayMs: 10, maxDelayMs: 10, factor: 2 };
+
+function change(revision: number, vipId = 'vip-a'): StateChange {
+  return {
+    vipId,
+    ip: '198.18.0.10/32',
+    from: 'STANDBY',
+    to: 'ACTIVATED',
+    event: 'elected',
+    hostname: 'host-1',
+    leaseId: '42',
+    revision,
+    time: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+function options(
+  url: string,
+  recorder: Recorder,
+  retry: RetryPolicy = noRetry,
+  timeoutMs = 2000,
+): HookRunnerOptions {
+  return {
+    webhook: { url, secret: SECRET, timeoutMs, retry },
+    onSuccess: recorder.onSuccess,
+    onFailure: recorder.onFailure,
+  };
+}
+
+void describe('webhook hook (a real receiver on 127.0.0.1)', () => {
+  void it('POSTs the change as JSON, signed over the exact body bytes', async () => {
+    await withReceiver(ok, async (url, received) => {
+      const recorder = new Recorder();
+      const runner = createHookRunner(options(url, recorder));
+      try {
+        runner.notify(change(1));
+        await recorder.until('delivered', () => recorder.successes.length === 1);
+        const [request] = received;
+        assert.ok(request);
+        assert.equal(request.headers['content-type'], 'application/json');
+        assert.deepEqual(JSON.parse(request.body.toString('utf8')), change(1));
+        // What a receiver does, in a few lines of Node (docs/hooks.md shows the same):
+        const header = String(request.headers['x-link-signature']);
+        const expected = 'sha256=' + createHmac('sha256', SECRET).update(request.body).digest('hex');
+        assert.ok(
+          header.length === expected.length && timingSafeEqual(Buffer.from(header), Buffer.from(expected)),
+        );
+        assert.equal(verifySignature(SECRET, request.body, header), true);
+        assert.equal(verifySignature('another secret', request.body, header), false);
+        assert.equal(verifySignature(SECRET, Buffer.concat([request.body, Buffer.from(' ')]), header), false);
+      } finally {
+        await runner.close(1000);
+      }
+    });
+  });
+
+  void it('retries a 500 with exponential backoff, then succeeds', async () => {
+    const answer = (_request: Received, index: number, response: ServerResponse): void => {
+      response.statusCode = index < 2 ? 500 : 200;
+      response.end();
+    };
+    await withReceiver(answer, async (url, received) => {
+      const recorder = new Recorder();
+      const retry: RetryPolicy = { retries: 4, initialDelayMs: 60, maxDelayMs: 1000, factor: 2 };
+      const runner = createHookRunner(options(url, recorder, retry));
+      try {
+        runner.notify(change(1));
+        await recorder.until('delivered after retries', () => recorder.successes.length === 1);
+        assert.equal(received.length, 3);
+        assert.equal(recorder.successes[0]?.attempts, 3);
+        assert.deepEqual(recorder.failures, []);
+        assert.deepEqual(
+          received.map((request) => request.headers['x-link-attempt']),
+          ['1', '2', '3'],
+        );
+        const deliveries = new Set(received.map((request) => request.headers['x-link-delivery']));
+        assert.equal(deliveries.size, 1, 'one delivery id for all attempts');
+        const [first, second, third] = received.map((request) => request.at);
+        // Waits of 60 then 120 ms (timers may fire a little late, never early; 2 ms of clock slack).
+        assert.ok(second! - first! >= 58, `first retry after ${second! - first!} ms`);
+        assert.ok(third! - second! >= 118, `second retry after ${third! - second!} ms`);
+      } finally {
+        await runner.close(1000);
+      }
+    });
+  });
+
+  void it('gives up after the retries and reports the last status; a 400 is not retried', async () => {
+    const answer = (request: Received, _index: number, response: ServerResponse): void => {
+      const body = JSON.parse(request.body.toString('utf8')) as StateChange;
+      response.statusCode = body.revision === 1 ? 503 : 400;
+      response.end();
+    };
+    await withReceiver(answer, async (url, received) => {
+      const recorder = new Recorder();
+      const retry: RetryPolicy = { retries: 2, initialDelayMs: 10, maxDelayMs: 20, factor: 2 };
+      const runner = createHookRunner(options(url, recorder, retry));
+      try {
+        runner.notify(change(1));
+        runner.notify(change(2));
+        await recorder.until('both failed', () => recorder.failures.length === 2);
+        assert.deepEqual(
+          recorder.failures.map((failure) => [failure.change.revision, failure.error.code, failure.attempts]),
+          [
+            [1, 'WEBHOOK_STATUS', 3],
+            [2, 'WEBHOOK_STATUS', 1],
+          ],
+        );
+        assert.equal(recorder.failures[0]?.error.message, 'webhook answered 503');
+        assert.equal(received.length, 4);
+      } finally {
+        await runner.close(1000);
+      }
+    });
+  });
+
+  void it('times out on a receiver that never answers, and the next change is still delivered', async () => {
+    const answer = (request: Received, _index: number, response: ServerResponse): void => {
+      const body = JSON.parse(request.body.toString('utf8')) as StateChange;
+      if (body.revision !== 1) response.end();
+    };
+    await withReceiver(answer, async (url) => {
+      const recorder = new Recorder();
+      const runner = createHookRunner(options(url, recorder, noRetry, 200));
+      try {
+        runner.notify(change(1));
+        runner.notify(change(2));
+        await recorder.until('second delivered', () => recorder.successes.length === 1);
+        assert.deepEqual(
+          recorder.failures.map((failure) => [failure.change.revision, failure.error.code]),
+          [[1, 'WEBHOOK_TIMEOUT']],
+        );
+        assert.equal(recorder.successes[0]?.change.revision, 2);
+      } finally {
+        await runner.close(1000);
+      }
+    });
+  });
+
+  void it('keeps one VIP’s deliveries in order, one at a time', async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const answer = (request: Received, index: number, response: ServerResponse): void => {
+      inFlight += 1;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      // The first answer is slow: out-of-order delivery would show up.
+      setTimeout(
+        () => {
+          inFlight -= 1;
+          response.end();
+        },
+        index === 0 ? 150 : 0,
+      );
+    };
+    await withReceiver(answer, async (url, received) => {
+      const recorder = new Recorder();
+      const runner = createHookRunner(options(url, recorder));
+      try {
+        for (const revision of [1, 2, 3, 4]) runner.notify(change(revision));
+        await recorder.until('four delivered', () => recorder.successes.length === 4);
+        assert.deepEqual(
+          received.map((request) => (JSON.parse(request.body.toString('utf8')) as StateChange).revision),
+          [1, 2, 3, 4],
+        );
+        assert.equal(maxInFlight, 1);
+      } finally {
+        await runner.close(1000);
+      }
+    });
+  });
+
+  void it('reports an unreachable receiver with its errno', async () => {
+    let url = '';
+    await withReceiver(ok, (address) => {
+      url = address;
+      return Promise.resolve();
+    });
+    // The receiver is closed now: connection refused.
+    const recorder = new Recorder();
+    const runner = createHookRunner(options(url, recorder));
+    try {
+      runner.notify(change(1));
+      await recorder.until('failed', () => recorder.failures.length === 1);
+      assert.equal(recorder.failures[0]?.error.code, 'WEBHOOK_UNREACHABLE');
+      assert.equal(recorder.failures[0]?.error.message, 'webhook unreachable: ECONNREFUSED');
+    } finally {
+      await runner.close(1000);
+    }
+  });
+
+  void it('close() cancels a delivery waiting for its next retry', async () => {
+    let firstAnswered: () => void = () => undefined;
+    const answeredOnce = new Promise<void>((resolve) => (firstAnswered = resolve));
+    const answer = (_request: Received, _index: number, response: ServerResponse): void => {
+      response.statusCode = 503;
+      response.end(() => firstAnswered());
+    };
+    await withReceiver(answer, async (url) => {
+      const recorder = new Recorder();
+      const retry: RetryPolicy = { retries: 5, initialDelayMs: 10_000, maxDelayMs: 10_000, factor: 1 };
+      const runner = createHookRunner(options(url, recorder, retry));
+      runner.notify(change(1));
+      let deadline: NodeJS.Timeout | undefined;
+      await Promise.race([
+        answeredOnce,
+        new Promise(
+          (_, reject) => (deadline = setTimeout(() => reject(new Error('no request within 3 s')), 3000)),
+        ),
+      ]);
+      clearTimeout(deadline);
+      const started = performance.now();
+      await runner.close(100);
+      assert.ok(performance.now() - started < 1000);
+      assert.deepEqual(
+        recorder.failures.map((failure) => [failure.error.code, failure.attempts]),
+        [['HOOK_CANCELLED', 1]],
+      );
+    });
+  });
+});
