@@ -224,7 +224,7 @@ void describe('webhook hook (a real receiver on 127.0.0.1)', () => {
   void it('keeps one VIP’s deliveries in order, one at a time', async () => {
     let inFlight = 0;
     let maxInFlight = 0;
-    const answer = (request: Received, index: number, response: ServerResponse): void => {
+    const answer = (_request: Received, index: number, response: ServerResponse): void => {
       inFlight += 1;
       maxInFlight = Math.max(maxInFlight, inFlight);
       // The first answer is slow: out-of-order delivery would show up.
