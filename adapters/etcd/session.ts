@@ -32,6 +32,8 @@ export interface SessionTestHooks {
   dropWatch(): void;
   /** Rounds of read + subscribe of the shared watch so far. */
   watchRounds(): number;
+  /** The same, as a stream (current value first). */
+  readonly watchRounds$: Observable<number>;
   /** Live election objects of this session. */
   elections(): readonly VipElection[];
 }
@@ -66,7 +68,7 @@ export class EtcdSessionImpl implements EtcdSession {
   private recoveryTimer: ReturnType<typeof setTimeout> | null = null;
   private recoveryAttempts = 0;
   private frozen = false;
-  private rounds = 0;
+  private readonly rounds = new BehaviorSubject(0);
 
   constructor(
     private readonly options: ResolvedSessionOptions,
@@ -101,7 +103,7 @@ export class EtcdSessionImpl implements EtcdSession {
       { retry: options.retry, clock, logger: log },
       {
         snapshot: (holders, revision) => {
-          this.rounds++;
+          this.rounds.next(this.rounds.value + 1);
           for (const election of this.electionsByCidr.values()) {
             election.observe(
               { cidr: election.cidr, revision, holder: holders.get(election.cidr) ?? null },
@@ -144,7 +146,8 @@ export class EtcdSessionImpl implements EtcdSession {
         if (this.state === 'fault') this.scheduleRecovery(0);
       },
       dropWatch: () => this.watcher.dropStream(),
-      watchRounds: () => this.rounds,
+      watchRounds: () => this.rounds.value,
+      watchRounds$: this.rounds.asObservable(),
       elections: () => [...this.electionsByCidr.values()],
     };
   }
@@ -209,6 +212,7 @@ export class EtcdSessionImpl implements EtcdSession {
       this.fence.reset();
       this.publish();
       this.statusSubject.complete();
+      this.rounds.complete();
       this.rpc.close();
     }
   }
