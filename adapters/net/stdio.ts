@@ -53,10 +53,11 @@ export async function serveNetAdapter(adapter: NetAdapter, input: Readable, outp
 
 // The arguments come from JSON; the adapter validates each of them before any system call.
 function dispatch(adapter: NetAdapter, { op, args }: Request): Promise<unknown> {
-  const [a, b] = args as [string, unknown];
+  const a = args[0] as string;
+  const b = args[1] ?? undefined; // JSON turns an absent option object into null
   switch (op) {
     case 'bind':
-      return adapter.bind(a, b as AddressLifetime | undefined);
+      return adapter.bind(a, b);
     case 'refresh':
       return adapter.refresh(a, b as AddressLifetime);
     case 'unbind':
@@ -64,9 +65,9 @@ function dispatch(adapter: NetAdapter, { op, args }: Request): Promise<unknown> 
     case 'isBound':
       return adapter.isBound(a);
     case 'announce':
-      return adapter.announce(a, b as AnnounceOptions | undefined);
+      return adapter.announce(a, b);
     case 'probeConflict':
-      return adapter.probeConflict(a, b as { timeoutMs?: number } | undefined);
+      return adapter.probeConflict(a, b);
     case 'close':
       return adapter.close();
     case 'stats': {
