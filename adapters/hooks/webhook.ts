@@ -10,6 +10,18 @@ import {
 import { signBody, SIGNATURE_HEADER } from './sign.ts';
 import type { RetryPolicy, StateChange, WebhookOptions } from './types.ts';
 
+/**
+ * A reasonable policy for callers without their own: 4 attempts, waiting about 0.2, 0.4 and 0.8 s
+ * (each up to 20 % shorter at random). The runner never assumes it: the policy is always passed in.
+ */
+export const DEFAULT_WEBHOOK_RETRY: RetryPolicy = {
+  retries: 3,
+  initialDelayMs: 200,
+  maxDelayMs: 5000,
+  factor: 2,
+  jitter: 0.2,
+};
+
 /** The webhook body: the change as JSON, exactly the bytes that are signed. */
 export function webhookBody(change: StateChange): Buffer {
   const body: StateChange = {
