@@ -362,19 +362,28 @@ export class Agent implements AgentService {
     work(runtime).catch((err: unknown) => this.note(vipId, 'error', code, errorText(err)));
   }
 
-  /** Whole seconds the kernel may keep the address now; null when it must not be held. */
+  /**
+   * Whole seconds the kernel may keep the address now; null when it must not be held. While
+   * the etcd session is alive the address never outlives the lease: a killed or frozen agent's
+   * VIP leaves the kernel about when its lock does. Only `at-least-one` during an etcd outage
+   * (when no lease can be kept) holds it for the configured lifetime, refreshed while alive.
+   */
   private lifetimeSec(): number | null {
     const configured = this.options.addressLifetimeSec;
-    if (this.options.faultPolicy === 'at-least-one') return configured;
-    const leaseLeft = Math.floor(this.options.session.status().leaseRemainingMs / 1000);
+    const status = this.options.session.status();
+    if (this.options.faultPolicy === 'at-least-one') {
+      if (configured === 0 || status.state !== 'alive') return configured;
+    }
+    const leaseLeft = Math.floor(status.leaseRemainingMs / 1000);
     const cap = configured === 0 ? leaseLeft : Math.min(configured, leaseLeft);
-    return cap >= 1 ? cap : null;
+    if (cap >= 1) return cap;
+    return this.options.faultPolicy === 'at-most-one' ? null : 1;
   }
 
+  /** Refresh after each keep-alive, at the latest a third of the way through the lifetime. */
   private refreshEveryMs(): number {
     const lifetimeMs = (this.lifetimeSec() ?? 1) * 1000;
-    const period = this.options.faultPolicy === 'at-most-one' ? this.options.leaseTtlMs / 3 : lifetimeMs / 3;
-    return Math.max(100, Math.min(period, lifetimeMs / 3 || period));
+    return Math.max(100, Math.min(this.options.leaseTtlMs / 3, lifetimeMs / 3));
   }
 
   private intervalMsOf(vip: StoredVip): number {

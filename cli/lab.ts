@@ -1,2 +1,118 @@
 import type { Command } from 'commander';
-export function registerLabCommands(_program: Command): void {}
+import { Lab, DEFAULT_VIP } from '../lab/lab.ts';
+import type { VipView } from '../actors/types.ts';
+
+/**
+ * `linkctl lab …`: the namespace lab as a person drives it. The lab outlives each command;
+ * its layout lives in `.lab/<name>/lab.json`.
+ */
+
+function fail(message: string): never {
+  process.stderr.write(`linkctl lab: ${message}\n`);
+  process.exit(1);
+}
+
+async function withLab(name: string, action: (lab: Lab) => Promise<void>): Promise<void> {
+  let lab: Lab;
+  try {
+    lab = Lab.load(Lab.dirOf(name));
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err));
+  }
+  try {
+    await action(lab);
+  } catch (err) {
+    fail(err instanceof Error ? err.message : String(err));
+  }
+}
+
+export async function printStatus(
+  lab: Lab,
+  write: (line: string) => void = (l) => process.stdout.write(l + '\n'),
+) {
+  write(`lab ${lab.name}: ${lab.hosts.length} hosts, etcd ${lab.etcdHosts}, observer ${lab.observer.ip}`);
+  for (const host of lab.hosts) {
+    let vips = 'agent not running';
+    if (lab.agentRunning(host.name)) {
+      const res = await lab.api<{ ips: VipView[] }>(host.name, 'GET', '/ips').catch(() => null);
+      vips =
+        res && res.status === 200
+          ? res.body.ips.map((v) => `${v.ip} ${v.status}`).join(', ') || 'no VIPs'
+          : 'API unreachable';
+    }
+    write(`  ${host.name.padEnd(4)} ${host.ip.padEnd(14)} ${host.mac}  ${vips}`);
+  }
+  const seen = new Set<string>();
+  for (const host of lab.hosts) {
+    if (!lab.agentRunning(host.name)) continue;
+    const res = await lab.api<{ ips: VipView[] }>(host.name, 'GET', '/ips').catch(() => null);
+    for (const vip of res?.status === 200 ? res.body.ips : []) seen.add(vip.ip);
+  }
+  for (const vip of seen)
+    write(`  ${vip} is bound (kernel) on: ${(await lab.holders(vip)).join(', ') || 'nobody'}`);
+}
+
+export function registerLabCommands(program: Command): void {
+  const lab = program
+    .command('lab')
+    .description('a lab of hosts, etcd and an observer in network namespaces');
+  lab
+    .command('up')
+    .description('build the lab and start one agent per host')
+    .option('--name <name>', 'lab name', 'lab')
+    .option('--hosts <n>', 'number of hosts', '3')
+    .option('--etcd <members>', 'etcd members (1 or 3)', '1')
+    .option('--vip <cidr>', `add this VIP on every host (e.g. ${DEFAULT_VIP})`)
+    .action(async (options: { name: string; hosts: string; etcd: string; vip?: string }) => {
+      const hosts = Number(options.hosts);
+      if (!Number.isInteger(hosts) || hosts < 1 || hosts > 50) fail('--hosts: expected 1 to 50');
+      if (options.etcd !== '1' && options.etcd !== '3') fail('--etcd: expected 1 or 3');
+      try {
+        const built = await Lab.up({ name: options.name, hosts, etcdMembers: options.etcd === '3' ? 3 : 1 });
+        if (options.vip) {
+          for (const host of built.hosts) {
+            const res = await built.api(host.name, 'POST', '/ips', { ip: options.vip });
+            if (res.status !== 201)
+              fail(`${host.name}: POST /ips: ${res.status} ${JSON.stringify(res.body)}`);
+          }
+        }
+        await printStatus(built);
+        process.stdout.write(
+          `logs and sockets in ${built.dir}; tear down with: linkctl lab down --name ${built.name}\n`,
+        );
+      } catch (err) {
+        fail(err instanceof Error ? err.message : String(err));
+      }
+    });
+  lab
+    .command('down')
+    .option('--name <name>', 'lab name', 'lab')
+    .action((options: { name: string }) => withLab(options.name, (l) => l.down()));
+  lab
+    .command('status')
+    .option('--name <name>', 'lab name', 'lab')
+    .action((options: { name: string }) => withLab(options.name, (l) => printStatus(l)));
+  const hostCommand = (
+    name: string,
+    description: string,
+    action: (lab: Lab, host: string) => Promise<void>,
+  ) =>
+    lab
+      .command(`${name} <host>`)
+      .description(description)
+      .option('--name <name>', 'lab name', 'lab')
+      .action((host: string, options: { name: string }) => withLab(options.name, (l) => action(l, host)));
+  hostCommand('kill', "kill -9 the host's agent", (l, h) => l.signalAgent(h, 'SIGKILL'));
+  hostCommand('stop', "stop the host's agent gracefully (SIGTERM: hand over)", (l, h) =>
+    l.signalAgent(h, 'SIGTERM'),
+  );
+  hostCommand('start', "start the host's agent", (l, h) => l.startAgent(h));
+  hostCommand('restart', "restart the host's agent keeping its VIPs (SIGUSR2, then start)", async (l, h) => {
+    await l.signalAgent(h, 'SIGUSR2');
+    await l.startAgent(h);
+  });
+  hostCommand('partition', 'cut the host from etcd only', (l, h) => l.partition(h));
+  hostCommand('heal', "undo 'partition'", (l, h) => l.heal(h));
+  hostCommand('crash', "cut the host's switch port (the host vanishes)", (l, h) => l.cutLink(h));
+  hostCommand('restore', "undo 'crash'", (l, h) => l.restoreLink(h));
+}

@@ -179,11 +179,11 @@ export const CONFIG_SCHEMA = [
     name: 'ADDRESS_LIFETIME',
     kind: 'duration',
     group: 'Election',
-    defaultText: '30s (at-least-one); the lease deadline (at-most-one)',
+    defaultText: '30s (at-least-one); the lease TTL (at-most-one)',
     min: 0,
     max: 86400,
     description:
-      'Kernel lifetime of a bound VIP, refreshed while this host may own it, so a killed or frozen agent’s address disappears by itself. 0 = none.',
+      'Kernel lifetime of a bound VIP (kernel fencing). While etcd is reachable it never outlives the lease, so a killed or frozen agent’s address disappears about when its lock does; during an etcd outage `at-least-one` holds the VIP this long, refreshed while the agent lives. 0 = no lifetime at all.',
   },
   {
     name: 'HANDOVER_TIMEOUT',
