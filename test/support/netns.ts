@@ -49,6 +49,8 @@ export interface TestHost {
 }
 
 export interface AdapterChildOptions {
+  /** Defaults to the host's eth0; another name tests a missing interface. */
+  interfaceName?: string;
   announceCount?: number;
   announceIntervalMs?: number;
   refreshIntervalMs?: number;
@@ -127,12 +129,13 @@ export async function createTestNetwork(options: { hosts: number }): Promise<Tes
       return child;
     },
     async adapter(host, opts = {}) {
-      const args = ['--interface', host.ifName];
+      const interfaceName = opts.interfaceName ?? host.ifName;
+      const args = ['--interface', interfaceName];
       if (opts.announceCount !== undefined) args.push('--count', String(opts.announceCount));
       if (opts.announceIntervalMs !== undefined) args.push('--interval-ms', String(opts.announceIntervalMs));
       if (opts.refreshIntervalMs !== undefined) args.push('--refresh-ms', String(opts.refreshIntervalMs));
       const child = network.spawnNode(host, 'adapters/net/stdio-main.ts', args, opts.wrapper);
-      const remote = new RemoteNetAdapter(child, host.ifName);
+      const remote = new RemoteNetAdapter(child, interfaceName);
       await remote.whenReady();
       return remote;
     },
