@@ -39,6 +39,11 @@ export interface LabSpec {
   etcdFlags?: string[];
   /** Folder for logs, state and sockets; default `.lab/<name>` in the repository. */
   dir?: string;
+  /**
+   * Command prefix for every agent, e.g. `['setpriv', '--reuid=…', …, '--']` to run it
+   * unprivileged; it must exec the agent (the agent's pid is the one signalled). Default: none.
+   */
+  agentWrapper?: string[];
 }
 
 export interface LabHost {
@@ -312,31 +317,41 @@ export class Lab {
     return stdout;
   }
 
-  /** Starts (or restarts) the agent of a host; resolves when its API answers. */
-  async startAgent(name: string, env: Record<string, string> = {}): Promise<void> {
+  /**
+   * Starts (or restarts) the agent of a host; resolves when its API answers. `wrapper` (default:
+   * the spec's agentWrapper) prefixes the node command and must exec it.
+   */
+  async startAgent(
+    name: string,
+    env: Record<string, string> = {},
+    wrapper: readonly string[] = this.state.spec.agentWrapper ?? [],
+  ): Promise<void> {
     const host = this.host(name);
     if (alive(host.pid)) throw new Error(`lab: the agent of ${name} is already running (pid ${host.pid})`);
     mkdirSync(host.stateDir, { recursive: true });
     rmSync(host.socket, { force: true });
-    host.pid = spawnDetached(
-      host.ns,
+    const [command, ...args] = [
+      ...wrapper,
       process.execPath,
-      ['--import', TSX, '--no-warnings=ExperimentalWarning', join(REPO_ROOT, 'cli/main.ts'), 'agent'],
-      host.log,
-      {
-        ...process.env,
-        INTERFACE: 'eth0',
-        HOSTNAME: name,
-        ETCD_HOSTS: this.etcdHosts,
-        STATE_DIR: host.stateDir,
-        API_SOCKET: host.socket,
-        PORT: '1313',
-        LOG_FORMAT: 'json',
-        LOG_LEVEL: 'info',
-        ...this.state.spec.agentEnv,
-        ...env,
-      },
-    );
+      '--import',
+      TSX,
+      '--no-warnings=ExperimentalWarning',
+      join(REPO_ROOT, 'cli/main.ts'),
+      'agent',
+    ];
+    host.pid = spawnDetached(host.ns, command, args, host.log, {
+      ...process.env,
+      INTERFACE: 'eth0',
+      HOSTNAME: name,
+      ETCD_HOSTS: this.etcdHosts,
+      STATE_DIR: host.stateDir,
+      API_SOCKET: host.socket,
+      PORT: '1313',
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
+      ...this.state.spec.agentEnv,
+      ...env,
+    });
     this.save();
     await waitUntil(
       `the agent of ${name} to serve`,
