@@ -85,13 +85,13 @@ export class LeaseKeeper {
   }
 
   async revoke(): Promise<void> {
-    this.stop();
     const id = this.leaseId;
-    if (id === null) return;
     try {
-      await this.rpc.leaseRevoke(id);
+      if (id !== null) await this.rpc.leaseRevoke(id);
     } catch (err) {
       if (!(err instanceof EtcdLeaseLostError)) throw err;
+    } finally {
+      this.stop();
     }
   }
 
@@ -106,7 +106,7 @@ export class LeaseKeeper {
     this.rpc.leaseKeepAlive().then(
       (stream) => {
         if (stale()) {
-          stream.cancel();
+          closeStream(stream);
           return;
         }
         this.stream = stream;
@@ -175,12 +175,19 @@ export class LeaseKeeper {
     const stream = this.stream;
     this.stream = null;
     this.sentAt = [];
-    if (stream !== null) {
-      try {
-        stream.cancel();
-      } catch {
-        // already closed
-      }
-    }
+    if (stream !== null) closeStream(stream);
+  }
+}
+
+/**
+ * Ends our side first: etcd3 marks the host failed (and closes every channel to it, killing the
+ * other streams and calls) when a stream errors while still writable, and cancel() makes it error.
+ */
+function closeStream(stream: { end(): void; cancel(): void }): void {
+  try {
+    stream.end();
+    stream.cancel();
+  } catch {
+    // already closed
   }
 }

@@ -86,13 +86,7 @@ export class LockWatcher {
     this.retryTimer = null;
     const stream = this.stream;
     this.stream = null;
-    if (stream !== null) {
-      try {
-        stream.cancel();
-      } catch {
-        // already closed
-      }
-    }
+    if (stream !== null) closeStream(stream);
   }
 
   private async round(generation: number): Promise<void> {
@@ -108,7 +102,7 @@ export class LockWatcher {
     this.hooks.snapshot(holders, revision);
     const stream = await this.rpc.watch();
     if (stale()) {
-      stream.cancel();
+      closeStream(stream);
       return;
     }
     this.stream = stream;
@@ -174,5 +168,18 @@ export class LockWatcher {
         if (generation === this.generation) this.lost(generation, translateEtcdError(error, 'watch re-read'));
       });
     }, delay);
+  }
+}
+
+/**
+ * Ends our side first: etcd3 marks the host failed (and closes every channel to it, killing the
+ * other streams and calls) when a stream errors while still writable, and cancel() makes it error.
+ */
+function closeStream(stream: { end(): void; cancel(): void }): void {
+  try {
+    stream.end();
+    stream.cancel();
+  } catch {
+    // already closed
   }
 }
