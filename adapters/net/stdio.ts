@@ -1,4 +1,7 @@
+import { readdirSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import type { Readable, Writable } from 'node:stream';
 import type { ChildProcess } from 'node:child_process';
 import { deserializeNetError, serializeNetError, type SerializedNetError } from './errors.ts';
@@ -28,6 +31,8 @@ export interface ProcessStats {
   rss: number;
   heapUsed: number;
   external: number;
+  /** Open file descriptors: a leaked socket shows here long before it shows in RSS. */
+  fds: number;
 }
 
 export async function serveNetAdapter(adapter: NetAdapter, input: Readable, output: Writable): Promise<void> {
@@ -71,12 +76,28 @@ function dispatch(adapter: NetAdapter, { op, args }: Request): Promise<unknown> 
     case 'close':
       return adapter.close();
     case 'stats': {
+      if ((b)?.gc) collectGarbage();
       const m = process.memoryUsage();
-      return Promise.resolve<ProcessStats>({ rss: m.rss, heapUsed: m.heapUsed, external: m.external });
+      return Promise.resolve<ProcessStats>({
+        rss: m.rss,
+        heapUsed: m.heapUsed,
+        external: m.external,
+        fds: readdirSync('/proc/self/fd').length,
+      });
     }
     default:
       return Promise.reject(new Error(`unknown op ${String(op)}`));
   }
+}
+
+/**
+ * Full GC before a memory sample, so soak tests measure leaks, not garbage V8 has not collected
+ * yet. Exposing gc at run time avoids needing node flags in every child's command line.
+ */
+function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  gc();
 }
 
 /** The client side: a NetAdapter whose calls run in `child` (started with stdio-main.ts). */
@@ -150,9 +171,9 @@ export class RemoteNetAdapter implements NetAdapter {
   probeConflict(cidr: string, options?: { timeoutMs?: number }): Promise<ConflictReport | null> {
     return this.call('probeConflict', cidr, options);
   }
-  /** Memory of the child process, for soak tests. */
-  stats(): Promise<ProcessStats> {
-    return this.call('stats');
+  /** Memory of the child process, for soak tests; `gc` collects garbage first. */
+  stats(options: { gc?: boolean } = {}): Promise<ProcessStats> {
+    return this.call('stats', options);
   }
 
   /** Closes the remote adapter and waits for the child to exit (killing it after 5 s). */
