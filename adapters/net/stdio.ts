@@ -59,24 +59,25 @@ export async function serveNetAdapter(adapter: NetAdapter, input: Readable, outp
 // The arguments come from JSON; the adapter validates each of them before any system call.
 function dispatch(adapter: NetAdapter, { op, args }: Request): Promise<unknown> {
   const a = args[0] as string;
-  const b = args[1] ?? undefined; // JSON turns an absent option object into null
+  // JSON turns an absent option object into null; the adapter validates what is inside.
+  const options: unknown = args[1] ?? undefined;
   switch (op) {
     case 'bind':
-      return adapter.bind(a, b);
+      return adapter.bind(a, options as AddressLifetime | undefined);
     case 'refresh':
-      return adapter.refresh(a, b as AddressLifetime);
+      return adapter.refresh(a, options as AddressLifetime);
     case 'unbind':
       return adapter.unbind(a);
     case 'isBound':
       return adapter.isBound(a);
     case 'announce':
-      return adapter.announce(a, b);
+      return adapter.announce(a, options as AnnounceOptions | undefined);
     case 'probeConflict':
-      return adapter.probeConflict(a, b);
+      return adapter.probeConflict(a, options as { timeoutMs?: number } | undefined);
     case 'close':
       return adapter.close();
     case 'stats': {
-      if ((b)?.gc) collectGarbage();
+      if ((options as { gc?: boolean } | undefined)?.gc) collectGarbage();
       const m = process.memoryUsage();
       return Promise.resolve<ProcessStats>({
         rss: m.rss,
