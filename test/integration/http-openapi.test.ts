@@ -1,0 +1,238 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import type Koa from 'koa';
+import { Registry } from 'prom-client';
+import { EMPTY } from 'rxjs';
+import { parse } from 'yaml';
+import type { AgentService } from '../../actors/types.ts';
+import { createVethPair, deleteLink, startDaemon } from '../../bench/api/agents.ts';
+import type { Daemon } from '../../bench/api/agents.ts';
+import { closeApp, createApp } from '../../http/app.ts';
+import { freePort, startEtcd } from '../support/etcd.ts';
+import type { EtcdCluster } from '../support/etcd.ts';
+
+/**
+ * docs/openapi.yaml against the server: every route the app registers is documented (and
+ * nothing else is), and every documented operation, called on the real daemon with a good
+ * request, no credentials, an unknown id and bad bodies, answers with a documented status and
+ * the documented top-level fields.
+ */
+
+interface Schema {
+  $ref?: string;
+  required?: string[];
+  type?: string | string[];
+}
+interface MediaType {
+  schema?: Schema;
+}
+interface Response {
+  $ref?: string;
+  content?: Record<string, MediaType>;
+}
+interface Operation {
+  security?: unknown[];
+  requestBody?: unknown;
+  responses: Record<string, Response>;
+}
+interface OpenApi {
+  openapi: string;
+  paths: Record<string, Record<string, unknown>>;
+  components: { responses: Record<string, Response>; schemas: Record<string, Schema> };
+}
+
+const spec = parse(readFileSync(new URL('../../docs/openapi.yaml', import.meta.url), 'utf8')) as OpenApi;
+const METHODS = ['get', 'post', 'put', 'patch', 'delete'] as const;
+
+function operations(): { method: string; path: string; op: Operation }[] {
+  const out: { method: string; path: string; op: Operation }[] = [];
+  for (const [path, item] of Object.entries(spec.paths)) {
+    for (const method of METHODS) {
+      const op = item[method] as Operation | undefined;
+      if (op) out.push({ method: method.toUpperCase(), path, op });
+    }
+  }
+  return out;
+}
+
+function resolveResponse(response: Response): Response {
+  if (!response.$ref) return response;
+  const name = response.$ref.replace('#/components/responses/', '');
+  const resolved = spec.components.responses[name];
+  assert.ok(resolved, `unresolved ${response.$ref}`);
+  return resolved;
+}
+
+function resolveSchema(schema: Schema | undefined): Schema | undefined {
+  if (!schema?.$ref) return schema;
+  return spec.components.schemas[schema.$ref.replace('#/components/schemas/', '')];
+}
+
+/** The routes the app registers, as `METHOD /path/{id}`. */
+function appRoutes(app: Koa): string[] {
+  const routes: string[] = [];
+  for (const middleware of app.middleware as unknown as {
+    router?: { stack: { path: string; methods: string[] }[] };
+  }[]) {
+    for (const layer of middleware.router?.stack ?? []) {
+      for (const method of layer.methods) {
+        if (method !== 'HEAD') routes.push(`${method} ${layer.path.replace(/:(\w+)/g, '{$1}')}`);
+      }
+    }
+  }
+  return routes.sort();
+}
+
+interface Answer {
+  status: number;
+  contentType: string;
+  json: unknown;
+}
+
+const AUTH = `Basic ${Buffer.from('admin:secret').toString('base64')}`;
+
+function call(
+  daemon: Daemon,
+  method: string,
+  path: string,
+  options: { body?: string; contentType?: string; auth?: boolean } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (options.auth !== false) headers['Authorization'] = AUTH;
+  if (options.body !== undefined) {
+    headers['Content-Type'] = options.contentType ?? 'application/json';
+    headers['Content-Length'] = String(Buffer.byteLength(options.body));
+  }
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: daemon.socketPath, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = JSON.parse(text) as unknown;
+        } catch {
+          json = undefined;
+        }
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers['content-type'] ?? ''),
+          json,
+        });
+      });
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+function assertDocumented(op: Operation, what: string, answer: Answer): void {
+  const documented = op.responses[String(answer.status)];
+  assert.ok(
+    documented,
+    `${what} answered ${answer.status}, not in [${Object.keys(op.responses).join(', ')}]`,
+  );
+  const response = resolveResponse(documented);
+  const json = response.content?.['application/json'];
+  if (!json || !answer.contentType.startsWith('application/json')) return;
+  const schema = resolveSchema(json.schema);
+  for (const key of schema?.required ?? []) {
+    assert.ok(
+      typeof answer.json === 'object' && answer.json !== null && key in answer.json,
+      `${what}: ${answer.status} body lacks documented field ${key}`,
+    );
+  }
+}
+
+const GOOD_BODIES: Record<string, string> = {
+  'POST /ips': '{"ip":"198.18.0.150/32"}',
+  'PATCH /ips/{id}': '{"checks":[]}',
+  'PUT /ips/{id}': '{"healthchecks":null}',
+};
+
+describe('docs/openapi.yaml matches the server', () => {
+  let etcd: EtcdCluster;
+  let daemon: Daemon;
+  const ifA = `loa${process.pid % 10000}`;
+
+  before(async () => {
+    etcd = await startEtcd();
+    createVethPair(ifA, `lob${process.pid % 10000}`);
+    daemon = await startDaemon({
+      hostname: 'spec-a',
+      interfaceName: ifA,
+      etcdHosts: etcd.hosts,
+      port: await freePort(),
+      user: 'admin',
+      password: 'secret',
+    });
+  });
+  after(async () => {
+    await daemon?.stop();
+    deleteLink(ifA);
+    await etcd?.close();
+  });
+
+  it('is OpenAPI 3.1 and documents exactly the routes the app registers', () => {
+    assert.equal(spec.openapi, '3.1.0');
+    const app = createApp({
+      agent: { journal$: EMPTY } as unknown as AgentService,
+      version: 'spec',
+      registry: new Registry(),
+    });
+    const routes = appRoutes(app);
+    closeApp(app);
+    const documented = operations()
+      .map((o) => `${o.method} ${o.path}`)
+      .sort();
+    assert.deepEqual(documented, routes);
+    const apiMd = readFileSync(new URL('../../docs/api.md', import.meta.url), 'utf8');
+    for (const route of routes) {
+      const [method = '', path = ''] = route.split(' ');
+      assert.ok(apiMd.includes(`${method} ${path.replace('{id}', ':id')}`), `docs/api.md lacks ${route}`);
+    }
+  });
+
+  it('every documented operation answers with documented statuses and fields', async () => {
+    const created = await call(daemon, 'POST', '/ips', { body: '{"ip":"198.18.0.151/32"}' });
+    assert.equal(created.status, 201);
+    const id = (created.json as { id: string }).id;
+    const unknownId = 'vip-00000000-0000-4000-8000-000000000000';
+
+    // DELETE last: it removes the VIP the others use.
+    const ops = operations().sort((x, y) => Number(x.method === 'DELETE') - Number(y.method === 'DELETE'));
+    for (const { method, path, op } of ops) {
+      const key = `${method} ${path}`;
+      const real = path.replace('{id}', id);
+      const body = GOOD_BODIES[key];
+      assertDocumented(
+        op,
+        `${key} (good)`,
+        await call(daemon, method, real, body === undefined ? {} : { body }),
+      );
+      assertDocumented(
+        op,
+        `${key} (no credentials)`,
+        await call(daemon, method, real, { auth: false, ...(body ? { body } : {}) }),
+      );
+      if (path.includes('{id}')) {
+        const missing = await call(daemon, method, path.replace('{id}', unknownId), body ? { body } : {});
+        assert.equal(missing.status, 404, key);
+        assertDocumented(op, `${key} (unknown id)`, missing);
+      }
+      if (body !== undefined) {
+        for (const [what, options] of [
+          ['bad JSON', { body: '{' }],
+          ['unknown field', { body: '{"colour":"red"}' }],
+          ['text/plain', { body, contentType: 'text/plain' }],
+          ['too large', { body: JSON.stringify({ pad: 'x'.repeat(70_000) }) }],
+        ] as const) {
+          assertDocumented(op, `${key} (${what})`, await call(daemon, method, real, options));
+        }
+      }
+    }
+  });
+});
