@@ -10,6 +10,7 @@ import { createHookRunner, type HookRunner } from '../adapters/hooks/index.ts';
 import { createNetAdapter } from '../adapters/net/index.ts';
 import { ConfigError, parseConfig, type AgentConfig } from '../config/parse.ts';
 import { createApp, startApiServer, type ApiServer } from '../http/index.ts';
+import { assertNetCapabilities, runCheck } from './check.ts';
 import { createLogger } from './logger.ts';
 import { packageVersion } from './version.ts';
 
@@ -26,7 +27,9 @@ export function registerAgentCommand(program: Command): void {
   program
     .command('agent')
     .description('run the LinK agent (configured by environment variables, see docs/configuration.md)')
-    .action(async () => {
+    .option('--check', 'validate the configuration and the environment, change nothing, exit 0 or 1')
+    .action(async (options: { check?: boolean }) => {
+      if (options.check) process.exit(await runCheck(process.env));
       process.exitCode = await runAgent(process.env);
     });
 }
@@ -63,6 +66,7 @@ async function serve(config: AgentConfig, logger: Logger): Promise<number> {
   });
   // Fails now, naming the interface or the missing capability, rather than at the first election.
   await net.isBound('198.18.0.0/32');
+  await assertNetCapabilities(config.interfaceName);
 
   const session = await createEtcdSession({
     hosts: config.etcd.hosts,

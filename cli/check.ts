@@ -1,0 +1,352 @@
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { Etcd3 } from 'etcd3';
+import { buildClientOptions, translateEtcdError } from '../adapters/etcd/index.ts';
+import { PermissionError } from '../adapters/net/errors.ts';
+import * as libc from '../adapters/net/libc.ts';
+import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM } from '../adapters/net/linux.ts';
+import { PacketSocket } from '../adapters/net/packet-socket.ts';
+import {
+  MIN_ETCD_VERSION,
+  NEEDED_CAPABILITIES,
+  checkExitCode,
+  formatCheckReport,
+  missingCapabilities,
+  parseCapEff,
+  validateEnvironment,
+  versionAtLeast,
+  type CheckResult,
+} from '../config/check.ts';
+import type { AgentConfig } from '../config/parse.ts';
+
+/**
+ * `linkctl agent --check`: validates the whole configuration and the host around it without
+ * changing anything (the state directory check creates and removes one temporary file), prints
+ * one line per check and resolves with the exit code (0 all good, 1 something failed).
+ * Run it as the agent runs: same user, same capabilities, same environment, same namespace.
+ */
+
+/** ioctl(SIOCGIFFLAGS) and the flags read from it (linux/sockios.h, linux/if.h). */
+const SIOCGIFFLAGS = 0x8913;
+const IFF_UP = 0x1;
+const IFF_RUNNING = 0x40;
+const IFREQ_SIZE = 40;
+const IFREQ_FLAGS_OFFSET = 16;
+
+export interface CheckOptions {
+  /** Deadline of the etcd check (ms); default 3000. */
+  etcdTimeoutMs?: number;
+  /** Where /proc/self/status is read from (tests). */
+  procStatusFile?: string;
+}
+
+export async function runCheck(
+  env: NodeJS.ProcessEnv,
+  write: (text: string) => void = (text) => process.stdout.write(text),
+  options: CheckOptions = {},
+): Promise<0 | 1> {
+  const results = await collectChecks(env, options);
+  write(formatCheckReport(results));
+  return checkExitCode(results);
+}
+
+export async function collectChecks(
+  env: NodeJS.ProcessEnv,
+  options: CheckOptions = {},
+): Promise<CheckResult[]> {
+  const { config, fallback, errors } = validateEnvironment(env);
+  const results: CheckResult[] = [];
+  if (errors.length === 0) {
+    results.push({ name: 'configuration', status: 'ok', message: summary(config!) });
+  } else {
+    for (const err of errors) results.push({ name: 'configuration', status: 'fail', message: err.message });
+  }
+  const bad = new Set(errors.map((e) => e.variable));
+  /** Runs a check only when the variables it reads are valid. */
+  const guarded = async (
+    name: string,
+    variables: readonly string[],
+    check: (c: AgentConfig) => Promise<CheckResult> | CheckResult,
+  ) => {
+    const invalid = variables.filter((v) => bad.has(v));
+    if (!fallback || invalid.length > 0) {
+      results.push({
+        name,
+        status: 'skip',
+        message: `not checked: ${invalid.length > 0 ? invalid.join(', ') : 'the configuration'} is invalid`,
+      });
+      return;
+    }
+    try {
+      results.push(await check(fallback));
+    } catch (err) {
+      results.push({ name, status: 'fail', message: describe(err) });
+    }
+  };
+
+  await guarded(
+    'files',
+    ['TLS_CERT', 'TLS_KEY', 'ETCD_TLS_CERT', 'ETCD_TLS_KEY', 'ETCD_CACERT', 'NOTIFY_EXEC'],
+    (c) => checkFiles(c),
+  );
+  await guarded('interface', ['INTERFACE'], (c) => checkInterface(c.interfaceName));
+  results.push(await checkCapabilities(options.procStatusFile));
+  await guarded(
+    'etcd',
+    [
+      'ETCD_HOSTS',
+      'ETCD_PREFIX',
+      'ETCD_TLS_CERT',
+      'ETCD_TLS_KEY',
+      'ETCD_CACERT',
+      'ETCD_USER',
+      'ETCD_PASSWORD',
+    ],
+    (c) => checkEtcd(c, options.etcdTimeoutMs ?? 3000),
+  );
+  await guarded('state directory', ['STATE_DIR'], (c) => checkStateDir(c.stateDir));
+  await guarded('API port', ['PORT', 'BIND_ADDRESS'], (c) => checkPort(c.port, c.bindAddress));
+  return results;
+}
+
+function describe(err: unknown): string {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? `${String(err.code)}: ` : '';
+  return `${code}${err instanceof Error ? err.message : String(err)}`;
+}
+
+function summary(config: AgentConfig): string {
+  return [
+    'every variable is valid',
+    `(INTERFACE=${config.interfaceName}`,
+    `HOSTNAME=${config.hostname}`,
+    `ETCD_HOSTS=${config.etcd.hosts.join(',')}`,
+    `LEASE_TTL=${config.leaseTtlMs / 1000}s`,
+    `FAULT_POLICY=${config.faultPolicy})`,
+  ].join(' ');
+}
+
+async function checkFiles(config: AgentConfig): Promise<CheckResult> {
+  const files: [string, string | undefined, number][] = [
+    ['TLS_CERT', config.tls?.certFile, fsConstants.R_OK],
+    ['TLS_KEY', config.tls?.keyFile, fsConstants.R_OK],
+    ['ETCD_TLS_CERT', config.etcd.tls?.certFile, fsConstants.R_OK],
+    ['ETCD_TLS_KEY', config.etcd.tls?.keyFile, fsConstants.R_OK],
+    ['ETCD_CACERT', config.etcd.tls?.caFile, fsConstants.R_OK],
+    ['NOTIFY_EXEC', config.hooks.exec, fsConstants.X_OK],
+  ];
+  const present = files.filter((f): f is [string, string, number] => f[1] !== undefined);
+  const problems: string[] = [];
+  for (const [variable, path, mode] of present) {
+    try {
+      await access(path, mode);
+    } catch (err) {
+      const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : 'ERROR';
+      problems.push(
+        `${variable}=${path} is not ${mode === fsConstants.X_OK ? 'executable' : 'readable'} (${code})`,
+      );
+    }
+  }
+  if (problems.length > 0) return { name: 'files', status: 'fail', message: problems.join('; ') };
+  return {
+    name: 'files',
+    status: 'ok',
+    message:
+      present.length === 0
+        ? 'no certificate, key or hook configured'
+        : `${present.map(([v]) => v).join(', ')} readable by uid ${process.getuid?.() ?? '?'}`,
+  };
+}
+
+/** The interface's flags through ioctl(SIOCGIFFLAGS) in this process's network namespace. */
+export function interfaceFlags(interfaceName: string): number | null {
+  if (libc.ifNameToIndex(interfaceName).index === 0) return null;
+  const ctx = { what: `SIOCGIFFLAGS ${interfaceName}`, syscall: 'ioctl', interfaceName };
+  const fd = libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0, { ...ctx, syscall: 'socket' });
+  try {
+    const ifr = Buffer.alloc(IFREQ_SIZE);
+    ifr.write(interfaceName, 0, 'latin1');
+    libc.ioctlPointer(fd, SIOCGIFFLAGS, ifr, ctx);
+    return ifr.readUInt16LE(IFREQ_FLAGS_OFFSET);
+  } finally {
+    libc.close(fd);
+  }
+}
+
+function checkInterface(interfaceName: string): CheckResult {
+  const flags = interfaceFlags(interfaceName);
+  if (flags === null) {
+    return {
+      name: 'interface',
+      status: 'fail',
+      message: `${interfaceName} does not exist in this network namespace (INTERFACE; see ip link)`,
+    };
+  }
+  if ((flags & IFF_UP) === 0) {
+    return {
+      name: 'interface',
+      status: 'fail',
+      message: `${interfaceName} exists but is down (ip link set ${interfaceName} up)`,
+    };
+  }
+  if ((flags & IFF_RUNNING) === 0) {
+    return {
+      name: 'interface',
+      status: 'fail',
+      message: `${interfaceName} is up but has no carrier (cable, switch port or veth peer down)`,
+    };
+  }
+  return { name: 'interface', status: 'ok', message: `${interfaceName} exists and is up` };
+}
+
+async function readCapEff(procStatusFile = '/proc/self/status'): Promise<bigint | null> {
+  return parseCapEff(await readFile(procStatusFile, 'utf8'));
+}
+
+async function checkCapabilities(procStatusFile?: string): Promise<CheckResult> {
+  const capEff = await readCapEff(procStatusFile);
+  if (capEff === null) {
+    return { name: 'capabilities', status: 'fail', message: 'no CapEff line in /proc/self/status' };
+  }
+  const missing = missingCapabilities(capEff);
+  if (missing.length > 0) {
+    return {
+      name: 'capabilities',
+      status: 'fail',
+      message:
+        `missing ${missing.join(' and ')} (effective set 0x${capEff.toString(16)}); run as root or grant ` +
+        `them, e.g. systemd AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW`,
+    };
+  }
+  return {
+    name: 'capabilities',
+    status: 'ok',
+    message: `${NEEDED_CAPABILITIES.join(' and ')} effective (uid ${process.getuid?.() ?? '?'})`,
+  };
+}
+
+/**
+ * Used by the agent at start: fails at once, naming the capability, rather than at the first
+ * election (reading addresses needs no privilege, so nothing else would fail before). CAP_NET_RAW
+ * is also probed for real by opening the announce socket (AF_PACKET) and closing it.
+ */
+export async function assertNetCapabilities(interfaceName: string): Promise<void> {
+  const capEff = await readCapEff().catch(() => null);
+  const missing = capEff === null ? [] : missingCapabilities(capEff);
+  if (missing[0] !== undefined) {
+    throw new PermissionError('EPERM', missing[0], `capability check (/proc/self/status CapEff)`, {
+      interfaceName,
+    });
+  }
+  const { index } = libc.ifNameToIndex(interfaceName);
+  if (index !== 0) PacketSocket.open(interfaceName, index, 0).close();
+}
+
+async function checkEtcd(config: AgentConfig, timeoutMs: number): Promise<CheckResult> {
+  const name = 'etcd';
+  let client: Etcd3;
+  try {
+    client = new Etcd3(
+      buildClientOptions({
+        hosts: config.etcd.hosts,
+        ...(config.etcd.tls ? { tls: config.etcd.tls } : {}),
+        ...(config.etcd.auth
+          ? { auth: { username: config.etcd.auth.user, password: config.etcd.auth.password } }
+          : {}),
+        callTimeoutMs: timeoutMs,
+      }),
+    );
+  } catch (err) {
+    return { name, status: 'fail', message: describe(err) };
+  }
+  const how = [
+    config.etcd.tls?.caFile ? 'TLS' : 'plain text',
+    ...(config.etcd.tls?.certFile ? ['client certificate'] : []),
+    ...(config.etcd.auth ? [`user ${config.etcd.auth.user}`] : []),
+  ].join(', ');
+  try {
+    const status = await client.maintenance.status();
+    if (!versionAtLeast(status.version, MIN_ETCD_VERSION)) {
+      return {
+        name,
+        status: 'fail',
+        message: `${config.etcd.hosts.join(',')} runs etcd ${status.version}; LinK needs ≥ ${MIN_ETCD_VERSION}`,
+      };
+    }
+    // A read under the prefix proves the credentials (and the role, with auth on) reach LinK's keys.
+    await client.kv.range({ key: Buffer.from(`${config.etcd.prefix}/`), limit: '1', keys_only: true });
+    return {
+      name,
+      status: 'ok',
+      message: `${config.etcd.hosts.join(',')} reachable (${how}), etcd ${status.version} ≥ ${MIN_ETCD_VERSION}, ${config.etcd.prefix}/ readable`,
+    };
+  } catch (err) {
+    const typed = translateEtcdError(err, `etcd at ${config.etcd.hosts.join(',')} (${how})`);
+    return { name, status: 'fail', message: `${typed.code}: ${typed.message}` };
+  } finally {
+    client.close();
+  }
+}
+
+async function nearestExisting(path: string): Promise<string> {
+  for (let p = path; ; p = dirname(p)) {
+    try {
+      await stat(p);
+      return p;
+    } catch {
+      if (dirname(p) === p) return p;
+    }
+  }
+}
+
+async function checkStateDir(stateDir: string): Promise<CheckResult> {
+  const name = 'state directory';
+  const existing = await nearestExisting(stateDir);
+  if (existing !== stateDir) {
+    try {
+      await access(existing, fsConstants.W_OK | fsConstants.X_OK);
+      return {
+        name,
+        status: 'ok',
+        message: `${stateDir} does not exist yet; the agent can create it in ${existing}`,
+      };
+    } catch {
+      return {
+        name,
+        status: 'fail',
+        message: `${stateDir} does not exist and ${existing} is not writable (create it, owned by uid ${process.getuid?.() ?? '?'})`,
+      };
+    }
+  }
+  let probe: string | undefined;
+  try {
+    probe = await mkdtemp(join(stateDir, '.link-check-'));
+    return { name, status: 'ok', message: `${stateDir} is writable` };
+  } catch (err) {
+    return { name, status: 'fail', message: `${stateDir} is not writable: ${describe(err)}` };
+  } finally {
+    if (probe) await rm(probe, { recursive: true, force: true });
+  }
+}
+
+function checkPort(port: number, host: string): Promise<CheckResult> {
+  const name = 'API port';
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      const why =
+        err.code === 'EADDRINUSE'
+          ? 'is in use (another agent? see ss -ltnp)'
+          : err.code === 'EACCES'
+            ? 'needs CAP_NET_BIND_SERVICE (ports below 1024); pick PORT ≥ 1024'
+            : err.code === 'EADDRNOTAVAIL'
+              ? 'cannot be bound: BIND_ADDRESS is not an address of this host'
+              : `cannot be bound (${err.code ?? err.message})`;
+      resolve({ name, status: 'fail', message: `${host}:${port} ${why}` });
+    });
+    server.listen({ port, host, exclusive: true }, () => {
+      server.close(() => resolve({ name, status: 'ok', message: `${host}:${port} is free` }));
+    });
+  });
+}
