@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
 import type { Command } from 'commander';
 import { createAgent, type StateChangeNotifier } from '../actors/agent.ts';
 import { Journal } from '../actors/journal.ts';
@@ -9,7 +8,7 @@ import { monitorHealth } from '../adapters/health/index.ts';
 import { createHookRunner, type HookRunner } from '../adapters/hooks/index.ts';
 import { createNetAdapter } from '../adapters/net/index.ts';
 import { ConfigError, parseConfig, type AgentConfig } from '../config/parse.ts';
-import { createApp, startApiServer, type ApiServer } from '../http/index.ts';
+import type { ApiServer } from '../http/index.ts';
 import { assertNetCapabilities, runCheck } from './check.ts';
 import { createLogger } from './logger.ts';
 import { packageVersion } from './version.ts';
@@ -30,7 +29,9 @@ export function registerAgentCommand(program: Command): void {
     .option('--check', 'validate the configuration and the environment, change nothing, exit 0 or 1')
     .action(async (options: { check?: boolean }) => {
       if (options.check) process.exit(await runCheck(process.env));
-      process.exitCode = await runAgent(process.env);
+      // Exit at once: the etcd client's channels would otherwise hold the process for seconds,
+      // and a restart must be back within one lease TTL.
+      process.exit(await runAgent(process.env));
     });
 }
 
@@ -112,6 +113,9 @@ async function serve(config: AgentConfig, logger: Logger): Promise<number> {
   );
   await agent.start();
 
+  // Loaded after the VIPs are back in etcd: a restart must beat the lease TTL.
+  const { createApp, startApiServer } = await import('../http/index.ts');
+  const { Registry } = await import('prom-client');
   const app = createApp({
     agent,
     ...(config.auth ? { auth: config.auth } : {}),

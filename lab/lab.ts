@@ -19,6 +19,7 @@ import {
   spawnIn,
 } from './netns.ts';
 import type { Announcement, ProbeRound } from './samples.ts';
+import { AGENT_BUNDLE, buildAgentBundle } from './bundle.ts';
 
 /**
  * The namespace lab: N hosts, an etcd (1 or 3 members) and an observer, each a network
@@ -222,6 +223,7 @@ export class Lab {
         state.hosts.push(host);
       }
       lab.save();
+      await buildAgentBundle();
       for (const member of state.etcd) lab.startEtcdMember(member);
       await lab.waitForEtcd();
       await Promise.all(state.hosts.map((host) => lab.startAgent(host.name)));
@@ -330,15 +332,7 @@ export class Lab {
     if (alive(host.pid)) throw new Error(`lab: the agent of ${name} is already running (pid ${host.pid})`);
     mkdirSync(host.stateDir, { recursive: true });
     rmSync(host.socket, { force: true });
-    const [command, ...args] = [
-      ...wrapper,
-      process.execPath,
-      '--import',
-      TSX,
-      '--no-warnings=ExperimentalWarning',
-      join(REPO_ROOT, 'cli/main.ts'),
-      'agent',
-    ];
+    const [command, ...args] = [...wrapper, process.execPath, AGENT_BUNDLE, 'agent'];
     host.pid = spawnDetached(host.ns, command, args, host.log, {
       ...process.env,
       INTERFACE: 'eth0',
