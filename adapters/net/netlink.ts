@@ -160,7 +160,7 @@ export interface NetlinkErrorReply {
 /** Decodes an NLMSG_ERROR payload (struct nlmsgerr, then TLVs when NLM_F_ACK_TLVS is set). */
 export function decodeError(msg: NetlinkMessage): NetlinkErrorReply {
   if (msg.payload.length < 4) throw new ProtocolError('truncated NLMSG_ERROR');
-  const errno = -msg.payload.readInt32LE(0);
+  const errno = 0 - msg.payload.readInt32LE(0); // not unary minus: an ack would read as -0
   const reply: NetlinkErrorReply = { errno };
   if (msg.flags & NLM_F_ACK_TLVS && msg.payload.length >= 4 + NLMSGHDR_SIZE) {
     // With NLM_F_CAPPED only the request's header is echoed; otherwise the whole request is.
