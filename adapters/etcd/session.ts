@@ -162,6 +162,7 @@ export class EtcdSessionImpl implements EtcdSession {
     return status;
   }
 
+  /** One election per CIDR: asking again for an open one returns it (closing it closes it for all). */
   election(cidr: string): VipElection {
     if (this.state === 'closed') throw new EtcdSessionClosedError(`session of ${this.hostname} is closed`);
     const existing = this.electionsByCidr.get(cidr);

@@ -74,7 +74,7 @@ describe('etcd faults and recovery (real etcd)', () => {
     console.log(
       `# frozen owner: fence fault after ${faultMs.toFixed(0)} ms, takeover after ${takeoverMs.toFixed(0)} ms`,
     );
-    assert.ok(faultMs <= TTL_MS + 50, `fence at ${faultMs} ms`);
+    assert.ok(faultMs <= TTL_MS + 200, `fence at ${faultMs} ms`);
     assert.ok(faultMs <= takeoverMs, 'the fence passes before anyone else can take the lock');
     // Thawed, the old owner recovers with a new lease and learns who owns.
     owner.session.testing.thaw();
@@ -94,7 +94,7 @@ describe('etcd faults and recovery (real etcd)', () => {
     await Promise.all(faults);
     const ms = performance.now() - started;
     console.log(`# etcd paused: all faulted after ${ms.toFixed(0)} ms`);
-    assert.ok(ms <= TTL_MS + 100);
+    assert.ok(ms <= TTL_MS + 200, `faulted after ${ms} ms`);
     const decisions = all.map((h) =>
       waitFor(h.election.events$, decided, 3 * TTL_MS, 'decision after resume'),
     );
