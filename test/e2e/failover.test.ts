@@ -89,7 +89,7 @@ describe('failover in the lab', { timeout: 180_000 }, () => {
     );
     await until(
       'an announcement from the new owner',
-      async () => observation.announcements.some((a) => a.mac === successorMac),
+      () => Promise.resolve(observation.announcements.some((a) => a.mac === successorMac)),
       2000,
     );
     // Kernel fencing: the dead agent's address leaves its host without anyone removing it.
