@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, parseConfig, parseDurationMs } from '../../config/parse.ts';
+import { CONFIG_SCHEMA } from '../../config/schema.ts';
 
 const base = { INTERFACE: 'eth0', HOSTNAME: 'node-1' };
 
@@ -66,4 +67,69 @@ describe('configuration', () => {
       assert.ok(!err.message.includes('\n'), 'one line');
     });
   }
+});
+
+describe('LinK v2 compatibility', () => {
+  // Every variable of LinK v2's README (Scalingo/link v2.0.4, "Configuration").
+  const V2_VARIABLES = [
+    'INTERFACE',
+    'HOSTNAME',
+    'USER',
+    'PASSWORD',
+    'PORT',
+    'KEEPALIVE_INTERVAL',
+    'KEEPALIVE_RETRY',
+    'HEALTH_CHECK_INTERVAL',
+    'HEALTH_CHECK_TIMEOUT',
+    'FAIL_COUNT_BEFORE_FAILOVER',
+    'ARP_GRATUITOUS_INTERVAL',
+    'ARP_GRATUITOUS_COUNT',
+    'ETCD_HOSTS',
+    'ETCD_TLS_CERT',
+    'ETCD_TLS_KEY',
+    'ETCD_CACERT',
+  ];
+
+  it('every LinK v2 variable is in the schema (so in docs/configuration.md)', () => {
+    const names = new Set<string>(CONFIG_SCHEMA.map((spec) => spec.name));
+    assert.deepEqual(
+      V2_VARIABLES.filter((name) => !names.has(name)),
+      [],
+    );
+  });
+
+  it('a typical LinK v2 environment parses with the same meaning', () => {
+    const config = parseConfig({
+      INTERFACE: 'eth0',
+      HOSTNAME: 'node-1',
+      USER: 'admin',
+      PASSWORD: 'secret',
+      PORT: '1313',
+      KEEPALIVE_INTERVAL: '3s',
+      KEEPALIVE_RETRY: '5',
+      HEALTH_CHECK_INTERVAL: '5s',
+      HEALTH_CHECK_TIMEOUT: '5s',
+      FAIL_COUNT_BEFORE_FAILOVER: '3',
+      ARP_GRATUITOUS_INTERVAL: '1s',
+      ARP_GRATUITOUS_COUNT: '3',
+      ETCD_HOSTS: 'https://10.0.0.1:2379,https://10.0.0.2:2379',
+      ETCD_TLS_CERT: '/etc/link/client.pem',
+      ETCD_TLS_KEY: '/etc/link/client-key.pem',
+      ETCD_CACERT: '/etc/link/ca.pem',
+    });
+    assert.equal(config.leaseTtlMs, 15_000, 'v2: lease = 5 × KEEPALIVE_INTERVAL');
+    assert.equal(config.keepaliveIntervalMs, 3000);
+    assert.equal(config.keepaliveRetry, 5);
+    assert.equal(config.health.intervalMs, 5000);
+    assert.equal(config.health.fallCount, 3);
+    assert.deepEqual(config.announce, { count: 3, intervalMs: 1000, refreshIntervalMs: 0 });
+    assert.deepEqual(config.auth, { user: 'admin', password: 'secret' });
+    assert.deepEqual(config.etcd.hosts, ['https://10.0.0.1:2379', 'https://10.0.0.2:2379']);
+    assert.equal(config.etcd.prefix, '/link');
+    assert.deepEqual(config.etcd.tls, {
+      certFile: '/etc/link/client.pem',
+      keyFile: '/etc/link/client-key.pem',
+      caFile: '/etc/link/ca.pem',
+    });
+  });
 });
