@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { castGrpcError, GRPCUnavailableError, isRecoverableError } from 'etcd3';
 import type { IOptions } from 'etcd3';
 import { EtcdConfigError } from './errors.ts';
 import { DEFAULT_PREFIX } from './keys.ts';
@@ -139,17 +140,53 @@ export function backoffDelay(policy: RetryPolicy, attempt: number): number {
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
 
+function policy(execute: Policy['execute']): Policy {
+  return {
+    _altReturn: undefined as never,
+    onSuccess: () => ({ dispose: () => undefined }),
+    onFailure: () => ({ dispose: () => undefined }),
+    execute,
+  };
+}
+
+function recoverable(err: unknown): boolean {
+  return err instanceof Error && isRecoverableError(castGrpcError(err));
+}
+
 /**
  * etcd3's defaults retry each call 3 times and open a per-host circuit for 5 s after 3 failures:
- * that would hide etcd's return for up to 5 s. The session has its own retry policy and fence,
- * so the client's policies pass every call straight through.
+ * that would hide etcd's return for up to 5 s, while the session has its own retry policy and
+ * fence. Instead: a call that fails on one member (recoverable error) is retried at once on the
+ * next, up to one try per member; a member that failed is skipped for `skipMs` while another is
+ * tried (etcd3 moves to the next member when a member's policy refuses without calling).
  */
-const passThrough: Policy = {
-  _altReturn: undefined as never,
-  onSuccess: () => ({ dispose: () => undefined }),
-  onFailure: () => ({ dispose: () => undefined }),
-  execute: async (fn, signal) => fn({ signal: signal ?? new AbortController().signal }),
-};
+function failoverAcrossMembers(members: number): Policy {
+  return policy(async (fn, signal) => {
+    const context = { signal: signal ?? new AbortController().signal };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn(context);
+      } catch (err) {
+        if (attempt >= members || !recoverable(err)) throw err;
+      }
+    }
+  });
+}
+
+function skipFailedMember(skipMs: number): Policy {
+  let skipUntil = 0;
+  return policy(async (fn, signal) => {
+    if (Date.now() < skipUntil) {
+      throw new GRPCUnavailableError(`etcd member skipped: it failed less than ${skipMs} ms ago`);
+    }
+    try {
+      return await fn({ signal: signal ?? new AbortController().signal });
+    } catch (err) {
+      if (recoverable(err)) skipUntil = Date.now() + skipMs;
+      throw err;
+    }
+  });
+}
 
 function readPem(path: string, what: string): Buffer {
   try {
@@ -177,7 +214,10 @@ export function buildClientOptions(options: EtcdConnectionOptions & { defaultTim
     hosts: [...options.hosts],
     dialTimeout: timeoutMs,
     defaultCallOptions: (context) => (context.isStream ? {} : { deadline: Date.now() + timeoutMs }),
-    faultHandling: { global: passThrough, host: () => passThrough },
+    faultHandling:
+      options.hosts.length > 1
+        ? { global: failoverAcrossMembers(options.hosts.length), host: () => skipFailedMember(500) }
+        : { global: failoverAcrossMembers(1), host: () => failoverAcrossMembers(1) },
     grpcOptions: {
       // Reconnect quickly once etcd is back; the session's own backoff paces the attempts.
       'grpc.initial_reconnect_backoff_ms': 100,
