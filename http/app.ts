@@ -221,7 +221,7 @@ export function createApp(options: CreateAppOptions): Koa {
 
   router.get('/metrics', async (ctx) => {
     ctx.type = registry.contentType;
-    ctx.body = await registry.metrics();
+    ctx.body = await metrics.scrape();
   });
 
   app.use(router.routes());

@@ -1,7 +1,7 @@
 import { Counter, Gauge, collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
-import type { AgentService, JournalEntry } from '../actors/types.ts';
+import type { AgentHealth, AgentService, JournalEntry, VipView } from '../actors/types.ts';
 import { IP_STATES } from '../machines/ip.ts';
 
 /**
@@ -42,6 +42,8 @@ export interface ApiMetrics {
   readonly registry: Registry;
   /** Feeds one journal entry (exported for tests; the live feed calls it). */
   record(entry: JournalEntry): void;
+  /** Prometheus text of the registry, the agent read once for it. */
+  scrape(): Promise<string>;
   /** A manual failover finished in `seconds`. */
   observeFailover(vipId: string, seconds: number): void;
   /** Stops reading the journal. */
@@ -52,7 +54,29 @@ function getOrCreate<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
-export function createMetrics(agent: AgentService, registry: Registry): ApiMetrics {
+/**
+ * One read of the agent per scrape: prom-client calls every gauge's collect() in turn, and
+ * list()/health() walk every VIP, so they are read once per scrape (`reset()` starts a scrape;
+ * without it a read is reused for at most 50 ms).
+ */
+function scrapeReader(agent: AgentService): { list(): VipView[]; health(): AgentHealth; reset(): void } {
+  let cached: { at: number; list: VipView[]; health: AgentHealth } | undefined;
+  const read = () => {
+    const now = performance.now();
+    if (!cached || now - cached.at > 50) cached = { at: now, list: agent.list(), health: agent.health() };
+    return cached;
+  };
+  return {
+    list: () => read().list,
+    health: () => read().health,
+    reset: () => {
+      cached = undefined;
+    },
+  };
+}
+
+export function createMetrics(service: AgentService, registry: Registry): ApiMetrics {
+  const agent = scrapeReader(service);
   if (!registry.getSingleMetric('process_cpu_user_seconds_total')) {
     collectDefaultMetrics({ register: registry });
   }
@@ -243,7 +267,7 @@ export function createMetrics(agent: AgentService, registry: Registry): ApiMetri
     }
   };
 
-  let subscription: Subscription | undefined = agent.journal$.subscribe({
+  let subscription: Subscription | undefined = service.journal$.subscribe({
     next: (entry) => {
       try {
         record(entry);
@@ -257,6 +281,10 @@ export function createMetrics(agent: AgentService, registry: Registry): ApiMetri
   return {
     registry,
     record,
+    scrape() {
+      agent.reset();
+      return registry.metrics();
+    },
     observeFailover(vipId, seconds) {
       lastFailover.set({ vip_id: vipId }, seconds);
     },
