@@ -305,6 +305,7 @@ async function checkStateDir(stateDir: string): Promise<CheckResult> {
   const existing = await nearestExisting(stateDir);
   if (existing !== stateDir) {
     try {
+      if (!(await stat(existing)).isDirectory()) throw new Error('not a directory');
       await access(existing, fsConstants.W_OK | fsConstants.X_OK);
       return {
         name,
@@ -315,7 +316,7 @@ async function checkStateDir(stateDir: string): Promise<CheckResult> {
       return {
         name,
         status: 'fail',
-        message: `${stateDir} does not exist and ${existing} is not writable (create it, owned by uid ${process.getuid?.() ?? '?'})`,
+        message: `${stateDir} does not exist and ${existing} is not a writable directory (create it, owned by uid ${process.getuid?.() ?? '?'})`,
       };
     }
   }
