@@ -347,19 +347,30 @@ class LinuxNetAdapter implements NetAdapter {
     };
   }
 
+  /**
+   * Re-announces while the VIP is still on the interface. Announcing an address this host no
+   * longer holds (expired lifetime, removed by hand) would pull traffic into a void, so each
+   * round checks the kernel first and the refresher ends once the address is gone.
+   */
   private startRefresher(vip: Cidr, arpReply: boolean): void {
     if (this.refreshers.has(vip.cidr)) return;
     const send = this.sender(vip, arpReply);
-    const timer = setInterval(() => {
+    const round = async (): Promise<void> => {
       try {
-        send();
+        if (!(await this.isBound(vip.cidr))) {
+          this.stopRefresher(vip.cidr);
+          return;
+        }
+        if (this.refreshers.has(vip.cidr)) send();
       } catch (err) {
+        if (err instanceof AdapterClosedError) return;
         this.onRefreshError?.(
           err instanceof NetError ? err : new NetError('UNKNOWN', String(err), { cause: err }),
           vip.cidr,
         );
       }
-    }, this.refreshIntervalMs);
+    };
+    const timer = setInterval(() => void round(), this.refreshIntervalMs);
     timer.unref(); // a refresh alone never keeps the process alive
     this.refreshers.set(vip.cidr, timer);
   }

@@ -156,6 +156,41 @@ describe('net adapter: announcements seen from a peer namespace', () => {
     }
   });
 
+  it('re-announces periodically while the VIP is bound, and stops on unbind or when the address is gone', async () => {
+    const REFRESH_MS = 150;
+    const refresher = await net.adapter(a, { announceCount: 1, refreshIntervalMs: REFRESH_MS });
+    const vip = '198.18.0.115';
+    const cap = await net.capture(b, ['arp']);
+    const ours = (f: CapturedFrame): boolean => formatIp(arpOf(f)?.arp.senderIp ?? new Uint8Array(4)) === vip;
+    /** Absence can only be shown over a window: four refresh periods without a frame. */
+    const silentFor = async (ms: number): Promise<number> => {
+      const before = cap.frames.filter(ours).length;
+      await new Promise((r) => setTimeout(r, ms));
+      return cap.frames.filter(ours).length - before;
+    };
+    try {
+      await refresher.bind(`${vip}/24`);
+      await refresher.announce(`${vip}/24`);
+      const frames = await cap.waitFor(ours, 4, 3000);
+      for (let i = 2; i < 4; i++) {
+        const gap = (frames[i]!.timeUs - frames[i - 1]!.timeUs) / 1000;
+        assert.ok(gap > REFRESH_MS - 20 && gap < REFRESH_MS + 150, `refresh gap ${gap.toFixed(0)} ms`);
+      }
+      await refresher.unbind(`${vip}/24`);
+      assert.equal(await silentFor(4 * REFRESH_MS), 0, 'no refresh after unbind');
+
+      await refresher.bind(`${vip}/24`);
+      await refresher.announce(`${vip}/24`);
+      await cap.waitFor(ours, cap.frames.filter(ours).length + 2, 3000);
+      await net.exec(a, 'ip', ['addr', 'del', `${vip}/24`, 'dev', 'eth0']);
+      await silentFor(REFRESH_MS); // a round already running may still send once
+      assert.equal(await silentFor(4 * REFRESH_MS), 0, 'no refresh once the address is gone');
+    } finally {
+      await cap.stop();
+      await refresher.close();
+    }
+  });
+
   for (const family of [4, 6] as const) {
     it(`moves the observer's IPv${family} neighbour entry from A's MAC to B's when B announces`, async () => {
       const vip = family === 4 ? '198.18.0.120' : '2001:db8::120';
