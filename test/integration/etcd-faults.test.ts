@@ -74,7 +74,8 @@ describe('etcd faults and recovery (real etcd)', () => {
     console.log(
       `# frozen owner: fence fault after ${faultMs.toFixed(0)} ms, takeover after ${takeoverMs.toFixed(0)} ms`,
     );
-    assert.ok(faultMs <= TTL_MS + 200, `fence at ${faultMs} ms`);
+    // TTL after the last confirmed send, plus timer lag on a loaded 2-core machine.
+    assert.ok(faultMs <= TTL_MS + 400, `fence at ${faultMs} ms`);
     assert.ok(faultMs <= takeoverMs, 'the fence passes before anyone else can take the lock');
     // Thawed, the old owner recovers with a new lease and learns who owns.
     owner.session.testing.thaw();
