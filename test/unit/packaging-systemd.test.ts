@@ -1,0 +1,123 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseConfig } from '../../config/parse.ts';
+
+/** packaging/link.service: least privilege, a graceful stop, and a valid unit file. */
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const unitText = readFileSync(join(root, 'packaging/link.service'), 'utf8');
+
+/** `[Section]` → key → values (a key may repeat). */
+function parseUnit(text: string): Map<string, Map<string, string[]>> {
+  const sections = new Map<string, Map<string, string[]>>();
+  let current: Map<string, string[]> | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#') || line.startsWith(';')) continue;
+    const section = /^\[(.+)\]$/.exec(line);
+    if (section) {
+      current = new Map();
+      sections.set(section[1]!, current);
+      continue;
+    }
+    const eq = line.indexOf('=');
+    assert.ok(current && eq > 0, `not a unit line: ${line}`);
+    const key = line.slice(0, eq).trim();
+    current.set(key, [...(current.get(key) ?? []), line.slice(eq + 1).trim()]);
+  }
+  return sections;
+}
+
+function durationSec(text: string): number {
+  const match = /^(\d+)(s|min)?$/.exec(text);
+  assert.ok(match, `duration ${text}`);
+  return Number(match[1]) * (match[2] === 'min' ? 60 : 1);
+}
+
+describe('packaging/link.service', () => {
+  const unit = parseUnit(unitText);
+  const service = unit.get('Service')!;
+  const one = (key: string) => {
+    const values = service.get(key);
+    assert.equal(values?.length, 1, `exactly one ${key}=`);
+    return values[0]!;
+  };
+
+  it('runs as an unprivileged user with only CAP_NET_ADMIN and CAP_NET_RAW', () => {
+    assert.equal(one('User'), 'link');
+    const caps = (key: string) => one(key).split(/\s+/).sort();
+    assert.deepEqual(caps('AmbientCapabilities'), ['CAP_NET_ADMIN', 'CAP_NET_RAW']);
+    assert.deepEqual(caps('CapabilityBoundingSet'), ['CAP_NET_ADMIN', 'CAP_NET_RAW']);
+    assert.equal(one('NoNewPrivileges'), 'yes');
+  });
+
+  it('sees the file system read-only except its state directory', () => {
+    assert.equal(one('ProtectSystem'), 'strict');
+    assert.equal(one('ReadWritePaths'), '/var/lib/link');
+    assert.equal(one('StateDirectory'), 'link');
+    assert.equal(one('PrivateTmp'), 'yes', 'tsx writes its cache under /tmp');
+  });
+
+  it('restarts on failure and waits long enough for a graceful handover', () => {
+    assert.equal(one('Restart'), 'on-failure');
+    // The agent hands over and exits within 10 s of SIGTERM (cli/agent.ts STOP_BOUND_MS).
+    assert.ok(durationSec(one('TimeoutStopSec')) > 10);
+    assert.equal(one('KillSignal'), 'SIGTERM');
+  });
+
+  it('reads its configuration from /etc/link/link.env and runs linkctl agent', () => {
+    assert.equal(one('EnvironmentFile'), '/etc/link/link.env');
+    assert.match(one('ExecStart'), /^\/\S+\/bin\/linkctl agent$/);
+    assert.deepEqual(unit.get('Install')?.get('WantedBy'), ['multi-user.target']);
+  });
+
+  it('link.env.example is a valid configuration', () => {
+    const text = readFileSync(join(root, 'packaging/link.env.example'), 'utf8');
+    const env: Record<string, string> = {};
+    for (const line of text.split('\n')) {
+      const match = /^([A-Z_]+)=(.*)$/.exec(line);
+      if (match) env[match[1]!] = match[2]!;
+    }
+    const config = parseConfig(env);
+    assert.equal(config.stateDir, '/var/lib/link');
+    assert.ok(config.port > 1024, 'an unprivileged port');
+    assert.ok(config.etcd.tls?.caFile && config.etcd.tls.certFile && config.etcd.tls.keyFile);
+  });
+
+  let analyze = false;
+  try {
+    execFileSync('systemd-analyze', ['--version'], { stdio: 'ignore' });
+    analyze = true;
+  } catch {
+    analyze = false;
+  }
+  it(
+    'passes systemd-analyze verify',
+    { skip: analyze ? false : 'systemd-analyze is not installed' },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'link-unit-'));
+      try {
+        // verify checks that ExecStart exists: point it at this checkout, and the env file may be absent.
+        const text = unitText
+          .replace(/^ExecStart=\S+/m, `ExecStart=${join(root, 'bin/linkctl')}`)
+          .replace(/^EnvironmentFile=/m, 'EnvironmentFile=-');
+        writeFileSync(join(dir, 'link.service'), text);
+        const output = await new Promise<string>((resolve, reject) => {
+          execFile('systemd-analyze', ['verify', join(dir, 'link.service')], (err, stdout, stderr) => {
+            if (err) reject(new Error(`${stdout}${stderr}`));
+            else resolve(`${stdout}${stderr}`);
+          });
+        });
+        // Unknown or misspelt keys are only warnings for systemd: fail on them here.
+        assert.doesNotMatch(output, /Unknown key|Unknown section|Invalid|Failed/i, output);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
