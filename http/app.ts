@@ -21,6 +21,7 @@ import type { ApiMetrics } from './metrics.ts';
 import { createVipBody, normaliseVipId, parseBodyWith, updateChecksBody } from './schemas.ts';
 import type { CreateVipBody, UpdateChecksBody } from './schemas.ts';
 import { streamJournal, wantsEventStream } from './sse.ts';
+import { uiRoutes } from './ui-routes.ts';
 import type { ApiLogger, BasicAuthCredentials } from './types.ts';
 import type { z } from 'zod';
 
@@ -101,6 +102,9 @@ export function createApp(options: CreateAppOptions): Koa {
     await next();
     if (ctx.status === 404 && ctx.body == null) throw new HttpError(404, { error: 'not found' });
   });
+
+  // The visualiser: GET /ui and its assets (http/ui-routes.ts), behind the same auth.
+  app.use(uiRoutes());
 
   const router = new Router();
 
