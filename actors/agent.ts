@@ -78,6 +78,8 @@ export interface AgentOptions {
   announce: { count: number; intervalMs: number };
   /** Bound on DELETE and failover waiting for another host. */
   handoverTimeoutMs: number;
+  /** How long a restart may take and keep the VIPs (bridge lease and address lifetime). */
+  restartGraceSec: number;
   /** Local copy of the configuration, used when etcd is down at start. */
   cacheFile?: string;
   notifier?: StateChangeNotifier;
@@ -163,12 +165,24 @@ export class Agent implements AgentService {
     this.stopping = true;
     const runtimes = [...this.runtimes.values()];
     for (const runtime of runtimes) runtime.address.close();
+    await Promise.allSettled(runtimes.map((r) => r.address.settled()));
     if (options.handover) {
       await Promise.allSettled(runtimes.map((r) => this.options.net.unbind(r.vip.ip)));
       await Promise.allSettled(runtimes.map((r) => r.election.close()));
+      this.actor.stop();
+      await this.options.session.close({ revoke: true });
+    } else {
+      // The next agent must find the VIPs still bound and its locks still held.
+      const grace = this.options.restartGraceSec;
+      const owned = runtimes.filter((r) => this.stateOf(r.vip.id) === 'ACTIVATED');
+      if (this.lifetimeSec() !== 0) {
+        await Promise.allSettled(
+          owned.map((r) => this.options.net.refresh(r.vip.ip, { lifetimeSec: grace })),
+        );
+      }
+      this.actor.stop();
+      await this.options.session.closeForRestart(grace);
     }
-    this.actor.stop();
-    await this.options.session.close({ revoke: options.handover });
     await this.options.notifier?.close();
   }
 

@@ -17,7 +17,7 @@ import { packageVersion } from './version.ts';
  * `linkctl agent`: the daemon. Signals:
  * - SIGTERM / SIGINT: graceful handover — unbind, release the locks, revoke the lease, exit 0.
  * - SIGUSR2: stop for a restart — keep every VIP bound and the lease alive, so the next agent
- *   (started within the lease TTL) takes over in BOOTING without a client-visible gap.
+ *   (started within RESTART_GRACE) takes over in BOOTING without a client-visible gap.
  */
 
 const STOP_BOUND_MS = 10_000;
@@ -99,6 +99,7 @@ async function serve(config: AgentConfig, logger: Logger): Promise<number> {
     addressLifetimeSec: config.addressLifetimeSec,
     announce: config.announce,
     handoverTimeoutMs: config.handoverTimeoutMs,
+    restartGraceSec: config.restartGraceSec,
     cacheFile: join(config.stateDir, 'vips.json'),
     ...(hooks ? { notifier: hooks.notifier } : {}),
   });

@@ -36,6 +36,7 @@ export interface AgentConfig {
   faultPolicy: FaultPolicyValue;
   addressLifetimeSec: number;
   handoverTimeoutMs: number;
+  restartGraceSec: number;
   health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
   announce: { count: number; intervalMs: number; refreshIntervalMs: number };
   hooks: { exec?: string; webhookUrl?: string; webhookSecret?: string; timeoutMs: number };
@@ -264,6 +265,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): AgentConfig {
     faultPolicy,
     addressLifetimeSec,
     handoverTimeoutMs: read.durationMs('HANDOVER_TIMEOUT')!,
+    restartGraceSec: Math.ceil(read.durationMs('RESTART_GRACE')! / 1000),
     health: {
       intervalMs: read.durationMs('HEALTH_CHECK_INTERVAL')!,
       timeoutMs: read.durationMs('HEALTH_CHECK_TIMEOUT')!,

@@ -195,6 +195,16 @@ export const CONFIG_SCHEMA = [
     description: 'How long DELETE and failover wait for another host to take the VIP.',
   },
   {
+    name: 'RESTART_GRACE',
+    kind: 'duration',
+    group: 'Election',
+    default: '10s',
+    min: 1,
+    max: 600,
+    description:
+      'How long a restart (SIGUSR2, then start) may take and keep this host’s VIPs: its locks move to a lease of this TTL and its addresses get this lifetime. A host that does not come back loses its VIPs after it.',
+  },
+  {
     name: 'HEALTH_CHECK_INTERVAL',
     kind: 'duration',
     group: 'Health checks',

@@ -30,6 +30,7 @@ export interface LeaseKeeperHooks {
  */
 export class LeaseKeeper {
   private leaseId: string | null = null;
+  private grantedTtl: number | null = null;
   private stream: KeepAliveStream | null = null;
   private generation = 0;
   private tick: ReturnType<typeof setTimeout> | null = null;
@@ -49,6 +50,18 @@ export class LeaseKeeper {
     return this.leaseId;
   }
 
+  /** The TTL etcd granted the current lease with (a restart's bridge lease has a longer one). */
+  get grantedTtlSeconds(): number | null {
+    return this.grantedTtl;
+  }
+
+  /** Takes over a lease granted elsewhere (a lease migration); call before start(). */
+  adopt(id: string, sentAt: number, ttlSeconds: number): void {
+    this.leaseId = id;
+    this.grantedTtl = ttlSeconds;
+    this.fence.extend(sentAt, ttlSeconds * 1000);
+  }
+
   /**
    * Reuses `candidateId` when etcd still knows it (TTL > 0), else grants a new lease. Sets the
    * fence deadline from etcd's answer. Resolves with whether the lease was reused.
@@ -61,6 +74,7 @@ export class LeaseKeeper {
       const ttl = Number(res.TTL);
       if (ttl > 0) {
         this.leaseId = candidateId;
+        this.grantedTtl = Number(res.grantedTTL);
         this.fence.extend(sentAt, ttl * 1000);
         return true;
       }
@@ -68,6 +82,7 @@ export class LeaseKeeper {
     const sentAt = clock.now();
     const res = await this.rpc.leaseGrant(ttlSeconds);
     this.leaseId = res.ID;
+    this.grantedTtl = Number(res.TTL);
     this.fence.extend(sentAt, Number(res.TTL) * 1000);
     return false;
   }

@@ -15,7 +15,7 @@ import type { EtcdSessionOptions, ResolvedSessionOptions } from './options.ts';
 import { createRpc } from './rpc.ts';
 import type { EtcdRpc } from './rpc.ts';
 import type { ConfigStore, EtcdSession, SessionState, SessionStatus } from './types.ts';
-import { LockWatcher } from './watch.ts';
+import { LockWatcher, prefixRangeEnd } from './watch.ts';
 
 export interface SessionDeps {
   /** Replaces the etcd3 transport (tests). */
@@ -189,6 +189,65 @@ export class EtcdSessionImpl implements EtcdSession {
     }
   }
 
+  /**
+   * Stops for a restart that keeps this host's locks: moves every key on the agent's lease onto
+   * a bridge lease of `graceSeconds` (not kept alive) and stores its id, so the next agent, if
+   * it starts within the grace, reuses it and holds its VIPs without a gap. If it never comes
+   * back, peers take over when the grace runs out.
+   */
+  async closeForRestart(graceSeconds: number): Promise<void> {
+    const current = this.keeper.id;
+    if (this.state === 'alive' && current !== null) {
+      // Stop watching first: our own locks moving to the bridge lease must not look stale.
+      this.acting = false;
+      this.watcher.stop();
+      for (const election of this.electionsByCidr.values()) election.detach();
+      this.electionsByCidr.clear();
+      try {
+        const bridge = await this.rpc.leaseGrant(graceSeconds);
+        await this.moveKeys(current, bridge.ID);
+        await this.rpc.put({
+          key: Buffer.from(this.keys.lease(this.hostname)),
+          value: Buffer.from(bridge.ID),
+        });
+        this.keeper.stop();
+        await this.rpc.leaseRevoke(current).catch(() => undefined);
+      } catch (err) {
+        this.options.logger.warn('etcd: handing the lease over for a restart failed; it will expire', {
+          error: translateEtcdError(err, 'close for restart').message,
+        });
+      }
+    }
+    await this.close({ revoke: false });
+  }
+
+  /** Grants a lease of the configured TTL and moves this host's keys onto it. */
+  private async migrateLease(): Promise<void> {
+    const old = this.keeper.id!;
+    const sentAt = this.clock.now();
+    const fresh = await this.rpc.leaseGrant(this.options.ttlSeconds);
+    await this.moveKeys(old, fresh.ID);
+    this.keeper.adopt(fresh.ID, sentAt, Number(fresh.TTL));
+    await this.rpc.leaseRevoke(old).catch(() => undefined);
+    this.options.logger.info(
+      `etcd session of ${this.hostname}: restart lease ${old} replaced by ${fresh.ID}`,
+    );
+  }
+
+  /** Re-attaches every lock and membership key held with lease `from` to lease `to`. */
+  private async moveKeys(from: string, to: string): Promise<void> {
+    for (const prefix of [this.keys.lockPrefix, `${this.keys.prefix}/ips/`]) {
+      const key = Buffer.from(prefix);
+      const res = await this.rpc.range({ key, range_end: prefixRangeEnd(key) });
+      for (const kv of res.kvs.filter((kv) => String(kv.lease) === from)) {
+        await this.rpc.txn({
+          compare: [{ key: kv.key, target: 'Lease', result: 'Equal', lease: from }],
+          success: [{ request_put: { key: kv.key, value: kv.value, lease: to } }],
+        });
+      }
+    }
+  }
+
   async close(options: { revoke: boolean }): Promise<void> {
     if (this.state === 'closed') return;
     this.state = 'closed';
@@ -221,6 +280,9 @@ export class EtcdSessionImpl implements EtcdSession {
   private async connect(candidateLease: string | null): Promise<void> {
     try {
       const reused = await this.keeper.acquire(candidateLease);
+      // A restart's bridge lease has a long TTL: move our keys back onto a lease of the
+      // configured TTL at once, so a crash is detected as fast as before the restart.
+      if (reused && this.keeper.grantedTtlSeconds !== this.options.ttlSeconds) await this.migrateLease();
       const leaseId = this.keeper.id;
       if (leaseId === null) throw new Error('lease acquisition returned no id');
       if (!reused || candidateLease !== leaseId) {

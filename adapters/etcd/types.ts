@@ -70,4 +70,6 @@ export interface EtcdSession {
   readonly config: ConfigStore;
   /** Graceful: with revoke the lease is revoked so peers take over at once. */
   close(options: { revoke: boolean }): Promise<void>;
+  /** Stop for a restart: this host's locks move to a bridge lease of `graceSeconds` the next agent reuses. */
+  closeForRestart(graceSeconds: number): Promise<void>;
 }
