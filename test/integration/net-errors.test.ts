@@ -12,7 +12,7 @@ const rejectsWith = async (p: Promise<unknown>, code: string, message?: RegExp):
     caught = err;
   }
   assert.ok(caught instanceof Error, `expected a rejection with ${code}`);
-  assert.equal((caught as Coded).code, code, (caught).message);
+  assert.equal((caught as Coded).code, code, caught.message);
   if (message) assert.match(caught.message, message);
   return caught as Coded;
 };
