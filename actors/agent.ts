@@ -12,7 +12,7 @@ import {
   type Observable,
 } from 'rxjs';
 import { createActor, fromEventObservable, type Actor } from 'xstate';
-import { agentMachine, checkNewVip, listVipStates } from '../machines/agent.ts';
+import { agentMachine, checkNewVip, vipStateOf } from '../machines/agent.ts';
 import {
   ipMachine,
   type FaultPolicy,
@@ -418,9 +418,9 @@ export class Agent implements AgentService {
     );
   }
 
+  /** O(1): reads the one child actor (list() over n VIPs must stay linear). */
   private stateOf(id: string): IpState {
-    const vip = listVipStates(this.actor.getSnapshot()).find((v) => v.vipId === id);
-    return vip?.state ?? 'BOOTING';
+    return vipStateOf(this.actor.getSnapshot(), id);
   }
 
   private runtime(vipId: string): VipRuntime | undefined {

@@ -91,11 +91,16 @@ export interface VipState extends AgentVip {
   state: IpState;
 }
 
+/** The current state of one VIP's IP actor (BOOTING until it runs). */
+export function vipStateOf(snapshot: AgentSnapshot, vipId: string): IpState {
+  const child = snapshot.children[vipId];
+  return (child?.getSnapshot().value ?? 'BOOTING');
+}
+
 /** Every VIP of the agent with its IP actor's current state. */
 export function listVipStates(snapshot: AgentSnapshot): VipState[] {
-  return Object.values(snapshot.context.vips).map((vip) => {
-    const child = snapshot.children[vip.vipId];
-    const state = child?.getSnapshot().value ?? 'BOOTING';
-    return { ...vip, state };
-  });
+  return Object.values(snapshot.context.vips).map((vip) => ({
+    ...vip,
+    state: vipStateOf(snapshot, vip.vipId),
+  }));
 }
