@@ -230,6 +230,17 @@ describe('visualiser (browser, lab with two agents)', { timeout: 180_000 }, () =
     await page.locator('#banner', { hasText: 'Cannot reach the agent' }).waitFor({ timeout: 10_000 });
     await page.locator('#agent[data-health="unreachable"]').waitFor();
     assert.deepEqual(pages[owner]!.errors, []);
-    assert.deepEqual(pages[other]!.errors, []);
+
+    // etcd down: the other page quotes /healthz's reason (its 503s are the expected errors).
+    // Known bug outside the visualiser: GET /ips/:id/hosts answers 500, not 503, while etcd is
+    // down (the etcd adapter's EtcdUnavailableError reaches the error middleware unmapped).
+    const survivor = pages[other]!;
+    survivor.tolerate = /status of 503|status of 500 .*\/hosts\)$/;
+    await lab.stopEtcd();
+    await survivor.page
+      .locator('#banner[data-kind="warn"]', { hasText: 'The agent is unhealthy: etcd' })
+      .waitFor({ timeout: 15_000 });
+    await survivor.page.locator('#agent[data-health="unhealthy"]').waitFor();
+    assert.deepEqual(survivor.errors, []);
   });
 });
