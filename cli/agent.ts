@@ -4,10 +4,11 @@ import { createAgent, type StateChangeNotifier } from '../actors/agent.ts';
 import { Journal } from '../actors/journal.ts';
 import type { Logger } from '../actors/logger.ts';
 import { createEtcdSession } from '../adapters/etcd/index.ts';
-import { monitorHealth } from '../adapters/health/index.ts';
+import { createHealthMonitor, probeCheck, probeExec, type HealthMonitor } from '../adapters/health/index.ts';
 import { createHookRunner, type HookRunner } from '../adapters/hooks/index.ts';
 import { createNetAdapter } from '../adapters/net/index.ts';
 import { ConfigError, parseConfig, type AgentConfig } from '../config/parse.ts';
+import { CONFIG_SCHEMA, type VarSpec } from '../config/schema.ts';
 import type { ApiServer } from '../http/index.ts';
 import { assertNetCapabilities, runCheck } from './check.ts';
 import { createLogger } from './logger.ts';
@@ -49,7 +50,7 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
   }
   const logger = createLogger(config.log);
   try {
-    return await serve(config, logger);
+    return await serve(config, logger, childEnvironment(env));
   } catch (err) {
     const code = typeof err === 'object' && err !== null && 'code' in err ? `${String(err.code)}: ` : '';
     process.stderr.write(`linkctl agent: ${code}${err instanceof Error ? err.message : String(err)}\n`);
@@ -57,7 +58,32 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
   }
 }
 
-async function serve(config: AgentConfig, logger: Logger): Promise<number> {
+/** The variables the schema marks `secret` (passwords, the webhook key, TLS key paths). */
+const SECRET_VARIABLES: readonly string[] = (CONFIG_SCHEMA as readonly VarSpec[])
+  .filter((spec) => spec.secret === true)
+  .map((spec) => spec.name);
+
+/**
+ * The environment of the programs the agent starts (the notify command, EXEC checks): the
+ * agent's own, without its secrets. They run as the agent's user but need none of its keys.
+ */
+export function childEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const filtered: NodeJS.ProcessEnv = { ...env };
+  for (const name of SECRET_VARIABLES) delete filtered[name];
+  return filtered;
+}
+
+/** The health monitor with the real probes; EXEC checks get `env` instead of the agent's. */
+function healthMonitorWith(env: NodeJS.ProcessEnv): HealthMonitor {
+  return createHealthMonitor({
+    probe: (check, context) =>
+      check.type === 'EXEC'
+        ? probeExec(check.command, check.args ?? [], { ...context, env })
+        : probeCheck(check, context),
+  });
+}
+
+async function serve(config: AgentConfig, logger: Logger, childEnv: NodeJS.ProcessEnv): Promise<number> {
   const net = createNetAdapter({
     interfaceName: config.interfaceName,
     announceCount: config.announce.count,
@@ -85,13 +111,13 @@ async function serve(config: AgentConfig, logger: Logger): Promise<number> {
 
   const journal = new Journal({ dir: join(config.stateDir, 'journal') });
   journal.loadFromDisk();
-  const hooks = createHooks(config, logger);
+  const hooks = createHooks(config, logger, childEnv);
   const agent = createAgent({
     hostname: config.hostname,
     faultPolicy: config.faultPolicy,
     session,
     net,
-    monitorHealth,
+    monitorHealth: healthMonitorWith(childEnv),
     health: config.health,
     journal,
     logger,
@@ -166,11 +192,12 @@ async function serve(config: AgentConfig, logger: Logger): Promise<number> {
 function createHooks(
   config: AgentConfig,
   logger: Logger,
+  childEnv: NodeJS.ProcessEnv,
 ): { runner: HookRunner; notifier: StateChangeNotifier } | null {
   const { exec, webhookUrl, webhookSecret, timeoutMs } = config.hooks;
   if (!exec && !webhookUrl) return null;
   const runner = createHookRunner({
-    ...(exec ? { exec: { command: exec, timeoutMs } } : {}),
+    ...(exec ? { exec: { command: exec, timeoutMs, env: childEnv } } : {}),
     ...(webhookUrl
       ? {
           webhook: {
