@@ -129,36 +129,38 @@ function showBanner(): void {
   if (problem) dom.banner.dataset['kind'] = problem.kind;
 }
 
+// VIP buttons by id: updated in place so a focused button keeps the focus across refreshes.
+const vipButtons = new Map<string, HTMLButtonElement>();
+
 function renderVips(): void {
   const vips = page.vips ?? [];
   dom.vipEmpty.hidden = page.vips === null || vips.length > 0;
-  dom.vipList.replaceChildren(
-    ...vips.map((vip) => {
-      const live = vip.id === page.selected ? viewAt(page.entries, null).state : null;
-      const state = live ?? vip.status;
-      const button = el(
-        'button',
-        {
-          attrs: {
-            type: 'button',
-            'aria-pressed': String(vip.id === page.selected),
-            'data-vip': vip.id,
-            title: vip.id,
-          },
-        },
-        el('span', { className: 'vip-ip mono', text: vip.ip }),
-        badge(state),
+  const ids = vips.map((vip) => vip.id);
+  if (ids.join(' ') !== [...vipButtons.keys()].join(' ')) {
+    vipButtons.clear();
+    dom.vipList.replaceChildren(
+      ...vips.map((vip) => {
+        const button = el('button', { attrs: { type: 'button', 'data-vip': vip.id, title: vip.id } });
+        button.addEventListener('click', () => select(vip.id));
+        vipButtons.set(vip.id, button);
+        return el('li', {}, button);
+      }),
+    );
+  }
+  for (const vip of vips) {
+    const button = vipButtons.get(vip.id);
+    if (!button) continue;
+    const live = vip.id === page.selected ? viewAt(page.entries, null).state : null;
+    const state = live ?? vip.status;
+    button.setAttribute('aria-pressed', String(vip.id === page.selected));
+    button.replaceChildren(el('span', { className: 'vip-ip mono', text: vip.ip }), badge(state));
+    // VipView.owner is "its actor is ACTIVATED"; the live journal is fresher than the poll.
+    if (state === 'ACTIVATED') {
+      button.append(
+        el('span', { className: 'badge owner', text: 'owner', attrs: { title: 'this host holds it' } }),
       );
-      // VipView.owner is "its actor is ACTIVATED"; the live journal is fresher than the poll.
-      if (state === 'ACTIVATED') {
-        button.append(
-          el('span', { className: 'badge owner', text: 'owner', attrs: { title: 'this host holds it' } }),
-        );
-      }
-      button.addEventListener('click', () => select(vip.id));
-      return el('li', {}, button);
-    }),
-  );
+    }
+  }
 }
 
 function renderHosts(): void {
@@ -224,6 +226,14 @@ function appendJournal(entries: readonly JournalEntry[]): void {
   }
 }
 
+/** Brings a row into the journal's own scroll box; never scrolls the page (live entries would jump it). */
+function scrollJournalTo(row: HTMLElement): void {
+  const box = dom.journal.getBoundingClientRect();
+  const at = row.getBoundingClientRect();
+  if (at.top < box.top) dom.journal.scrollTop -= box.top - at.top;
+  else if (at.bottom > box.bottom) dom.journal.scrollTop += at.bottom - box.bottom;
+}
+
 /** Everything that depends on the cursor: highlight, caption, controls, current row. */
 function renderCursor(): void {
   const view = viewAt(page.entries, page.cursor);
@@ -280,7 +290,7 @@ function renderCursor(): void {
     if (current) row.setAttribute('aria-current', 'step');
     else row.removeAttribute('aria-current');
     row.classList.toggle('live', current && !replaying);
-    if (current) row.scrollIntoView({ block: 'nearest' });
+    if (current) scrollJournalTo(row);
   }
 }
 
