@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'http/ui/dist/', '.lab/', 'bench/results/'] },
+  { ignores: ['node_modules/', 'http/ui/dist/', '.lab/', 'bench/results/', 'dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -17,7 +17,11 @@ export default tseslint.config(
         {
           // node:test's describe/it return promises the runner itself tracks.
           allowForKnownSafeCalls: [
-            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite', 'before', 'after'] },
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['describe', 'it', 'test', 'suite', 'before', 'after'],
+            },
           ],
         },
       ],
@@ -31,7 +35,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { regex: '^(?!xstate$|\\./)', message: 'machines/ are pure: they import only xstate and each other' },
+            {
+              regex: '^(?!xstate$|\\./)',
+              message: 'machines/ are pure: they import only xstate and each other',
+            },
           ],
         },
       ],

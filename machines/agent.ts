@@ -94,7 +94,7 @@ export interface VipState extends AgentVip {
 /** The current state of one VIP's IP actor (BOOTING until it runs). */
 export function vipStateOf(snapshot: AgentSnapshot, vipId: string): IpState {
   const child = snapshot.children[vipId];
-  return (child?.getSnapshot().value ?? 'BOOTING');
+  return child?.getSnapshot().value ?? 'BOOTING';
 }
 
 /** Every VIP of the agent with its IP actor's current state. */

@@ -6,23 +6,25 @@ import type { EtcdRpc } from './rpc.ts';
 import type { ConfigStore, StoredVip } from './types.ts';
 import { prefixRangeEnd } from './watch.ts';
 
-function parseVip(raw: string, key: string): StoredVip {
+export function parseStoredVip(raw: string, key: string): StoredVip {
   let value: unknown;
   try {
     value = JSON.parse(raw);
   } catch (err) {
     throw new EtcdBadValueError(`${key}: not JSON`, { cause: err });
   }
+  const vip = value as { id?: unknown; ip?: unknown; checks?: unknown };
   if (
     typeof value !== 'object' ||
     value === null ||
-    typeof (value as { id?: unknown }).id !== 'string' ||
-    typeof (value as { ip?: unknown }).ip !== 'string' ||
-    !Array.isArray((value as { checks?: unknown }).checks)
+    typeof vip.id !== 'string' ||
+    typeof vip.ip !== 'string' ||
+    !(vip.checks === undefined || vip.checks === null || Array.isArray(vip.checks))
   ) {
     throw new EtcdBadValueError(`${key}: not a VIP configuration (id, ip, checks)`);
   }
-  return value as StoredVip;
+  // LinK v2 omits `checks` when there are none (Go's omitempty).
+  return { ...(value as StoredVip), checks: Array.isArray(vip.checks) ? vip.checks : [] };
 }
 
 /**
@@ -55,7 +57,7 @@ export class EtcdConfigStore implements ConfigStore {
       const name = kv.key.toString().slice(this.prefix.length);
       if (!isVipConfigName(name)) continue;
       try {
-        vips.push(parseVip(kv.value.toString(), kv.key.toString()));
+        vips.push(parseStoredVip(kv.value.toString(), kv.key.toString()));
       } catch (err) {
         this.logger.warn('etcd: skipping unreadable VIP configuration', {
           key: kv.key.toString(),
