@@ -25,8 +25,10 @@ import type { NetAdapter } from '../adapters/net/types.ts';
 import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
 import { vipInputs$, type ChecksConfig } from './inputs.ts';
 import { AddressController } from './address.ts';
+import { EtcdAdapterError } from '../adapters/etcd/errors.ts';
 import {
   AgentStoppingError,
+  EtcdUnavailableError,
   DuplicateVipError,
   HandoverTimeoutError,
   NoOtherCandidateError,
@@ -204,7 +206,11 @@ export class Agent implements AgentService {
     };
   }
 
-  async add(request: NewVip): Promise<VipView> {
+  add(request: NewVip): Promise<VipView> {
+    return this.viaEtcd(() => this.addNow(request));
+  }
+
+  private async addNow(request: NewVip): Promise<VipView> {
     this.assertRunning();
     const vip: StoredVip = {
       id: `vip-${randomUUID()}`,
@@ -221,7 +227,15 @@ export class Agent implements AgentService {
     return this.get(vip.id);
   }
 
-  async updateChecks(id: string, checks: HealthCheckSpec[], healthcheckInterval?: number): Promise<VipView> {
+  updateChecks(id: string, checks: HealthCheckSpec[], healthcheckInterval?: number): Promise<VipView> {
+    return this.viaEtcd(() => this.updateChecksNow(id, checks, healthcheckInterval));
+  }
+
+  private async updateChecksNow(
+    id: string,
+    checks: HealthCheckSpec[],
+    healthcheckInterval?: number,
+  ): Promise<VipView> {
     this.assertRunning();
     const runtime = this.mustRuntime(id);
     const vip: StoredVip = {
@@ -236,7 +250,11 @@ export class Agent implements AgentService {
     return this.get(id);
   }
 
-  async remove(id: string): Promise<void> {
+  remove(id: string): Promise<void> {
+    return this.viaEtcd(() => this.removeNow(id));
+  }
+
+  private async removeNow(id: string): Promise<void> {
     this.assertRunning();
     const runtime = this.mustRuntime(id);
     runtime.removing = true;
@@ -256,14 +274,22 @@ export class Agent implements AgentService {
     this.options.journal.forget(id);
   }
 
-  async tryLock(id: string): Promise<VipView> {
+  tryLock(id: string): Promise<VipView> {
+    return this.viaEtcd(() => this.tryLockNow(id));
+  }
+
+  private async tryLockNow(id: string): Promise<VipView> {
     this.assertRunning();
     const runtime = this.mustRuntime(id);
     await runtime.election.tryLock();
     return this.get(id);
   }
 
-  async failover(id: string): Promise<void> {
+  failover(id: string): Promise<void> {
+    return this.viaEtcd(() => this.failoverNow(id));
+  }
+
+  private async failoverNow(id: string): Promise<void> {
     this.assertRunning();
     const runtime = this.mustRuntime(id);
     if (this.stateOf(id) !== 'ACTIVATED')
@@ -284,7 +310,19 @@ export class Agent implements AgentService {
   }
 
   hosts(id: string): Promise<HostMembership[]> {
-    return this.mustRuntime(id).election.hosts();
+    const runtime = this.mustRuntime(id);
+    return this.viaEtcd(() => runtime.election.hosts());
+  }
+
+  /** etcd failures reach callers as EtcdUnavailableError (HTTP 503), never as adapter errors. */
+  private async viaEtcd<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      if (err instanceof EtcdAdapterError)
+        throw new EtcdUnavailableError(`etcd: ${err.message}`, { cause: err });
+      throw err;
+    }
   }
 
   journal(id: string): JournalEntry[] {

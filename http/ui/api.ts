@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 import type { JournalEntry, VipView } from '../../actors/types.ts';
 import type { HostMembership } from '../../adapters/etcd/types.ts';
 

@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 import ElkBundled from 'elkjs/lib/elk.bundled.js';
 import { api, ApiError, UnreachableError } from './api.ts';
 import type { HostMembership, JournalEntry, VipView } from './api.ts';

@@ -1,5 +1,3 @@
-/// <reference lib="dom" />
-/// <reference lib="dom.iterable" />
 import type { ChartModel } from './chart-model.ts';
 import { INITIAL_MARKER, LINE_HEIGHT, type ChartLayout, type PlacedEdge } from './layout.ts';
 
