@@ -93,6 +93,8 @@ interface VipRuntime {
   address: AddressController;
   checks: BehaviorSubject<ChecksConfig>;
   removing: boolean;
+  /** Election actions waiting for the address work queued before them (see afterAddress). */
+  electionOps: Promise<void>;
 }
 
 const DEFAULT_HEALTHCHECK_INTERVAL_S = 0;
@@ -111,12 +113,15 @@ export class Agent implements AgentService {
         announce: ({ context }) => this.runtime(context.vipId)?.address.announce(),
         removeAddress: ({ context }) => this.runtime(context.vipId)?.address.want(false),
         releaseLock: ({ context }) =>
-          this.background(context.vipId, 'RELEASE_FAILED', (r) => r.election.release()),
-        withdrawCandidacy: ({ context }) => this.runtime(context.vipId)?.election.setCandidate(false),
-        resumeCandidacy: ({ context }) => {
-          const runtime = this.runtime(context.vipId);
-          if (runtime && !runtime.removing) runtime.election.setCandidate(true);
-        },
+          this.afterAddress(context.vipId, (r) =>
+            this.background(context.vipId, 'RELEASE_FAILED', () => r.election.release()),
+          ),
+        withdrawCandidacy: ({ context }) =>
+          this.afterAddress(context.vipId, (r) => r.election.setCandidate(false)),
+        resumeCandidacy: ({ context }) =>
+          this.afterAddress(context.vipId, (r) => {
+            if (!r.removing) r.election.setCandidate(true);
+          }),
       },
       actors: {
         inputs: fromEventObservable(({ input }: { input: IpInputsParams }) => this.inputs$(input.vipId)),
@@ -369,6 +374,7 @@ export class Agent implements AgentService {
       }),
       checks: new BehaviorSubject({ checks, intervalMs: this.intervalMsOf(vip) }),
       removing: false,
+      electionOps: Promise.resolve(),
     };
     this.runtimes.set(vip.id, runtime);
     this.actor.send({ type: 'vip.add', vipId: vip.id, ip: vip.ip });
@@ -406,6 +412,24 @@ export class Agent implements AgentService {
   private note(vipId: string, level: 'info' | 'warn' | 'error', code: string, message: string): void {
     if (level !== 'info') this.options.logger[level](message, { vipId, code });
     this.options.journal.append({ kind: 'note', vipId, level, code, message });
+  }
+
+  /**
+   * Runs an election action once the address work queued before it is done, in the order the
+   * machine issued them. FAILING unbinds first and lets go of the lock after: the address
+   * controller may still be busy (an announcement burst of ARP_GRATUITOUS_COUNT ×
+   * ARP_GRATUITOUS_INTERVAL), and a lock released before the unbind would let another host bind
+   * while this one still answers. `start` only starts etcd work (never awaited here), so a
+   * release and the withdrawal that follows it start in the same turn, as the machine ran them.
+   */
+  private afterAddress(vipId: string, start: (runtime: VipRuntime) => void): void {
+    const runtime = this.runtime(vipId);
+    if (!runtime) return;
+    const addressDone = runtime.address.settled();
+    runtime.electionOps = runtime.electionOps
+      .then(() => addressDone)
+      .then(() => start(runtime))
+      .catch((err: unknown) => this.note(vipId, 'error', 'ELECTION_ACTION_FAILED', errorText(err)));
   }
 
   private background(vipId: string, code: string, work: (runtime: VipRuntime) => Promise<unknown>): void {
