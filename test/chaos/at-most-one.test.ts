@@ -1,0 +1,148 @@
+import { after, afterEach, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Lab, type Observation } from '../../lab/lab.ts';
+import type { VipView } from '../../actors/types.ts';
+import {
+  MARGIN_MS,
+  PROBE_MS,
+  SAMPLE_TOLERANCE_MS,
+  TTL_MS,
+  VIP,
+  configuration,
+  convergedAt,
+  log,
+  restoreAll,
+  settle,
+  until,
+  windowReport,
+} from './support.ts';
+
+/**
+ * Chaos under FAULT_POLICY=at-most-one (LEASE_TTL 2 s), same lab as at-least-one.test.ts: a host
+ * that loses etcd drops the VIP before its lease can expire, so the observer never sees two
+ * responders, in any scenario. The price, documented: a gap of about one TTL when the owner is
+ * cut from etcd, and no responder at all while etcd has no quorum.
+ *
+ *   scripts/in-netns.sh node --import tsx --test test/chaos/at-most-one.test.ts
+ */
+
+describe('chaos, at-most-one', { timeout: 180_000 }, () => {
+  let lab: Lab;
+  let observation: Observation;
+  let configured: string[][][];
+
+  before(async () => {
+    lab = await Lab.up({
+      name: `cm-${process.pid}`,
+      hosts: 3,
+      etcdMembers: 3,
+      agentEnv: { FAULT_POLICY: 'at-most-one' },
+    });
+    for (const host of lab.hosts) {
+      const res = await lab.api<VipView>(host.name, 'POST', '/ips', { ip: VIP });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+    }
+    configured = await configuration(lab);
+    observation = lab.observe(VIP, PROBE_MS);
+    await settle(lab, observation);
+  });
+
+  afterEach(async () => {
+    await restoreAll(lab);
+    await settle(lab, observation);
+    assert.deepEqual(await configuration(lab), configured, 'configuration lost');
+  });
+
+  after(async () => {
+    // The whole run, every scenario and every repair included: never two responders.
+    if (observation) {
+      const whole = windowReport(observation.rounds, -Infinity, Infinity);
+      await observation.stop();
+      log(`at-most-one, whole run: two responders ${whole.twoMs.toFixed(0)} ms`);
+      assert.equal(whole.twoMs, 0, 'two hosts answered at some point of the run');
+    }
+    await lab?.down();
+  });
+
+  async function checkRecovery(what: string, healedAt: number): Promise<void> {
+    await until(
+      'one responder after the repair',
+      () => convergedAt(observation.rounds, healedAt),
+      TTL_MS + MARGIN_MS + 1000,
+    );
+    const converged = convergedAt(observation.rounds, healedAt)!;
+    log(`${what}: one responder ${(converged - healedAt).toFixed(0)} ms after the repair`);
+    assert.ok(
+      converged - healedAt <= TTL_MS + MARGIN_MS,
+      `${what}: converged after ${converged - healedAt} ms`,
+    );
+    await settle(lab, observation);
+    const after = windowReport(observation.rounds, converged, observation.now);
+    assert.ok(after.gapMs <= SAMPLE_TOLERANCE_MS, `${what}: gap of ${after.gapMs} ms once settled`);
+  }
+
+  it('partition of the owner from etcd: it drops the VIP before another takes it; never two', async () => {
+    const owner = await settle(lab, observation);
+    const ownerMac = lab.host(owner).mac;
+    const t0 = observation.now;
+    await lab.partition(owner);
+    const successorRound = await observation.waitForRound(
+      (r) => r.macs.length > 0 && !r.macs.includes(ownerMac),
+      TTL_MS + MARGIN_MS,
+    );
+    const healedAt = observation.now;
+    await lab.heal(owner);
+    const during = windowReport(observation.rounds, t0 - PROBE_MS, healedAt);
+    log(
+      `partition: successor after ${(successorRound.t - t0).toFixed(0)} ms, gap ${during.gapMs.toFixed(0)} ms ` +
+        `(expected: about a TTL), two responders ${during.twoMs.toFixed(0)} ms`,
+    );
+    assert.equal(during.twoMs, 0, 'two hosts answered during the partition');
+    assert.ok(during.gapMs <= TTL_MS + MARGIN_MS, `gap ${during.gapMs} ms`);
+    await checkRecovery('partition healed', healedAt);
+  });
+
+  it('SIGSTOP of the owner past its TTL, then SIGCONT: replaced after a gap, never two', async () => {
+    const owner = await settle(lab, observation);
+    const ownerMac = lab.host(owner).mac;
+    const t0 = observation.now;
+    const frozenAt = Date.now();
+    await lab.signalAgent(owner, 'SIGSTOP');
+    try {
+      await observation.waitForRound(
+        (r) => r.macs.length > 0 && !r.macs.includes(ownerMac),
+        TTL_MS + MARGIN_MS,
+      );
+      await until('the TTL to pass', () => Date.now() - frozenAt > TTL_MS, TTL_MS + 1000);
+    } finally {
+      await lab.signalAgent(owner, 'SIGCONT', false);
+    }
+    const thawedAt = observation.now;
+    await checkRecovery('SIGCONT', thawedAt);
+    const report = windowReport(observation.rounds, t0 - PROBE_MS, observation.now);
+    log(`SIGSTOP/SIGCONT: gap ${report.gapMs.toFixed(0)} ms, two responders ${report.twoMs.toFixed(0)} ms`);
+    assert.equal(report.twoMs, 0, 'two hosts answered');
+  });
+
+  it('loss of etcd quorum: nobody answers (documented), never two; one owner within TTL + margin after it returns', async () => {
+    await settle(lab, observation);
+    const t0 = observation.now;
+    const [a, b] = lab.etcd.map((m) => m.name);
+    await lab.stopEtcd(a, 'SIGKILL');
+    await lab.stopEtcd(b, 'SIGKILL');
+    await until(
+      'every host to drop the VIP',
+      async () => (await lab.holders(VIP)).length === 0,
+      TTL_MS + MARGIN_MS,
+    );
+    const dropped = observation.now - t0;
+    await lab.startEtcd();
+    const backAt = observation.now;
+    const lost = windowReport(observation.rounds, t0 - PROBE_MS, backAt);
+    log(
+      `quorum lost: VIP dropped after ${dropped.toFixed(0)} ms, two responders ${lost.twoMs.toFixed(0)} ms`,
+    );
+    assert.equal(lost.twoMs, 0, 'two hosts answered');
+    await checkRecovery('quorum back', backAt);
+  });
+});

@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { DEFAULT_VIP, type Lab, type Observation } from '../../lab/lab.ts';
+import { execIn } from '../../lab/netns.ts';
+import { analyseRounds, type ProbeRound } from '../../lab/samples.ts';
+import type { VipView } from '../../actors/types.ts';
+
+/**
+ * Shared by the chaos files: waiting on conditions with deadlines, the invariants checked on the
+ * observer's rounds, the etcd leader, the configuration every host reports.
+ */
+
+export const VIP = DEFAULT_VIP;
+export const TTL_MS = 2000;
+/** Probe interval of the observer (ms). */
+export const PROBE_MS = 10;
+/**
+ * "A responder at every sample": a gap up to this is one or two probe rounds the observer closed
+ * late on a loaded machine (its timer fired before the reply was read), not an outage.
+ */
+export const SAMPLE_TOLERANCE_MS = 60;
+/**
+ * Margin on top of one TTL for a takeover or a convergence: etcd's lease expiry check (~500 ms),
+ * the recovery backoff (≤ 1 s) and a call timed out against a blackholed route, on a loaded
+ * 2-CPU machine.
+ */
+export const MARGIN_MS = 2500;
+
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The MAC that answered alone in every round of the last `ms` (observer time), else null. */
+export function steadyMac(observation: Observation, ms: number): string | null {
+  const end = observation.now;
+  const rounds = observation.rounds;
+  let count = 0;
+  let mac: string | undefined;
+  for (let i = rounds.length - 1; i >= 0 && rounds[i]!.t >= end - ms; i--) {
+    const round = rounds[i]!;
+    if (round.macs.length !== 1) return null;
+    if (mac !== undefined && round.macs[0] !== mac) return null;
+    mac = round.macs[0];
+    count++;
+  }
+  return count >= ms / PROBE_MS / 3 && mac !== undefined ? mac : null;
+}
+
+export async function statuses(lab: Lab, vipId?: string): Promise<(string | undefined)[]> {
+  return Promise.all(
+    lab.hosts.map(async (h) => {
+      if (!lab.agentRunning(h.name)) return undefined;
+      const res = await lab.api<{ ips: VipView[] }>(h.name, 'GET', '/ips').catch(() => null);
+      if (res?.status !== 200) return undefined;
+      const vip = vipId ? res.body.ips.find((v) => v.id === vipId) : res.body.ips.find((v) => v.ip === VIP);
+      return vip?.status;
+    }),
+  );
+}
+
+/**
+ * Settled: every agent runs and is out of BOOTING, exactly one is ACTIVATED, its kernel is the
+ * only one holding the VIP, and the observer sees it alone for 300 ms. Returns the owner.
+ */
+export async function settle(lab: Lab, observation: Observation, timeoutMs = TTL_MS + 2 * MARGIN_MS) {
+  return until(
+    'one owner, seen alone by the observer',
+    async () => {
+      const mac = steadyMac(observation, 300);
+      if (!mac) return null;
+      const holders = await lab.holders(VIP);
+      if (holders.length !== 1 || lab.host(holders[0]!).mac !== mac) return null;
+      const s = await statuses(lab);
+      const ok =
+        s.every((x) => x === 'ACTIVATED' || x === 'STANDBY') &&
+        s.filter((x) => x === 'ACTIVATED').length === 1;
+      return ok ? holders[0]! : null;
+    },
+    timeoutMs,
+  );
+}
+
+export interface WindowReport {
+  /** Longest time with no responder (ms). */
+  gapMs: number;
+  /** Time with two or more responders (ms). */
+  twoMs: number;
+  rounds: number;
+}
+
+export function windowReport(rounds: readonly ProbeRound[], from: number, to: number): WindowReport {
+  const report = analyseRounds(rounds, from, to);
+  return { gapMs: report.longestGapMs, twoMs: report.twoAnswersMs, rounds: report.rounds };
+}
+
+/**
+ * Observer time at which one host started answering alone, steadily for `steadyMs`, after `from`
+ * (the first round of that stable run), or null.
+ */
+export function convergedAt(rounds: readonly ProbeRound[], from: number, steadyMs = 300): number | null {
+  let start: number | null = null;
+  let mac: string | null = null;
+  for (const round of rounds) {
+    if (round.t < from) continue;
+    const single = round.macs.length === 1 ? round.macs[0]! : null;
+    if (single === null || single !== mac) {
+      start = single === null ? null : round.t;
+      mac = single;
+      continue;
+    }
+    if (start !== null && round.t - start >= steadyMs) return start;
+  }
+  return null;
+}
+
+/** The member name of the etcd leader, asked of every member that answers. */
+export async function etcdLeader(lab: Lab): Promise<string> {
+  for (const member of lab.etcd) {
+    const text = await execIn(lab.observer.ns, 'etcdctl', [
+      `--endpoints=http://${member.ip}:2379`,
+      '--dial-timeout=300ms',
+      '--command-timeout=500ms',
+      'endpoint',
+      'status',
+      '-w',
+      'json',
+    ])
+      .then((r) => r.stdout)
+      .catch(() => '');
+    // member_id and leader are uint64: compare their digits, JSON.parse would round them.
+    const self = /"member_id":(\d+)/.exec(text)?.[1];
+    const leader = /"leader":(\d+)/.exec(text)?.[1];
+    if (self && leader && self === leader) return member.name;
+    if (leader) {
+      const list = await execIn(lab.observer.ns, 'etcdctl', [
+        `--endpoints=http://${member.ip}:2379`,
+        'member',
+        'list',
+        '-w',
+        'json',
+      ]).catch(() => null);
+      const match = list && new RegExp(`"ID":${leader},"name":"([^"]+)"`).exec(list.stdout);
+      if (match?.[1]) return match[1];
+    }
+  }
+  throw new Error('no etcd member reports a leader');
+}
+
+/** [id, ip] of every VIP each host reports (hosts in lab order). */
+export async function configuration(lab: Lab): Promise<string[][][]> {
+  return Promise.all(
+    lab.hosts.map(async (h) => {
+      const res = await lab.api<{ ips: VipView[] }>(h.name, 'GET', '/ips');
+      assert.equal(res.status, 200, `GET /ips on ${h.name}: ${res.status}`);
+      return res.body.ips.map((v) => [v.id, v.ip]).sort((a, b) => a[0]!.localeCompare(b[0]!));
+    }),
+  );
+}
+
+/** Brings back whatever a scenario left stopped: links, partitions, etcd members, agents. */
+export async function restoreAll(lab: Lab): Promise<void> {
+  for (const host of lab.hosts) {
+    await lab.restoreLink(host.name).catch(() => undefined);
+    await lab.heal(host.name);
+    if (lab.agentRunning(host.name)) await lab.signalAgent(host.name, 'SIGCONT', false);
+  }
+  await lab.startEtcd();
+  for (const host of lab.hosts) {
+    if (!lab.agentRunning(host.name)) await lab.startAgent(host.name);
+  }
+}
+
+export function log(message: string): void {
+  process.stdout.write(`# chaos: ${message}\n`);
+}
+
+/**
+ * Every running agent's session is alive and its last keep-alive went through after `since`
+ * (epoch ms): its lease deadline is later than `since` + TTL.
+ */
+export async function keptAliveSince(lab: Lab, since: number): Promise<boolean> {
+  const results = await Promise.all(
+    lab.hosts.map(async (h) => {
+      if (!lab.agentRunning(h.name)) return true;
+      const res = await lab
+        .api<{ etcd?: string; leaseRemainingMs?: number }>(h.name, 'GET', '/healthz')
+        .catch(() => null);
+      if (!res || res.body.etcd !== 'alive' || res.body.leaseRemainingMs === undefined) return false;
+      return Date.now() + res.body.leaseRemainingMs > since + TTL_MS;
+    }),
+  );
+  return results.every(Boolean);
+}
