@@ -28,6 +28,8 @@ export interface AddressControllerOptions {
 
 export class AddressController {
   private wanted = false;
+  /** Bumped by each burst and each change of mind, so a stale burst stops. */
+  private burst = 0;
   private queue: Promise<void> = Promise.resolve();
   private refreshTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -39,20 +41,37 @@ export class AddressController {
   }
 
   want(bound: boolean): void {
+    if (!bound) this.burst++;
     this.wanted = bound;
     this.enqueue(() => this.reconcile());
   }
 
+  /**
+   * A burst of `count` announcements `intervalMs` apart. Each frame is its own short queued
+   * operation, so refreshes and an unbind are never stuck behind a burst, and no frame leaves
+   * once the address is no longer wanted (announcing an address we dropped would mislead
+   * every neighbour).
+   */
   announce(): void {
-    this.enqueue(async () => {
-      if (!this.wanted || this.closed) return;
-      try {
-        await this.options.net.announce(this.options.cidr, this.options.announce);
-        this.options.onAnnounced();
-      } catch (err) {
-        this.options.onError('ANNOUNCE_FAILED', err);
-      }
-    });
+    const burst = ++this.burst;
+    const { count, intervalMs } = this.options.announce;
+    const frame = (index: number): void => {
+      this.enqueue(async () => {
+        if (!this.wanted || this.closed || burst !== this.burst) return;
+        try {
+          await this.options.net.announce(this.options.cidr, { count: 1 });
+          if (index === 0) this.options.onAnnounced();
+        } catch (err) {
+          this.options.onError('ANNOUNCE_FAILED', err);
+          return;
+        }
+        if (index + 1 < count) {
+          const timer = setTimeout(() => frame(index + 1), intervalMs);
+          timer.unref();
+        }
+      });
+    };
+    frame(0);
   }
 
   /** Resolves once every queued operation has run. */
