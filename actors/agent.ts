@@ -56,6 +56,8 @@ export interface StateChange {
   event: string;
   hostname: string;
   leaseId: string | null;
+  /** etcd revision the election decided at (LINK_REVISION); absent for health and fault events. */
+  revision?: number;
   time: string;
 }
 
@@ -395,7 +397,7 @@ export class Agent implements AgentService {
   }
 
   private onTransition(transition: RecordedTransition): void {
-    const { vipId, ip, from, to, event, reason } = transition;
+    const { vipId, ip, from, to, event, reason, revision } = transition;
     this.options.logger.info(`${ip} ${from} -> ${to}`, { vipId, event, reason });
     this.options.notifier?.notify({
       vipId,
@@ -405,6 +407,7 @@ export class Agent implements AgentService {
       event,
       hostname: this.hostname,
       leaseId: this.options.session.status().leaseId,
+      ...(revision !== undefined ? { revision } : {}),
       time: new Date().toISOString(),
     });
   }

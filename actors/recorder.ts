@@ -7,6 +7,8 @@ export interface RecordedTransition {
   ip: string;
   event: string;
   reason?: string;
+  /** etcd revision the event was decided at, for events from the election. */
+  revision?: number;
   from: IpState;
   to: IpState;
 }
@@ -32,7 +34,12 @@ export function createJournalRecorder(options: RecorderOptions): (inspection: In
     const ip = options.ipOf(vipId);
     if (ip === undefined) return;
     const to = (inspection.snapshot as unknown as { value: IpState }).value;
-    const event = inspection.event as { type: string; source?: EventSource; reason?: string };
+    const event = inspection.event as {
+      type: string;
+      source?: EventSource;
+      reason?: string;
+      revision?: number;
+    };
     if (event.type === 'xstate.init') {
       lastState.set(vipId, to);
       options.journal.append({ kind: 'start', vipId, ip, faultPolicy: options.faultPolicy, state: to });
@@ -60,6 +67,7 @@ export function createJournalRecorder(options: RecorderOptions): (inspection: In
         ip,
         event: event.type,
         ...(event.reason ? { reason: event.reason } : {}),
+        ...(event.revision !== undefined ? { revision: event.revision } : {}),
         from,
         to,
       });

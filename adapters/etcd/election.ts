@@ -169,13 +169,25 @@ export class VipElection implements Election {
     if (this.closed || holder === undefined || this.ctx.actingLease() === null) return;
     if (holder === null) {
       if (this.competing()) this.attempt();
-      else this.emit({ type: 'demoted', source: 'etcd', reason: 'no owner; not competing' });
+      else {
+        this.emit({
+          type: 'demoted',
+          source: 'etcd',
+          reason: 'no owner; not competing',
+          revision: Number(this.revision),
+        });
+      }
       return;
     }
     if (holder.hostname === this.hostname) {
       if (this.isMine(holder)) {
         this.lockFailures = 0;
-        this.emit({ type: 'elected', source: 'etcd', reason: 'this host holds the lock' });
+        this.emit({
+          type: 'elected',
+          source: 'etcd',
+          reason: 'this host holds the lock',
+          revision: Number(this.revision),
+        });
       } else {
         void this.deleteStale(holder);
       }
@@ -186,6 +198,7 @@ export class VipElection implements Election {
       source: 'etcd',
       owner: holder.hostname,
       reason: `${holder.hostname} holds the lock`,
+      revision: Number(this.revision),
     });
   }
 

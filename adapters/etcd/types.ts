@@ -7,8 +7,8 @@ import type { Observable } from 'rxjs';
 
 /** What the election stream tells an IP actor; `type` matches the IP machine's events. */
 export type ElectionEvent =
-  | { type: 'elected'; source: 'etcd'; reason?: string }
-  | { type: 'demoted'; source: 'etcd'; reason?: string; owner?: string }
+  | { type: 'elected'; source: 'etcd'; reason?: string; revision?: number }
+  | { type: 'demoted'; source: 'etcd'; reason?: string; owner?: string; revision?: number }
   | { type: 'fault'; source: 'etcd' | 'fence'; reason: string };
 
 export type SessionState = 'connecting' | 'alive' | 'fault' | 'closed';

@@ -171,7 +171,10 @@ describe('notify hooks in the lab', { timeout: 240_000 }, () => {
       assert.equal(env['LINK_HOSTNAME'], host);
       assert.match(env['LINK_LEASE_ID'] ?? '', /^\d+$/);
       assert.ok(!Number.isNaN(Date.parse(env['LINK_TIME'] ?? '')), 'LINK_TIME');
-      assert.ok('LINK_REVISION' in env, 'LINK_REVISION is set (empty when unknown)');
+      // Election events carry the etcd revision they were decided at; health events do not.
+      if (['elected', 'demoted'].includes(env['LINK_EVENT'] ?? ''))
+        assert.match(env['LINK_REVISION'] ?? '', /^\d+$/);
+      else assert.ok('LINK_REVISION' in env, 'LINK_REVISION is set (empty when unknown)');
       // The agent's environment, without its secrets.
       assert.equal(env['HOOK_DIR'], dir);
       for (const secret of ['PASSWORD', 'NOTIFY_WEBHOOK_SECRET', 'ETCD_PASSWORD', 'TLS_KEY', 'ETCD_TLS_KEY'])
