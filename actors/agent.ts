@@ -100,12 +100,18 @@ interface VipRuntime {
 }
 
 const DEFAULT_HEALTHCHECK_INTERVAL_S = 0;
+/**
+ * The local cache holds every VIP, so one write is O(n): writing it on each add made adding n
+ * VIPs O(n²) (bench/scale). Changes within this delay share one write; stop() flushes it.
+ */
+const CACHE_WRITE_DELAY_MS = 200;
 
 export class Agent implements AgentService {
   readonly hostname: string;
   private readonly runtimes = new Map<string, VipRuntime>();
   private readonly actor: Actor<typeof agentMachine>;
   private stopping = false;
+  private cacheTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: AgentOptions) {
     this.hostname = options.hostname;
@@ -172,6 +178,7 @@ export class Agent implements AgentService {
   async stop(options: { handover: boolean }): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.flushCache();
     const runtimes = [...this.runtimes.values()];
     for (const runtime of runtimes) runtime.address.close();
     await Promise.allSettled(runtimes.map((r) => r.address.settled()));
@@ -230,7 +237,7 @@ export class Agent implements AgentService {
     // Stored first: a VIP the agent runs is always one it will restore.
     await this.options.session.config.put(vip);
     this.spawn(vip);
-    this.writeCache(this.storedVips());
+    this.scheduleCacheWrite();
     return this.get(vip.id);
   }
 
@@ -253,7 +260,7 @@ export class Agent implements AgentService {
     await this.options.session.config.put(vip);
     runtime.vip = vip;
     runtime.checks.next({ checks, intervalMs: this.intervalMsOf(vip) });
-    this.writeCache(this.storedVips());
+    this.scheduleCacheWrite();
     return this.get(id);
   }
 
@@ -277,7 +284,7 @@ export class Agent implements AgentService {
     this.runtimes.delete(id);
     await runtime.election.close();
     await this.options.session.config.delete(id);
-    this.writeCache(this.storedVips());
+    this.scheduleCacheWrite();
     this.options.journal.forget(id);
   }
 
@@ -504,6 +511,24 @@ export class Agent implements AgentService {
 
   private storedVips(): StoredVip[] {
     return [...this.runtimes.values()].map((r) => r.vip);
+  }
+
+  private scheduleCacheWrite(): void {
+    if (!this.options.cacheFile || this.cacheTimer) return;
+    this.cacheTimer = setTimeout(() => this.flushCache(), CACHE_WRITE_DELAY_MS);
+    this.cacheTimer.unref();
+  }
+
+  /** Writes a pending cache update now; a failure is logged (etcd holds the configuration). */
+  private flushCache(): void {
+    if (!this.cacheTimer) return;
+    clearTimeout(this.cacheTimer);
+    this.cacheTimer = undefined;
+    try {
+      this.writeCache(this.storedVips());
+    } catch (err) {
+      this.options.logger.warn('cannot write the local VIP cache', { err: errorText(err) });
+    }
   }
 
   private writeCache(vips: StoredVip[]): void {
