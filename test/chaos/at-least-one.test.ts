@@ -281,6 +281,32 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
     assert.equal(main.twoMs, 0, 'two hosts answered for the main VIP');
   });
 
+  it('a burst of adds, then a restart while etcd has no quorum: the agent restores every VIP from its local cache', async () => {
+    await settle(lab, observation);
+    const host = lab.hosts[0]!.name;
+    const burst = Array.from({ length: 20 }, (_, i) => `198.18.1.${i + 1}/32`);
+    const added = await Promise.all(burst.map((ip) => lab.api<VipView>(host, 'POST', '/ips', { ip })));
+    for (const res of added) assert.equal(res.status, 201, JSON.stringify(res.body));
+    const expected = (await lab.api<{ ips: VipView[] }>(host, 'GET', '/ips')).body.ips
+      .map((v) => v.id)
+      .sort();
+    // At once: the cache writes of the burst are coalesced, and the stop must flush them.
+    await lab.signalAgent(host, 'SIGTERM');
+    const [a, b] = lab.etcd.map((m) => m.name);
+    await lab.stopEtcd(a, 'SIGKILL');
+    await lab.stopEtcd(b, 'SIGKILL');
+    await lab.startAgent(host);
+    const restored = (await lab.api<{ ips: VipView[] }>(host, 'GET', '/ips')).body.ips
+      .map((v) => v.id)
+      .sort();
+    assert.deepEqual(restored, expected, 'VIPs missing from the local cache');
+    await lab.startEtcd();
+    const backAt = Date.now();
+    await until('every agent back on etcd', () => keptAliveSince(lab, backAt), TTL_MS + MARGIN_MS);
+    const deleted = await Promise.all(added.map((res) => lab.api(host, 'DELETE', `/ips/${res.body.id}`)));
+    for (const res of deleted) assert.ok(res.status === 204 || res.status === 504, `DELETE: ${res.status}`);
+  });
+
   it('an agent restarts during a failover: one responder within TTL + margin, never two', async () => {
     const owner = await settle(lab, observation);
     const other = lab.hosts.find((h) => h.name !== owner)!.name;
