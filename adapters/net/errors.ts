@@ -42,9 +42,12 @@ export class NetError extends Error {
 export class InvalidAddressError extends NetError {
   override name = 'InvalidAddressError';
   readonly input: string;
+  /** What is wrong, without the input (for messages that name the field instead). */
+  readonly reason: string;
   constructor(input: string, reason: string) {
     super('INVALID_ADDRESS', `invalid address ${JSON.stringify(input)}: ${reason}`);
     this.input = input;
+    this.reason = reason;
   }
 }
 
