@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { Lab, DEFAULT_VIP } from '../lab/lab.ts';
+import { forwardToUnixSocket } from '../lab/forward.ts';
 import type { VipView } from '../actors/types.ts';
 
 /**
@@ -114,5 +115,21 @@ export function registerLabCommands(program: Command): void {
   hostCommand('partition', 'cut the host from etcd only', (l, h) => l.partition(h));
   hostCommand('heal', "undo 'partition'", (l, h) => l.heal(h));
   hostCommand('crash', "cut the host's switch port (the host vanishes)", (l, h) => l.cutLink(h));
+  lab
+    .command('forward <host>')
+    .description("serve the host's API (and its visualiser, /ui) on a loopback port until Ctrl-C")
+    .option('--name <name>', 'lab name', 'lab')
+    .option('--port <port>', 'loopback port (default: any free one)', '0')
+    .action((host: string, options: { name: string; port: string }) =>
+      withLab(options.name, async (l) => {
+        const forwarder = await forwardToUnixSocket(l.host(host).socket, { port: Number(options.port) });
+        process.stdout.write(`${host}: ${forwarder.url}/ui  (API: ${forwarder.url}/ips); Ctrl-C to stop\n`);
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        await forwarder.close();
+      }),
+    );
   hostCommand('restore', "undo 'crash'", (l, h) => l.restoreLink(h));
 }

@@ -60,6 +60,9 @@ try {
     say(`  bin/linkctl lab start ${owner} --name demo      # bring the killed agent back`);
     say(`  bin/linkctl lab stop ${newOwner} --name demo       # graceful handover`);
     say(`  bin/linkctl ips list --host unix:${lab.host(newOwner).socket}`);
+    say(
+      `  bin/linkctl lab forward ${newOwner} --name demo --port 13131   # then open http://127.0.0.1:13131/ui`,
+    );
     say('  bin/linkctl lab down --name demo               # tear it all down');
   }
 } catch (err) {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { DEFAULT_VIP, Lab } from '../../lab/lab.ts';
 import { analyseRounds } from '../../lab/samples.ts';
 import type { VipView } from '../../actors/types.ts';
+import { until } from '../support/until.ts';
 
 /**
  * etcd goes away, a host freezes: the fault policies do what design.md promises, and the
@@ -11,16 +12,6 @@ import type { VipView } from '../../actors/types.ts';
 
 const TTL_MS = 2000;
 const MARGIN_MS = 2000;
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 const holdersAre = (lab: Lab, count: number) => async () => {
   const holders = await lab.holders(DEFAULT_VIP);

@@ -4,6 +4,7 @@ import { DEFAULT_VIP, Lab } from '../../lab/lab.ts';
 import { addresses, execIn, neighbours } from '../../lab/netns.ts';
 import { analyseRounds } from '../../lab/samples.ts';
 import type { VipView } from '../../actors/types.ts';
+import { until } from '../support/until.ts';
 
 /**
  * The agent's main job in a real lab: three agents, one etcd, one VIP. Exactly one host binds
@@ -14,16 +15,6 @@ import type { VipView } from '../../actors/types.ts';
 const TTL_MS = 2000;
 const MARGIN_MS = 1500;
 const VIP_ADDRESS = DEFAULT_VIP.split('/')[0]!;
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 async function singleHolder(lab: Lab): Promise<string> {
   return until(

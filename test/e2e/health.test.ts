@@ -8,6 +8,7 @@ import { analyseRounds } from '../../lab/samples.ts';
 import type { AgentHealth, JournalEntry, VipView } from '../../actors/types.ts';
 import type { HostMembership } from '../../adapters/etcd/types.ts';
 import type { HealthCheckSpec } from '../../adapters/health/types.ts';
+import { until } from '../support/until.ts';
 
 /**
  * Health checks gate candidacy, in a real lab: three agents carry one VIP with a TCP check on
@@ -30,16 +31,6 @@ const SERVICE_SCRIPT = `
 const port = Number(process.argv[1]);
 require('node:net').createServer((c) => c.destroy()).listen(port, '127.0.0.1', () => console.log('ready'));
 `;
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** A TCP listener on 127.0.0.1:port inside one host's namespace (its "service"). */
 class Service {

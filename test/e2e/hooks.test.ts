@@ -9,6 +9,7 @@ import { DEFAULT_VIP, Lab } from '../../lab/lab.ts';
 import { callAgent, type ApiResponse } from '../../lab/api.ts';
 import { spawnIn } from '../../lab/netns.ts';
 import type { JournalEntry, VipView } from '../../actors/types.ts';
+import { until } from '../support/until.ts';
 
 /**
  * Notify hooks in a real lab: every agent runs NOTIFY_EXEC (a shell script that appends its
@@ -71,16 +72,6 @@ interface Change {
 
 type EventEntry = Extract<JournalEntry, { kind: 'event' }>;
 type NoteEntry = Extract<JournalEntry, { kind: 'note' }>;
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** The environments the hook script recorded, one per call, in call order. */
 function hookCalls(file: string): Record<string, string>[] {

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { DEFAULT_VIP, Lab } from '../../lab/lab.ts';
 import { REPO_ROOT } from '../../lab/netns.ts';
 import type { VipView } from '../../actors/types.ts';
+import { until } from '../support/until.ts';
 
 /**
  * Least privilege: agents run as a system user holding only CAP_NET_ADMIN and CAP_NET_RAW
@@ -55,16 +56,6 @@ function labWrapper(uid: number, gid: number): string[] {
     'link-wrapper',
     ...setpriv(uid, gid, ['net_admin', 'net_raw']),
   ];
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 function statusField(pid: number, field: string): string {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { DEFAULT_VIP, Lab } from '../../lab/lab.ts';
 import { analyseRounds } from '../../lab/samples.ts';
 import type { VipView } from '../../actors/types.ts';
+import { until } from '../support/until.ts';
 
 /**
  * Upgrades without a gap (docs/upgrades.md): every agent is restarted one after another with
@@ -22,16 +23,6 @@ const MAX_GAP_MS = 50;
  */
 const LEASE_TTL = process.env.RR_LEASE_TTL ?? '2s';
 const TTL_MS = Number.parseFloat(LEASE_TTL) * 1000;
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 async function statusOf(lab: Lab, host: string): Promise<string | undefined> {
   const res = await lab.api<{ ips: VipView[] }>(host, 'GET', '/ips').catch(() => null);

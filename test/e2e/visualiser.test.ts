@@ -10,6 +10,7 @@ import { callAgent, type ApiResponse } from '../../lab/api.ts';
 import { forwardToUnixSocket, type Forwarder } from '../../lab/forward.ts';
 import { DEFAULT_VIP, Lab } from '../../lab/lab.ts';
 import { REPO_ROOT } from '../../lab/netns.ts';
+import { until } from '../support/until.ts';
 
 /**
  * The visualiser in Debian's chromium (playwright-core) against two real agents in the lab,
@@ -34,16 +35,6 @@ function api<T>(
 }
 
 /** Polls `check` until it returns a value, or fails naming `what` after `ms`. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 interface Watched {
   page: Page;
   errors: string[];
@@ -118,12 +109,16 @@ describe('visualiser (browser, lab with two agents)', { timeout: 180_000 }, () =
     }
     const stateOf = async (host: string) =>
       (await api<{ ip: VipView }>(lab!, host, 'GET', `/ips/${ids[host]}`)).body.ip.status;
-    const owner = await until('one owner and one standby', async () => {
-      const [s1, s2] = await Promise.all(hosts.map(stateOf));
-      if (s1 === 'ACTIVATED' && s2 === 'STANDBY') return 'h1';
-      if (s2 === 'ACTIVATED' && s1 === 'STANDBY') return 'h2';
-      return undefined;
-    });
+    const owner = await until(
+      'one owner and one standby',
+      async () => {
+        const [s1, s2] = await Promise.all(hosts.map(stateOf));
+        if (s1 === 'ACTIVATED' && s2 === 'STANDBY') return 'h1';
+        if (s2 === 'ACTIVATED' && s1 === 'STANDBY') return 'h2';
+        return undefined;
+      },
+      15_000,
+    );
     const other = owner === 'h1' ? 'h2' : 'h1';
 
     const pages: Record<string, Watched> = {};
