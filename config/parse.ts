@@ -191,6 +191,14 @@ export function parseConfig(env: NodeJS.ProcessEnv): AgentConfig {
   }
 
   const faultPolicy = read.enumValue<FaultPolicyValue>('FAULT_POLICY');
+  // The kernel counts address lifetimes in whole seconds and at-most-one never lets one outlive
+  // the lease: with a 1 s lease no whole second is ever left, and the VIP could never be bound.
+  if (faultPolicy === 'at-most-one' && leaseTtlMs < 2000) {
+    throw new ConfigError(
+      'LEASE_TTL',
+      `is ${leaseTtlMs / 1000}s, expected at least 2s with FAULT_POLICY=at-most-one`,
+    );
+  }
   const lifetimeMs = read.durationMs('ADDRESS_LIFETIME');
   const addressLifetimeSec =
     lifetimeMs !== undefined

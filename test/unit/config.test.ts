@@ -57,6 +57,7 @@ describe('configuration', () => {
     ['NOTIFY_WEBHOOK_URL', { ...base, NOTIFY_WEBHOOK_URL: 'ftp://x' }],
     ['KEEPALIVE_INTERVAL', { ...base, LEASE_TTL: '2', KEEPALIVE_INTERVAL: '3s' }],
     ['METRICS_PUBLIC', { ...base, METRICS_PUBLIC: 'perhaps' }],
+    ['LEASE_TTL', { ...base, FAULT_POLICY: 'at-most-one', LEASE_TTL: '1' }],
   ];
   for (const [variable, env] of bad) {
     it(`names ${variable} when it is bad (${JSON.stringify(env[variable] ?? 'missing')})`, () => {
