@@ -103,6 +103,12 @@ export class VipElection implements Election {
     if (this.candidate) await this.putMembership();
   }
 
+  /** The membership put `resync` would send, for a session re-putting many at once; null if none. */
+  membershipPut(lease: string): { key: Buffer; value: Buffer; lease: string } | null {
+    if (this.closed || !this.candidate) return null;
+    return { key: this.membershipKey, value: Buffer.from(this.hostname), lease };
+  }
+
   /**
    * A new election on a live session: membership key, then one read of the lock key (the shared
    * watch covers every later change); retried with backoff until it succeeds or the session

@@ -49,6 +49,9 @@ export interface SessionTestHooks {
  * key and the membership keys, re-reads every lock and re-subscribes, so each VIP converges to
  * one owner and every election emits `elected` or `demoted` again.
  */
+/** etcd's default limit of operations in one transaction (--max-txn-ops). */
+const MAX_TXN_OPS = 128;
+
 export class EtcdSessionImpl implements EtcdSession {
   readonly hostname: string;
   readonly config: ConfigStore;
@@ -234,16 +237,41 @@ export class EtcdSessionImpl implements EtcdSession {
     );
   }
 
+  /**
+   * Re-puts every candidate's membership key under the lease, 128 puts a transaction (etcd's
+   * default --max-txn-ops): one request per VIP made recovery with thousands of VIPs outlast
+   * the TTL, so the session faulted again before it was back.
+   */
+  private async putMemberships(lease: string): Promise<void> {
+    const puts = [...this.electionsByCidr.values()]
+      .map((election) => election.membershipPut(lease))
+      .filter((put) => put !== null);
+    for (let i = 0; i < puts.length; i += MAX_TXN_OPS) {
+      await this.rpc.txn({ success: puts.slice(i, i + MAX_TXN_OPS).map((put) => ({ request_put: put })) });
+    }
+  }
+
   /** Re-attaches every lock and membership key held with lease `from` to lease `to`. */
   private async moveKeys(from: string, to: string): Promise<void> {
     for (const prefix of [this.keys.lockPrefix, `${this.keys.prefix}/ips/`]) {
       const key = Buffer.from(prefix);
       const res = await this.rpc.range({ key, range_end: prefixRangeEnd(key) });
-      for (const kv of res.kvs.filter((kv) => String(kv.lease) === from)) {
-        await this.rpc.txn({
-          compare: [{ key: kv.key, target: 'Lease', result: 'Equal', lease: from }],
-          success: [{ request_put: { key: kv.key, value: kv.value, lease: to } }],
+      const ours = res.kvs.filter((kv) => String(kv.lease) === from);
+      const move = (kvs: typeof ours) =>
+        this.rpc.txn({
+          compare: kvs.map((kv) => ({
+            key: kv.key,
+            target: 'Lease' as const,
+            result: 'Equal' as const,
+            lease: from,
+          })),
+          success: kvs.map((kv) => ({ request_put: { key: kv.key, value: kv.value, lease: to } })),
         });
+      // Half of etcd's limit per transaction: each key takes a compare and a put.
+      for (let i = 0; i < ours.length; i += MAX_TXN_OPS / 2) {
+        const batch = ours.slice(i, i + MAX_TXN_OPS / 2);
+        // A key that changed meanwhile fails the whole batch: then move the others one by one.
+        if (!(await move(batch)).succeeded) for (const kv of batch) await move([kv]);
       }
     }
   }
@@ -294,7 +322,7 @@ export class EtcdSessionImpl implements EtcdSession {
       this.options.logger.info(
         `etcd session of ${this.hostname}: lease ${leaseId} ${reused ? 'reused' : 'granted'}`,
       );
-      await Promise.all([...this.electionsByCidr.values()].map((election) => election.resync()));
+      await this.putMemberships(leaseId);
       if (this.isClosed()) return;
       // Alive before the first read, so a status read next to `elected` already says so.
       this.failures = 0;
