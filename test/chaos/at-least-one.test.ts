@@ -1,6 +1,6 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, type Observation } from '../../lab/lab.ts';
+import type { Lab, Observation } from '../../lab/lab.ts';
 import type { VipView } from '../../actors/types.ts';
 import {
   MARGIN_MS,
@@ -8,16 +8,16 @@ import {
   SAMPLE_TOLERANCE_MS,
   TTL_MS,
   VIP,
-  configuration,
   convergedAt,
   etcdLeader,
   keptAliveSince,
   log,
-  restoreAll,
   settle,
   steadyMac,
   until,
   windowReport,
+  repairAndCheck,
+  startChaosLab,
 } from './support.ts';
 
 /**
@@ -44,27 +44,13 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
   let configured: string[][][];
 
   before(async () => {
-    lab = await Lab.up({
-      name: `ch-${process.pid}`,
-      hosts: 3,
-      etcdMembers: 3,
+    ({ lab, observation, configured } = await startChaosLab(`ch-${process.pid}`, {
       // DELETE of an owned VIP waits for another owner: bounded short for the add/delete storm.
-      agentEnv: { HANDOVER_TIMEOUT: '1' },
-    });
-    for (const host of lab.hosts) {
-      const res = await lab.api<VipView>(host.name, 'POST', '/ips', { ip: VIP });
-      assert.equal(res.status, 201, JSON.stringify(res.body));
-    }
-    configured = await configuration(lab);
-    observation = lab.observe(VIP, PROBE_MS);
-    await settle(lab, observation);
+      HANDOVER_TIMEOUT: '1',
+    }));
   });
 
-  afterEach(async () => {
-    await restoreAll(lab);
-    await settle(lab, observation);
-    assert.deepEqual(await configuration(lab), configured, 'configuration lost');
-  });
+  afterEach(() => repairAndCheck({ lab, observation, configured }));
 
   after(async () => {
     await observation?.stop();

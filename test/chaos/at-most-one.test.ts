@@ -1,20 +1,19 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Lab, type Observation } from '../../lab/lab.ts';
-import type { VipView } from '../../actors/types.ts';
+import type { Lab, Observation } from '../../lab/lab.ts';
 import {
   MARGIN_MS,
   PROBE_MS,
   SAMPLE_TOLERANCE_MS,
   TTL_MS,
   VIP,
-  configuration,
   convergedAt,
   log,
-  restoreAll,
   settle,
   until,
   windowReport,
+  repairAndCheck,
+  startChaosLab,
 } from './support.ts';
 
 /**
@@ -32,26 +31,12 @@ describe('chaos, at-most-one', { timeout: 180_000 }, () => {
   let configured: string[][][];
 
   before(async () => {
-    lab = await Lab.up({
-      name: `cm-${process.pid}`,
-      hosts: 3,
-      etcdMembers: 3,
-      agentEnv: { FAULT_POLICY: 'at-most-one' },
-    });
-    for (const host of lab.hosts) {
-      const res = await lab.api<VipView>(host.name, 'POST', '/ips', { ip: VIP });
-      assert.equal(res.status, 201, JSON.stringify(res.body));
-    }
-    configured = await configuration(lab);
-    observation = lab.observe(VIP, PROBE_MS);
-    await settle(lab, observation);
+    ({ lab, observation, configured } = await startChaosLab(`cm-${process.pid}`, {
+      FAULT_POLICY: 'at-most-one',
+    }));
   });
 
-  afterEach(async () => {
-    await restoreAll(lab);
-    await settle(lab, observation);
-    assert.deepEqual(await configuration(lab), configured, 'configuration lost');
-  });
+  afterEach(() => repairAndCheck({ lab, observation, configured }));
 
   after(async () => {
     // The whole run, every scenario and every repair included: never two responders.

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { DEFAULT_VIP, type Lab, type Observation } from '../../lab/lab.ts';
+import { DEFAULT_VIP, Lab, type Observation } from '../../lab/lab.ts';
 import { execIn } from '../../lab/netns.ts';
 import { analyseRounds, type ProbeRound } from '../../lab/samples.ts';
 import type { VipView } from '../../actors/types.ts';
+import { until } from '../support/until.ts';
 
 /**
  * Shared by the chaos files: waiting on conditions with deadlines, the invariants checked on the
@@ -25,18 +26,33 @@ export const SAMPLE_TOLERANCE_MS = 60;
  */
 export const MARGIN_MS = 2500;
 
-export async function until<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined | false> | T | null | undefined | false,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+export { until };
+
+export interface ChaosLab {
+  lab: Lab;
+  observation: Observation;
+  /** GET /ips of every host once configured: what must never be lost. */
+  configured: string[][][];
+}
+
+/** The chaos lab: 3 hosts, a 3-member etcd, the VIP on every host, the observer running, settled. */
+export async function startChaosLab(name: string, agentEnv: Record<string, string>): Promise<ChaosLab> {
+  const lab = await Lab.up({ name, hosts: 3, etcdMembers: 3, agentEnv });
+  for (const host of lab.hosts) {
+    const res = await lab.api<VipView>(host.name, 'POST', '/ips', { ip: VIP });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
   }
+  const configured = await configuration(lab);
+  const observation = lab.observe(VIP, PROBE_MS);
+  await settle(lab, observation);
+  return { lab, observation, configured };
+}
+
+/** After each scenario: every fault undone, one responder again, nothing lost. */
+export async function repairAndCheck({ lab, observation, configured }: ChaosLab): Promise<void> {
+  await restoreAll(lab);
+  await settle(lab, observation);
+  assert.deepEqual(await configuration(lab), configured, 'configuration lost');
 }
 
 /** The MAC that answered alone in every round of the last `ms` (observer time), else null. */
