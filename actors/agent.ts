@@ -167,7 +167,7 @@ export class Agent implements AgentService {
         err: String(err),
       });
     }
-    for (const vip of vips) this.spawn(vip);
+    this.spawnAll(vips);
   }
 
   /**
@@ -367,8 +367,24 @@ export class Agent implements AgentService {
 
   private spawn(vip: StoredVip): void {
     if (this.runtimes.has(vip.id)) return;
+    const runtime = this.createRuntime(vip);
+    this.runtimes.set(vip.id, runtime);
+    this.actor.send({ type: 'vip.add', vipId: vip.id, ip: vip.ip });
+    runtime.election.setCandidate(true);
+  }
+
+  /** One restore event for the whole batch: the supervisor copies its state once, not per VIP. */
+  private spawnAll(vips: readonly StoredVip[]): void {
+    const fresh = vips.filter((vip) => !this.runtimes.has(vip.id));
+    const runtimes = fresh.map((vip) => this.createRuntime(vip));
+    for (const runtime of runtimes) this.runtimes.set(runtime.vip.id, runtime);
+    this.actor.send({ type: 'vip.restore', vips: fresh.map((vip) => ({ vipId: vip.id, ip: vip.ip })) });
+    for (const runtime of runtimes) runtime.election.setCandidate(true);
+  }
+
+  private createRuntime(vip: StoredVip): VipRuntime {
     const checks = (vip.checks ?? []) as HealthCheckSpec[];
-    const runtime: VipRuntime = {
+    return {
       vip,
       election: this.options.session.election(vip.ip),
       address: new AddressController({
@@ -385,9 +401,6 @@ export class Agent implements AgentService {
       removing: false,
       electionOps: Promise.resolve(),
     };
-    this.runtimes.set(vip.id, runtime);
-    this.actor.send({ type: 'vip.add', vipId: vip.id, ip: vip.ip });
-    runtime.election.setCandidate(true);
   }
 
   /** election$ and health$ of one VIP, merged: the IP actor's only inputs. */

@@ -21,10 +21,25 @@ export interface AgentInput {
 }
 
 export type AgentEvent =
-  { type: 'vip.add'; vipId: string; ip: string } | { type: 'vip.remove'; vipId: string };
+  | { type: 'vip.add'; vipId: string; ip: string }
+  /** Many VIPs at once (the agent's start): one context copy instead of one per VIP. */
+  | { type: 'vip.restore'; vips: AgentVip[] }
+  | { type: 'vip.remove'; vipId: string };
 
 export type NewVipVerdict =
   { ok: true } | { ok: false; reason: 'duplicate-id' | 'duplicate-ip'; existingId: string };
+
+/** The VIPs of a batch that may be added, in order: new ids and addresses, first one wins. */
+export function acceptableVips(context: AgentContext, vips: readonly AgentVip[]): AgentVip[] {
+  const ids = new Set(Object.keys(context.vips));
+  const ips = new Set(Object.values(context.vips).map((vip) => vip.ip));
+  return vips.filter((vip) => {
+    if (ids.has(vip.vipId) || ips.has(vip.ip)) return false;
+    ids.add(vip.vipId);
+    ips.add(vip.ip);
+    return true;
+  });
+}
 
 /** One rule for the machine's guard and the service that must throw a typed error. */
 export function checkNewVip(context: AgentContext, vip: AgentVip): NewVipVerdict {
@@ -51,6 +66,23 @@ export const agentMachine = setup({
   id: 'agent',
   context: ({ input }) => ({ faultPolicy: input.faultPolicy, vips: {} }),
   on: {
+    'vip.restore': {
+      // spawn() inside one assign adds every child in one copy of the children map, where one
+      // spawnChild per VIP copies it per VIP (5,000 VIPs: seconds of CPU at start).
+      actions: assign({
+        vips: ({ context, event, spawn }) => {
+          const vips = { ...context.vips };
+          for (const vip of acceptableVips(context, event.vips)) {
+            spawn('ip', {
+              id: vip.vipId,
+              input: { vipId: vip.vipId, ip: vip.ip, faultPolicy: context.faultPolicy },
+            });
+            vips[vip.vipId] = vip;
+          }
+          return vips;
+        },
+      }),
+    },
     'vip.add': {
       guard: 'isNewVip',
       actions: [

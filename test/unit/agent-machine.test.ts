@@ -91,6 +91,28 @@ describe('agent supervisor', () => {
     assert.equal(live(), 0, 'stopping the agent unsubscribes every stream');
   });
 
+  it('restores many VIPs in one event, refusing duplicates within the batch and against existing ones', () => {
+    const { actor, emit, live } = harness();
+    actor.send({ type: 'vip.add', vipId: 'vip-a', ip: '198.18.0.10/32' });
+    actor.send({
+      type: 'vip.restore',
+      vips: [
+        { vipId: 'vip-b', ip: '198.18.0.11/32' },
+        { vipId: 'vip-c', ip: '198.18.0.10/32' }, // address of vip-a
+        { vipId: 'vip-a', ip: '198.18.0.12/32' }, // id of vip-a
+        { vipId: 'vip-d', ip: '198.18.0.11/32' }, // address of vip-b, earlier in the batch
+        { vipId: 'vip-e', ip: '198.18.0.13/32' },
+      ],
+    });
+    assert.deepEqual(Object.keys(actor.getSnapshot().children).sort(), ['vip-a', 'vip-b', 'vip-e']);
+    assert.deepEqual(Object.keys(actor.getSnapshot().context.vips).sort(), ['vip-a', 'vip-b', 'vip-e']);
+    assert.equal(live(), 3);
+    emit('vip-e', { type: 'elected' });
+    assert.equal(listVipStates(actor.getSnapshot()).find((v) => v.vipId === 'vip-e')?.state, 'ACTIVATED');
+    actor.send({ type: 'vip.remove', vipId: 'vip-e' });
+    assert.equal(live(), 2);
+  });
+
   it('ignores the removal of an unknown VIP', () => {
     const { actor } = harness();
     actor.send({ type: 'vip.remove', vipId: 'vip-nope' });
