@@ -6,8 +6,10 @@ import type { Logger } from './logger.ts';
  * intent (`want`, `announce`); the work runs here, one operation at a time, so a bind and an
  * unbind never race, and a failed operation is reported, never thrown into the machine.
  *
- * While bound with a lifetime, the address is refreshed every third of it: the kernel then
- * removes the address by itself if this process dies or freezes (kernel fencing).
+ * While bound with a lifetime the address must be refreshed, or the kernel removes it by itself
+ * (kernel fencing: what a dead or frozen agent relies on). The agent refreshes every bound VIP
+ * in one batch (actors/refresher.ts) and asks a controller to `recheck` when its address needs
+ * more than a refresh (a failed refresh, a bind to retry, a lifetime that may no longer be given).
  */
 
 export interface AddressControllerOptions {
@@ -15,13 +17,8 @@ export interface AddressControllerOptions {
   net: NetAdapter;
   /** Lifetime to give the address now, in whole seconds; 0 = forever; null = must not hold it. */
   lifetimeSec: () => number | null;
-  /** Period of refreshes while bound (ms); ignored when the lifetime is 0. */
-  refreshEveryMs: () => number;
   announce: { count: number; intervalMs: number };
-  onError: (
-    code: 'BIND_FAILED' | 'UNBIND_FAILED' | 'ANNOUNCE_FAILED' | 'REFRESH_FAILED',
-    err: unknown,
-  ) => void;
+  onError: (code: 'BIND_FAILED' | 'UNBIND_FAILED' | 'ANNOUNCE_FAILED', err: unknown) => void;
   onAnnounced: () => void;
   logger: Logger;
 }
@@ -31,13 +28,33 @@ export class AddressController {
   /** Bumped by each burst and each change of mind, so a stale burst stops. */
   private burst = 0;
   private queue: Promise<void> = Promise.resolve();
-  private refreshTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private pending = 0;
+  private bound = false;
 
   constructor(private readonly options: AddressControllerOptions) {}
 
+  get cidr(): string {
+    return this.options.cidr;
+  }
+
   get wantsBound(): boolean {
     return this.wanted;
+  }
+
+  /** The last bind succeeded and nothing has unbound it since. */
+  get isBound(): boolean {
+    return this.bound;
+  }
+
+  /** No operation queued or running: a batch refresh cannot race one of ours. */
+  get isIdle(): boolean {
+    return this.pending === 0 && !this.closed;
+  }
+
+  /** Brings the kernel back in line with what is wanted (rebind, or unbind if no lifetime may be given). */
+  recheck(): void {
+    this.enqueue(() => this.reconcile());
   }
 
   want(bound: boolean): void {
@@ -79,73 +96,37 @@ export class AddressController {
     return this.queue;
   }
 
-  /** Stops refreshing; leaves the kernel as it is (the caller decides to unbind first). */
+  /** Stops working; leaves the kernel as it is (the caller decides to unbind first). */
   close(): void {
     this.closed = true;
-    this.stopRefresh();
   }
 
   private enqueue(operation: () => Promise<void>): void {
-    this.queue = this.queue.then(operation, operation);
+    this.pending++;
+    const run = () => operation().finally(() => this.pending--);
+    this.queue = this.queue.then(run, run);
   }
 
   private async reconcile(): Promise<void> {
     if (this.closed) return;
     const lifetime = this.wanted ? this.options.lifetimeSec() : null;
     if (lifetime === null) {
-      this.stopRefresh();
+      this.bound = false;
       try {
         await this.options.net.unbind(this.options.cidr);
       } catch (err) {
         this.options.onError('UNBIND_FAILED', err);
       }
-      // Wanted but not allowed now (fence deadline too close): look again at the next tick.
-      if (this.wanted) this.scheduleRefresh(-1);
       return;
     }
     try {
       await this.options.net.bind(this.options.cidr, { lifetimeSec: lifetime });
       // bind keeps an existing address as it is; a restart must renew what the old process set.
       if (lifetime > 0) await this.options.net.refresh(this.options.cidr, { lifetimeSec: lifetime });
-      this.scheduleRefresh(lifetime);
+      this.bound = this.wanted;
     } catch (err) {
+      this.bound = false;
       this.options.onError('BIND_FAILED', err);
-      this.scheduleRefresh(lifetime);
     }
-  }
-
-  /** `lifetime` -1 means "not bound yet, try again". */
-  private scheduleRefresh(lifetime: number): void {
-    this.stopRefresh();
-    if (lifetime === 0 || this.closed) return;
-    this.refreshTimer = setTimeout(() => {
-      this.refreshTimer = undefined;
-      this.enqueue(() => (lifetime < 0 ? this.reconcile() : this.refresh()));
-    }, this.options.refreshEveryMs());
-    this.refreshTimer.unref();
-  }
-
-  private async refresh(): Promise<void> {
-    if (!this.wanted || this.closed) return;
-    const lifetime = this.options.lifetimeSec();
-    if (lifetime === null) {
-      // The fence deadline is too close to promise the address: drop it now.
-      await this.reconcile();
-      return;
-    }
-    try {
-      await this.options.net.refresh(this.options.cidr, { lifetimeSec: lifetime });
-    } catch (err) {
-      this.options.onError('REFRESH_FAILED', err);
-      // A refresh fails when the address vanished (link flap, expiry): put it back.
-      await this.reconcile();
-      return;
-    }
-    this.scheduleRefresh(lifetime);
-  }
-
-  private stopRefresh(): void {
-    if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    this.refreshTimer = undefined;
   }
 }

@@ -25,6 +25,7 @@ import type { NetAdapter } from '../adapters/net/types.ts';
 import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
 import { vipInputs$, type ChecksConfig } from './inputs.ts';
 import { AddressController } from './address.ts';
+import { AddressRefresher } from './refresher.ts';
 import { EtcdAdapterError } from '../adapters/etcd/errors.ts';
 import {
   AgentStoppingError,
@@ -111,6 +112,7 @@ export class Agent implements AgentService {
   private readonly runtimes = new Map<string, VipRuntime>();
   private readonly actor: Actor<typeof agentMachine>;
   private stopping = false;
+  private readonly refresher: AddressRefresher;
   private cacheTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: AgentOptions) {
@@ -135,6 +137,16 @@ export class Agent implements AgentService {
         inputs: fromEventObservable(({ input }: { input: IpInputsParams }) => this.inputs$(input.vipId)),
       },
     });
+    this.refresher = new AddressRefresher({
+      net: options.net,
+      controllers: () => [...this.runtimes.values()].map((runtime) => runtime.address),
+      lifetimeSec: () => this.lifetimeSec(),
+      periodMs: () => this.refreshEveryMs(),
+      onFailure: (cidr, err) => {
+        const runtime = [...this.runtimes.values()].find((r) => r.vip.ip === cidr);
+        if (runtime) this.note(runtime.vip.id, 'error', 'REFRESH_FAILED', errorText(err));
+      },
+    });
     this.actor = createActor(agentMachine.provide({ actors: { ip } }), {
       input: { faultPolicy: options.faultPolicy },
       inspect: createJournalRecorder({
@@ -156,6 +168,7 @@ export class Agent implements AgentService {
   /** Restores the VIPs from etcd, or from the local cache when etcd cannot be read. */
   async start(): Promise<void> {
     this.actor.start();
+    this.refresher.start();
     let vips: StoredVip[];
     try {
       vips = await this.options.session.config.list();
@@ -179,6 +192,7 @@ export class Agent implements AgentService {
     if (this.stopping) return;
     this.stopping = true;
     this.flushCache();
+    this.refresher.stop();
     const runtimes = [...this.runtimes.values()];
     for (const runtime of runtimes) runtime.address.close();
     await Promise.allSettled(runtimes.map((r) => r.address.settled()));
@@ -191,10 +205,15 @@ export class Agent implements AgentService {
       // The next agent must find the VIPs still bound and its locks still held.
       const grace = this.options.restartGraceSec;
       const owned = runtimes.filter((r) => this.stateOf(r.vip.id) === 'ACTIVATED');
-      if (this.lifetimeSec() !== 0) {
-        await Promise.allSettled(
-          owned.map((r) => this.options.net.refresh(r.vip.ip, { lifetimeSec: grace })),
-        );
+      if (this.lifetimeSec() !== 0 && owned.length > 0) {
+        await this.options.net
+          .refreshMany(
+            owned.map((r) => r.vip.ip),
+            { lifetimeSec: grace },
+          )
+          .catch((err: unknown) =>
+            this.options.logger.warn('restart: address lifetimes not extended', { err: errorText(err) }),
+          );
       }
       this.actor.stop();
       await this.options.session.closeForRestart(grace);
@@ -391,7 +410,6 @@ export class Agent implements AgentService {
         cidr: vip.ip,
         net: this.options.net,
         lifetimeSec: () => this.lifetimeSec(),
-        refreshEveryMs: () => this.refreshEveryMs(),
         announce: this.options.announce,
         logger: this.options.logger,
         onError: (code, err) => this.note(vip.id, 'error', code, errorText(err)),

@@ -151,6 +151,39 @@ class LinuxNetAdapter implements NetAdapter {
     await this.address(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, vip, this.ifindex(), lifetimes, 'refresh');
   }
 
+  /**
+   * Renews the lifetime of many addresses in a few system calls. The requests are queued on the
+   * route socket before this returns a promise, so they go out before any request asked for
+   * later (an unbind that follows cannot be overtaken). Resolves with each failure by CIDR.
+   */
+  refreshMany(cidrs: readonly string[], lifetime: AddressLifetime): Promise<Map<string, NetError>> {
+    const lifetimes = lifetimesOf(lifetime);
+    const ifindex = this.ifindex();
+    const route = this.routeSocket();
+    const vips = cidrs.map((cidr) => this.parseVip(cidr));
+    const requests = vips.map((vip) => {
+      const seq = route.nextSeq();
+      return {
+        seq,
+        message: this.addressMessage(RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, vip, ifindex, seq, lifetimes),
+      };
+    });
+    const ctx: ErrnoContext = {
+      what: `refresh ${vips.length} addresses on ${this.interfaceName}`,
+      syscall: 'RTM_NEWADDR',
+      interfaceName: this.interfaceName,
+      capability: 'CAP_NET_ADMIN',
+    };
+    return route.requestMany(requests, ctx).then((replies) => {
+      const failures = new Map<string, NetError>();
+      replies.forEach((reply, i) => {
+        if (reply.errno !== 0)
+          failures.set(vips[i]!.cidr, fromErrno(reply.errno, { ...ctx, what: `refresh ${vips[i]!.cidr}` }));
+      });
+      return failures;
+    });
+  }
+
   async unbind(cidr: string): Promise<void> {
     const vip = this.parseVip(cidr);
     this.stopRefresher(vip.cidr);
@@ -234,17 +267,15 @@ class LinuxNetAdapter implements NetAdapter {
   }
 
   /** One acknowledged RTM_NEWADDR/RTM_DELADDR; idempotent outcomes are returned, not thrown. */
-  private async address(
+  private addressMessage(
     type: number,
     flags: number,
     vip: Cidr,
     ifindex: number,
+    seq: number,
     lifetimes: Lifetimes | undefined,
-    verb: 'add' | 'refresh' | 'delete',
-  ): Promise<'done' | 'exists' | 'absent'> {
-    const route = this.routeSocket();
-    const seq = route.nextSeq();
-    const message = encodeAddressRequest({
+  ): Buffer {
+    return encodeAddressRequest({
       type,
       flags: NLM_F_REQUEST | NLM_F_ACK | flags,
       seq,
@@ -257,6 +288,19 @@ class LinuxNetAdapter implements NetAdapter {
       address: vip.bytes,
       ...(lifetimes ? { lifetimes } : {}),
     });
+  }
+
+  private async address(
+    type: number,
+    flags: number,
+    vip: Cidr,
+    ifindex: number,
+    lifetimes: Lifetimes | undefined,
+    verb: 'add' | 'refresh' | 'delete',
+  ): Promise<'done' | 'exists' | 'absent'> {
+    const route = this.routeSocket();
+    const seq = route.nextSeq();
+    const message = this.addressMessage(type, flags, vip, ifindex, seq, lifetimes);
     const ctx: ErrnoContext = {
       what: `${verb} ${vip.cidr} on ${this.interfaceName}`,
       syscall: type === RTM_DELADDR ? 'RTM_DELADDR' : 'RTM_NEWADDR',

@@ -17,7 +17,16 @@ import type { AddressLifetime, AnnounceOptions, ConflictReport, NetAdapter } fro
  * The first line the server writes is {"ready":true}.
  */
 
-type Op = 'bind' | 'refresh' | 'unbind' | 'isBound' | 'announce' | 'probeConflict' | 'close' | 'stats';
+type Op =
+  | 'bind'
+  | 'refresh'
+  | 'refreshMany'
+  | 'unbind'
+  | 'isBound'
+  | 'announce'
+  | 'probeConflict'
+  | 'close'
+  | 'stats';
 
 interface Request {
   id: number;
@@ -66,6 +75,11 @@ function dispatch(adapter: NetAdapter, { op, args }: Request): Promise<unknown> 
       return adapter.bind(a, options as AddressLifetime | undefined);
     case 'refresh':
       return adapter.refresh(a, options as AddressLifetime);
+    case 'refreshMany':
+      // A Map does not survive JSON: failures travel as [cidr, message] pairs.
+      return adapter
+        .refreshMany(args[0] as string[], options as AddressLifetime)
+        .then((failures) => [...failures].map(([cidr, err]) => [cidr, err.message]));
     case 'unbind':
       return adapter.unbind(a);
     case 'isBound':
@@ -159,6 +173,10 @@ export class RemoteNetAdapter implements NetAdapter {
   }
   refresh(cidr: string, lifetime: AddressLifetime): Promise<void> {
     return this.call('refresh', cidr, lifetime);
+  }
+  async refreshMany(cidrs: readonly string[], lifetime: AddressLifetime): Promise<Map<string, Error>> {
+    const failures = await this.call<[string, string][]>('refreshMany', cidrs, lifetime);
+    return new Map(failures.map(([cidr, message]) => [cidr, new Error(message)]));
   }
   unbind(cidr: string): Promise<void> {
     return this.call('unbind', cidr);

@@ -29,6 +29,8 @@ export interface NetAdapter {
   bind(cidr: string, lifetime?: AddressLifetime): Promise<void>;
   /** Renews the address's lifetime (NLM_F_REPLACE). */
   refresh(cidr: string, lifetime: AddressLifetime): Promise<void>;
+  /** Renews many lifetimes in a few system calls; resolves with the failures by CIDR. */
+  refreshMany(cidrs: readonly string[], lifetime: AddressLifetime): Promise<Map<string, Error>>;
   /** Like `ip addr del`; an absent address is success. */
   unbind(cidr: string): Promise<void>;
   /** Reads the kernel's address list (RTM_GETADDR dump), not a cache. */

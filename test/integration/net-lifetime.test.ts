@@ -66,6 +66,25 @@ describe('net adapter: address lifetime', () => {
     });
   });
 
+  it('refreshMany renews 600 addresses (v4 and v6) in one call and reports none failed', async () => {
+    const cidrs = [
+      ...Array.from({ length: 300 }, (_, i) => `198.19.${i >> 8}.${i & 255}/32`),
+      ...Array.from({ length: 300 }, (_, i) => `2001:db8:1::${(i + 1).toString(16)}/128`),
+    ];
+    for (const cidr of cidrs) await adapter.bind(cidr, { lifetimeSec: 5 });
+    const failures = await adapter.refreshMany(cidrs, { lifetimeSec: 60 });
+    assert.equal(failures.size, 0);
+    const lifetimes = (await net.addresses(host))
+      .filter((x) => cidrs.includes(`${x.local}/${x.prefixlen}`))
+      .map((x) => x.valid_life_time!);
+    assert.equal(lifetimes.length, cidrs.length);
+    assert.ok(
+      lifetimes.every((l) => l > 5 && l <= 60),
+      'every lifetime renewed',
+    );
+    for (const cidr of cidrs) await adapter.unbind(cidr);
+  });
+
   it('a bind of an address already there applies the requested lifetime', async () => {
     const cidr = '198.18.0.143/24';
     await adapter.bind(cidr);
