@@ -448,14 +448,16 @@ export class Lab {
     return new Observation(child);
   }
 
-  /** Kills agents and etcd, deletes every namespace of the lab. Idempotent. */
+  /** Kills agents and etcd, deletes every namespace and the lab's folder (LINK_LAB_KEEP=1 keeps its logs). Idempotent. */
   async down(): Promise<void> {
     for (const pid of [...this.state.hosts.map((h) => h.pid), ...this.state.etcd.map((e) => e.pid)]) {
       if (alive(pid)) process.kill(pid!, 'SIGKILL');
     }
     const namespaces = (await listNamespaces()).filter((ns) => ns.startsWith(`${this.state.prefix}-`));
     await Promise.all(namespaces.map((ns) => deleteNamespace(ns)));
-    rmSync(join(this.state.dir, 'lab.json'), { force: true });
+    // Logs and state go with the lab, unless someone wants to read them afterwards.
+    if (process.env['LINK_LAB_KEEP'] === '1') rmSync(join(this.state.dir, 'lab.json'), { force: true });
+    else rmSync(this.state.dir, { recursive: true, force: true });
   }
 }
 
