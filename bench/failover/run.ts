@@ -1,11 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Lab, type Observation } from '../../lab/lab.ts';
 import { REPO_ROOT } from '../../lab/netns.ts';
 import { analyseRounds, percentile, type ProbeRound } from '../../lab/samples.ts';
 import { SCENARIO_TEXT, SYSTEMS, VIP, type Scenario, type SystemDef, type SystemDriver } from './systems.ts';
+import { option, runInOwnNetns } from '../support.ts';
 
 /**
  * Failover benchmark: LinK against keepalived and ucarp in the same namespace lab (3 hosts, one
@@ -25,28 +25,7 @@ import { SCENARIO_TEXT, SYSTEMS, VIP, type Scenario, type SystemDef, type System
  * It re-runs itself under scripts/in-netns.sh when started in the host's network namespace.
  */
 
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function inRootNetns(): boolean {
-  try {
-    return readlinkSync('/proc/self/ns/net') === readlinkSync('/proc/1/ns/net');
-  } catch {
-    return false;
-  }
-}
-
-if (inRootNetns()) {
-  const script = join(REPO_ROOT, 'bench/failover/run.ts');
-  const res = spawnSync(
-    join(REPO_ROOT, 'scripts/in-netns.sh'),
-    [process.execPath, '--import', 'tsx', script, ...process.argv.slice(2)],
-    { stdio: 'inherit', cwd: REPO_ROOT },
-  );
-  process.exit(res.status ?? 1);
-}
+runInOwnNetns('bench/failover/run.ts');
 
 const RUNS = Math.max(1, Number(option('runs') ?? 10));
 const INTERVAL_MS = Math.max(1, Number(option('interval') ?? 2));

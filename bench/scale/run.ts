@@ -1,10 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Lab } from '../../lab/lab.ts';
 import { REPO_ROOT, addresses, execIn } from '../../lab/netns.ts';
 import type { VipView } from '../../actors/types.ts';
+import { option, runInOwnNetns } from '../support.ts';
 
 /**
  * Scale benchmark: one agent with 100, 1,000 and 5,000 VIPs (198.19.x.y/32), then 10 agents
@@ -21,27 +21,7 @@ import type { VipView } from '../../actors/types.ts';
  * It re-runs itself under scripts/in-netns.sh when started in the host's network namespace.
  */
 
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function inRootNetns(): boolean {
-  try {
-    return readlinkSync('/proc/self/ns/net') === readlinkSync('/proc/1/ns/net');
-  } catch {
-    return false;
-  }
-}
-
-if (inRootNetns()) {
-  const res = spawnSync(
-    join(REPO_ROOT, 'scripts/in-netns.sh'),
-    [process.execPath, '--import', 'tsx', join(REPO_ROOT, 'bench/scale/run.ts'), ...process.argv.slice(2)],
-    { stdio: 'inherit', cwd: REPO_ROOT },
-  );
-  process.exit(res.status ?? 1);
-}
+runInOwnNetns('bench/scale/run.ts');
 
 const SIZES = (option('sizes') ?? '100,1000,5000')
   .split(',')

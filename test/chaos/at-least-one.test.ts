@@ -8,7 +8,6 @@ import {
   SAMPLE_TOLERANCE_MS,
   TTL_MS,
   VIP,
-  convergedAt,
   etcdLeader,
   keptAliveSince,
   log,
@@ -18,6 +17,7 @@ import {
   windowReport,
   repairAndCheck,
   startChaosLab,
+  checkRecovery as checkRecoveryOf,
 } from './support.ts';
 
 /**
@@ -57,24 +57,8 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
     await lab?.down();
   });
 
-  /** After a fault is repaired: one responder within a TTL + margin, then no gap and no second. */
-  async function checkRecovery(what: string, healedAt: number): Promise<void> {
-    await until(
-      'one responder after the repair',
-      () => convergedAt(observation.rounds, healedAt),
-      TTL_MS + MARGIN_MS + 1000,
-    );
-    const converged = convergedAt(observation.rounds, healedAt)!;
-    log(`${what}: one responder ${(converged - healedAt).toFixed(0)} ms after the repair`);
-    assert.ok(
-      converged - healedAt <= TTL_MS + MARGIN_MS,
-      `${what}: converged after ${converged - healedAt} ms`,
-    );
-    await settle(lab, observation);
-    const after = windowReport(observation.rounds, converged, observation.now);
-    assert.ok(after.gapMs <= SAMPLE_TOLERANCE_MS, `${what}: gap of ${after.gapMs} ms once settled`);
-    assert.equal(after.twoMs, 0, `${what}: two responders once settled`);
-  }
+  const checkRecovery = (what: string, healedAt: number) =>
+    checkRecoveryOf({ lab, observation, configured }, what, healedAt);
 
   /** Waits for a host other than `owner` to answer alone; returns its MAC. */
   function successorAnswers(owner: string): Promise<string> {

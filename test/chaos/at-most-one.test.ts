@@ -4,16 +4,15 @@ import type { Lab, Observation } from '../../lab/lab.ts';
 import {
   MARGIN_MS,
   PROBE_MS,
-  SAMPLE_TOLERANCE_MS,
   TTL_MS,
   VIP,
-  convergedAt,
   log,
   settle,
   until,
   windowReport,
   repairAndCheck,
   startChaosLab,
+  checkRecovery as checkRecoveryOf,
 } from './support.ts';
 
 /**
@@ -49,22 +48,8 @@ describe('chaos, at-most-one', { timeout: 180_000 }, () => {
     await lab?.down();
   });
 
-  async function checkRecovery(what: string, healedAt: number): Promise<void> {
-    await until(
-      'one responder after the repair',
-      () => convergedAt(observation.rounds, healedAt),
-      TTL_MS + MARGIN_MS + 1000,
-    );
-    const converged = convergedAt(observation.rounds, healedAt)!;
-    log(`${what}: one responder ${(converged - healedAt).toFixed(0)} ms after the repair`);
-    assert.ok(
-      converged - healedAt <= TTL_MS + MARGIN_MS,
-      `${what}: converged after ${converged - healedAt} ms`,
-    );
-    await settle(lab, observation);
-    const after = windowReport(observation.rounds, converged, observation.now);
-    assert.ok(after.gapMs <= SAMPLE_TOLERANCE_MS, `${what}: gap of ${after.gapMs} ms once settled`);
-  }
+  const checkRecovery = (what: string, healedAt: number) =>
+    checkRecoveryOf({ lab, observation, configured }, what, healedAt);
 
   it('partition of the owner from etcd: it drops the VIP before another takes it; never two', async () => {
     const owner = await settle(lab, observation);

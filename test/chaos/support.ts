@@ -216,3 +216,29 @@ export async function keptAliveSince(lab: Lab, since: number): Promise<boolean> 
   );
   return results.every(Boolean);
 }
+
+/**
+ * After a fault is repaired: one responder within a TTL + margin, then no gap and no second
+ * responder once settled.
+ */
+export async function checkRecovery(
+  { lab, observation }: ChaosLab,
+  what: string,
+  healedAt: number,
+): Promise<void> {
+  await until(
+    'one responder after the repair',
+    () => convergedAt(observation.rounds, healedAt),
+    TTL_MS + MARGIN_MS + 1000,
+  );
+  const converged = convergedAt(observation.rounds, healedAt)!;
+  log(`${what}: one responder ${(converged - healedAt).toFixed(0)} ms after the repair`);
+  assert.ok(
+    converged - healedAt <= TTL_MS + MARGIN_MS,
+    `${what}: converged after ${converged - healedAt} ms`,
+  );
+  await settle(lab, observation);
+  const after = windowReport(observation.rounds, converged, observation.now);
+  assert.ok(after.gapMs <= SAMPLE_TOLERANCE_MS, `${what}: gap of ${after.gapMs} ms once settled`);
+  assert.equal(after.twoMs, 0, `${what}: two responders once settled`);
+}
