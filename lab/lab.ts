@@ -86,6 +86,15 @@ export const DEFAULT_VIP = '198.18.0.100/32';
 
 const TSX = join(REPO_ROOT, 'node_modules/tsx/dist/esm/index.mjs');
 
+/**
+ * etcd's data lives in memory (/dev/shm): a lab etcd on this machine's disk spends milliseconds
+ * in every fsync and, under the tests' load, answers reads past the agents' deadlines, which
+ * production etcd on SSDs does not. It survives an etcd restart, as on disk; `down` removes it.
+ */
+function etcdDataRoot(spec: LabSpec): string {
+  return join('/dev/shm', `link-lab-${spec.name}`);
+}
+
 function labDir(spec: LabSpec): string {
   return spec.dir ?? join(REPO_ROOT, '.lab', spec.name);
 }
@@ -166,6 +175,7 @@ export class Lab {
     const dir = labDir(spec);
     if (existsSync(join(dir, 'lab.json'))) await Lab.load(dir).down();
     rmSync(dir, { recursive: true, force: true });
+    rmSync(etcdDataRoot(spec), { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     const prefix = `lab-${spec.name}`;
     const state: LabState = {
@@ -201,7 +211,7 @@ export class Lab {
           ns: `${prefix}-e${i}`,
           ip: `198.18.0.${1 + i}`,
           port: `p-e${i}`,
-          dataDir: join(dir, `e${i}.etcd`),
+          dataDir: join(etcdDataRoot(spec), `e${i}.etcd`),
           log: join(dir, `e${i}.log`),
         };
         await attach(member.ns, member.ip, member.port);
@@ -455,6 +465,7 @@ export class Lab {
     }
     const namespaces = (await listNamespaces()).filter((ns) => ns.startsWith(`${this.state.prefix}-`));
     await Promise.all(namespaces.map((ns) => deleteNamespace(ns)));
+    rmSync(etcdDataRoot(this.state.spec), { recursive: true, force: true });
     // Logs and state go with the lab, unless someone wants to read them afterwards.
     if (process.env['LINK_LAB_KEEP'] === '1') rmSync(join(this.state.dir, 'lab.json'), { force: true });
     else rmSync(this.state.dir, { recursive: true, force: true });
