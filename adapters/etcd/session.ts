@@ -10,12 +10,13 @@ import type { Clock } from './fence.ts';
 import { makeKeys } from './keys.ts';
 import type { Keys } from './keys.ts';
 import { LeaseKeeper } from './lease.ts';
+import { limitKvCalls } from './limit.ts';
 import { backoffDelay, buildClientOptions, resolveSessionOptions } from './options.ts';
 import type { EtcdSessionOptions, ResolvedSessionOptions } from './options.ts';
 import { createRpc } from './rpc.ts';
 import type { EtcdRpc } from './rpc.ts';
 import type { ConfigStore, EtcdSession, SessionState, SessionStatus } from './types.ts';
-import { LockWatcher, prefixRangeEnd } from './watch.ts';
+import { LockWatcher, prefixRangeEnd, type LockObservation } from './watch.ts';
 
 export interface SessionDeps {
   /** Replaces the etcd3 transport (tests). */
@@ -49,6 +50,12 @@ export interface SessionTestHooks {
  * key and the membership keys, re-reads every lock and re-subscribes, so each VIP converges to
  * one owner and every election emits `elected` or `demoted` again.
  */
+/** Election KV calls in flight at once (see limit.ts). */
+const ELECTION_CALLS_IN_FLIGHT = 32;
+
+/** Watch changes handed to the elections per turn of the event loop. */
+const CHANGE_SLICE = 256;
+
 /** etcd's default limit of operations in one transaction (--max-txn-ops). */
 const MAX_TXN_OPS = 128;
 
@@ -72,6 +79,9 @@ export class EtcdSessionImpl implements EtcdSession {
   private recoveryAttempts = 0;
   private frozen = false;
   private readonly rounds = new BehaviorSubject(0);
+  private changes: LockObservation[] = [];
+  private nextChange = 0;
+  private drainingChanges = false;
 
   constructor(
     private readonly options: ResolvedSessionOptions,
@@ -114,7 +124,7 @@ export class EtcdSessionImpl implements EtcdSession {
             );
           }
         },
-        change: (observation) => this.electionsByCidr.get(observation.cidr)?.observe(observation),
+        change: (observation) => this.queueChange(observation),
         lost: (err, attempt) => {
           log.warn('etcd lock watch lost; re-reading and re-subscribing', { error: err.message, attempt });
           this.reportFailure(err, false);
@@ -125,7 +135,7 @@ export class EtcdSessionImpl implements EtcdSession {
     this.status$ = this.statusSubject.asObservable();
     this.config = new EtcdConfigStore(rpc, this.keys, this.hostname, log);
     this.context = {
-      rpc,
+      rpc: limitKvCalls(rpc, ELECTION_CALLS_IN_FLIGHT),
       keys: this.keys,
       options,
       clock,
@@ -153,6 +163,33 @@ export class EtcdSessionImpl implements EtcdSession {
       watchRounds$: this.rounds.asObservable(),
       elections: () => [...this.electionsByCidr.values()],
     };
+  }
+
+  /**
+   * Watch changes reach the elections in order, at most CHANGE_SLICE per turn of the event loop.
+   * One watch response can carry thousands of changes (every lock of an expired lease freed at
+   * once); handled in one go they kept the keep-alive timer from firing past the TTL, so the
+   * lease expired again and the agent never got out of faults. The first slice runs at once.
+   */
+  private queueChange(observation: LockObservation): void {
+    this.changes.push(observation);
+    if (!this.drainingChanges) this.drainChanges();
+  }
+
+  private drainChanges(): void {
+    this.drainingChanges = true;
+    const end = Math.min(this.changes.length, this.nextChange + CHANGE_SLICE);
+    for (; this.nextChange < end; this.nextChange++) {
+      const observation = this.changes[this.nextChange]!;
+      this.electionsByCidr.get(observation.cidr)?.observe(observation);
+    }
+    if (this.nextChange < this.changes.length && this.state !== 'closed') {
+      setImmediate(() => this.drainChanges());
+      return;
+    }
+    this.changes = [];
+    this.nextChange = 0;
+    this.drainingChanges = false;
   }
 
   status(): SessionStatus {
