@@ -112,6 +112,8 @@ export class Agent implements AgentService {
   private readonly runtimes = new Map<string, VipRuntime>();
   private readonly actor: Actor<typeof agentMachine>;
   private stopping = false;
+  /** Addresses of adds waiting on etcd, with their new ids. */
+  private readonly addsInFlight = new Map<string, string>();
   private readonly refresher: AddressRefresher;
   private cacheTimer: NodeJS.Timeout | undefined;
 
@@ -254,9 +256,17 @@ export class Agent implements AgentService {
     };
     const verdict = checkNewVip(this.actor.getSnapshot().context, { vipId: vip.id, ip: vip.ip });
     if (!verdict.ok) throw new DuplicateVipError(vip.ip, verdict.existingId);
-    // Stored first: a VIP the agent runs is always one it will restore.
-    await this.options.session.config.put(vip);
-    this.spawn(vip);
+    // An add of the same address may be waiting on etcd too: the first one wins it.
+    const pending = this.addsInFlight.get(vip.ip);
+    if (pending) throw new DuplicateVipError(vip.ip, pending);
+    this.addsInFlight.set(vip.ip, vip.id);
+    try {
+      // Stored first: a VIP the agent runs is always one it will restore.
+      await this.options.session.config.put(vip);
+      this.spawn(vip);
+    } finally {
+      this.addsInFlight.delete(vip.ip);
+    }
     this.scheduleCacheWrite();
     return this.get(vip.id);
   }
