@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import type { Agent as HttpAgent } from 'node:http';
 import { Agent } from 'node:http';
 import { connect } from 'node:net';
@@ -9,6 +8,7 @@ import type { JournalEntry, VipView } from '../../actors/types.ts';
 import { createVethPair, deleteLink, startDaemon } from '../../bench/api/agents.ts';
 import type { Daemon } from '../../bench/api/agents.ts';
 import { LinkClient } from '../../cli/client.ts';
+import { httpCall, type HttpAnswer } from '../../lab/api.ts';
 import { createVipBody, parseBodyWith, updateChecksBody } from '../../http/schemas.ts';
 import { freePort, startEtcd } from '../support/etcd.ts';
 import type { EtcdCluster } from '../support/etcd.ts';
@@ -23,13 +23,6 @@ import type { EtcdCluster } from '../support/etcd.ts';
 const AUTH = `Basic ${Buffer.from('admin:secret').toString('base64')}`;
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json: unknown;
-}
-
 interface CallOptions {
   body?: string | Buffer;
   headers?: Record<string, string>;
@@ -39,32 +32,16 @@ interface CallOptions {
   agent?: HttpAgent;
 }
 
-function call(daemon: Daemon, method: string, path: string, options: CallOptions = {}): Promise<Answer> {
+function call(daemon: Daemon, method: string, path: string, options: CallOptions = {}): Promise<HttpAnswer> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.auth !== null) headers['Authorization'] = options.auth ?? AUTH;
-  // Node sends a DELETE's body unframed unless told its length.
-  if (options.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(options.body));
   const target = options.socketPath
     ? { socketPath: options.socketPath }
     : { host: '127.0.0.1', port: Number(new URL(daemon.url).port) };
-  return new Promise((resolve, reject) => {
-    const req = request({ ...target, method, path, headers, agent: options.agent }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text) as unknown;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(options.body);
+  return httpCall(target, method, path, {
+    headers,
+    ...(options.body !== undefined ? { body: options.body } : {}),
+    ...(options.agent ? { agent: options.agent } : {}),
   });
 }
 

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type Koa from 'koa';
 import { Registry } from 'prom-client';
@@ -10,6 +9,7 @@ import type { AgentService } from '../../actors/types.ts';
 import { createVethPair, deleteLink, startDaemon } from '../../bench/api/agents.ts';
 import type { Daemon } from '../../bench/api/agents.ts';
 import { closeApp, createApp } from '../../http/app.ts';
+import { httpCall, type HttpAnswer } from '../../lab/api.ts';
 import { freePort, startEtcd } from '../support/etcd.ts';
 import type { EtcdCluster } from '../support/etcd.ts';
 
@@ -85,12 +85,6 @@ function appRoutes(app: Koa): string[] {
   return routes.sort();
 }
 
-interface Answer {
-  status: number;
-  contentType: string;
-  json: unknown;
-}
-
 const AUTH = `Basic ${Buffer.from('admin:secret').toString('base64')}`;
 
 function call(
@@ -98,38 +92,17 @@ function call(
   method: string,
   path: string,
   options: { body?: string; contentType?: string; auth?: boolean } = {},
-): Promise<Answer> {
+): Promise<HttpAnswer> {
   const headers: Record<string, string> = {};
   if (options.auth !== false) headers['Authorization'] = AUTH;
-  if (options.body !== undefined) {
-    headers['Content-Type'] = options.contentType ?? 'application/json';
-    headers['Content-Length'] = String(Buffer.byteLength(options.body));
-  }
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath: daemon.socketPath, method, path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text) as unknown;
-        } catch {
-          json = undefined;
-        }
-        resolve({
-          status: res.statusCode ?? 0,
-          contentType: String(res.headers['content-type'] ?? ''),
-          json,
-        });
-      });
-    });
-    req.on('error', reject);
-    req.end(options.body);
+  if (options.body !== undefined) headers['Content-Type'] = options.contentType ?? 'application/json';
+  return httpCall({ socketPath: daemon.socketPath }, method, path, {
+    headers,
+    ...(options.body !== undefined ? { body: options.body } : {}),
   });
 }
 
-function assertDocumented(op: Operation, what: string, answer: Answer): void {
+function assertDocumented(op: Operation, what: string, answer: HttpAnswer): void {
   const documented = op.responses[String(answer.status)];
   assert.ok(
     documented,
@@ -137,7 +110,7 @@ function assertDocumented(op: Operation, what: string, answer: Answer): void {
   );
   const response = resolveResponse(documented);
   const json = response.content?.['application/json'];
-  if (!json || !answer.contentType.startsWith('application/json')) return;
+  if (!json || !String(answer.headers['content-type'] ?? '').startsWith('application/json')) return;
   const schema = resolveSchema(json.schema);
   for (const key of schema?.required ?? []) {
     assert.ok(

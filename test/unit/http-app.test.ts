@@ -18,6 +18,7 @@ import type { HostMembership } from '../../adapters/etcd/types.ts';
 import type { HealthCheckSpec } from '../../adapters/health/types.ts';
 import { createApp } from '../../http/app.ts';
 import { startApiServer } from '../../http/server.ts';
+import { httpCall, type HttpAnswer } from '../../lab/api.ts';
 import type { ApiServer } from '../../http/server.ts';
 
 /**
@@ -141,41 +142,20 @@ class FakeAgent implements AgentService {
   }
 }
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json: unknown;
-}
-
 function call(
   server: ApiServer,
   method: string,
   path: string,
   options: { body?: string | Buffer; headers?: Record<string, string>; auth?: string | null } = {},
-): Promise<Answer> {
+): Promise<HttpAnswer> {
   const address = server.address;
   assert.ok(typeof address === 'object');
   const headers: Record<string, string> = { ...options.headers };
   if (options.auth !== null)
     headers['Authorization'] = options.auth ?? `Basic ${Buffer.from('admin:secret').toString('base64')}`;
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: address.port, method, path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text) as unknown;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
-      });
-    });
-    req.on('error', reject);
-    req.end(options.body);
+  return httpCall({ host: '127.0.0.1', port: address.port }, method, path, {
+    headers,
+    ...(options.body !== undefined ? { body: options.body } : {}),
   });
 }
 
