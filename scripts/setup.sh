@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 declare -A NEED=(
   [etcd]=etcd-server [etcdctl]=etcd-client [tcpdump]=tcpdump [ip]=iproute2
   [capsh]=libcap2-bin [setpriv]=util-linux [openssl]=openssl [chromium]=chromium
-  [keepalived]=keepalived [ucarp]=ucarp [ping]=iputils-ping
+  [keepalived]=keepalived [ucarp]=ucarp [ping]=iputils-ping [sysctl]=procps [curl]=curl
+  [unshare]=util-linux [useradd]=passwd
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
