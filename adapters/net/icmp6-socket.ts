@@ -7,7 +7,6 @@ import {
   IPV6_MULTICAST_IF,
   IPV6_MULTICAST_LOOP,
   IPV6_UNICAST_HOPS,
-  MSG_DONTWAIT,
   ND_HOP_LIMIT,
   SIN6_OFFSET,
   SO_BINDTODEVICE,
@@ -83,29 +82,18 @@ export class Icmp6Socket {
 
   receive(onMessage: (received: ReceivedIcmp6) => void, onError: (err: unknown) => void): () => void {
     if (this.fd < 0) throw new AdapterClosedError();
-    const fd = this.fd;
-    const buf = Buffer.alloc(2048);
-    const from = Buffer.alloc(SOCKADDR_IN6_SIZE);
-    const watch = libc.watchReadable(fd, () => {
-      for (;;) {
-        if (this.fd < 0) return;
-        let n: number;
-        try {
-          n = libc.recvfrom(fd, buf, MSG_DONTWAIT, from, { ...this.ctx, syscall: 'recvfrom' });
-        } catch (err) {
-          // Thrown inside a libuv callback this would be uncaught; hand it to the caller instead.
-          watch.stop();
-          onError(err);
-          return;
-        }
-        if (n < 0) return;
+    return libc.receiveDatagrams(
+      this.fd,
+      Buffer.alloc(SOCKADDR_IN6_SIZE),
+      this.ctx,
+      () => this.fd >= 0,
+      (message, from) =>
         onMessage({
-          message: Buffer.from(buf.subarray(0, n)),
+          message,
           source: Uint8Array.from(from.subarray(SIN6_OFFSET.addr, SIN6_OFFSET.addr + 16)),
-        });
-      }
-    });
-    return () => watch.stop();
+        }),
+      onError,
+    );
   }
 
   close(): void {

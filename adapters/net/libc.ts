@@ -1,6 +1,7 @@
 import koffi from 'koffi';
 import { fromErrno, type ErrnoContext } from './errors.ts';
 import {
+  MSG_DONTWAIT,
   AF_INET,
   ERRNO,
   IFNAMSIZ,
@@ -167,4 +168,37 @@ export function watchReadable(fd: number, onReadable: () => void): ReadableWatch
       handle.close();
     },
   };
+}
+
+/**
+ * Delivers every datagram queued on `fd` from the event loop: on each readiness, reads with
+ * MSG_DONTWAIT until the socket is empty. `from` receives each sender's address. A read error
+ * stops the watch and goes to `onError`: thrown inside a libuv callback it would be uncaught.
+ * Returns a stop function.
+ */
+export function receiveDatagrams(
+  fd: number,
+  from: Buffer,
+  ctx: ErrnoContext,
+  isOpen: () => boolean,
+  onDatagram: (data: Buffer, from: Buffer) => void,
+  onError: (err: unknown) => void,
+): () => void {
+  const buf = Buffer.alloc(2048);
+  const watch = watchReadable(fd, () => {
+    for (;;) {
+      if (!isOpen()) return;
+      let n: number;
+      try {
+        n = recvfrom(fd, buf, MSG_DONTWAIT, from, { ...ctx, syscall: 'recvfrom' });
+      } catch (err) {
+        watch.stop();
+        onError(err);
+        return;
+      }
+      if (n < 0) return;
+      onDatagram(Buffer.from(buf.subarray(0, n)), from);
+    }
+  });
+  return () => watch.stop();
 }

@@ -2,7 +2,6 @@ import * as libc from './libc.ts';
 import {
   AF_PACKET,
   ETH_ALEN,
-  MSG_DONTWAIT,
   SLL_OFFSET,
   SOCK_CLOEXEC,
   SOCK_NONBLOCK,
@@ -75,26 +74,14 @@ export class PacketSocket {
   /** Delivers every frame queued for this socket from the event loop; returns a stop function. */
   receive(onFrame: (received: ReceivedFrame) => void, onError: (err: unknown) => void): () => void {
     if (this.fd < 0) throw new AdapterClosedError();
-    const fd = this.fd;
-    const buf = Buffer.alloc(2048);
-    const from = Buffer.alloc(SOCKADDR_LL_SIZE);
-    const watch = libc.watchReadable(fd, () => {
-      for (;;) {
-        if (this.fd < 0) return;
-        let n: number;
-        try {
-          n = libc.recvfrom(fd, buf, MSG_DONTWAIT, from, { ...this.ctx, syscall: 'recvfrom' });
-        } catch (err) {
-          // Thrown inside a libuv callback this would be uncaught; hand it to the caller instead.
-          watch.stop();
-          onError(err);
-          return;
-        }
-        if (n < 0) return;
-        onFrame({ frame: Buffer.from(buf.subarray(0, n)), pktType: from.readUInt8(SLL_OFFSET.pkttype) });
-      }
-    });
-    return () => watch.stop();
+    return libc.receiveDatagrams(
+      this.fd,
+      Buffer.alloc(SOCKADDR_LL_SIZE),
+      this.ctx,
+      () => this.fd >= 0,
+      (frame, from) => onFrame({ frame, pktType: from.readUInt8(SLL_OFFSET.pkttype) }),
+      onError,
+    );
   }
 
   close(): void {
