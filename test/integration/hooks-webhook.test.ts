@@ -6,13 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { createHookRunner } from '../../adapters/hooks/runner.ts';
 import { verifySignature } from '../../adapters/hooks/sign.ts';
-import type {
-  HookFailure,
-  HookRunnerOptions,
-  HookSuccess,
-  RetryPolicy,
-  StateChange,
-} from '../../adapters/hooks/types.ts';
+import type { HookRunnerOptions, RetryPolicy, StateChange } from '../../adapters/hooks/types.ts';
+import { Recorder } from '../support/hook-recorder.ts';
 
 const SECRET = 'correct horse battery staple';
 
@@ -50,37 +45,6 @@ async function withReceiver(
 const ok = (_request: Received, _index: number, response: ServerResponse): void => {
   response.end('thanks');
 };
-
-/** Collects what the runner reports and waits (with a deadline) for a condition on it. */
-class Recorder {
-  readonly successes: HookSuccess[] = [];
-  readonly failures: HookFailure[] = [];
-  private readonly waiters = new Set<() => void>();
-  readonly onSuccess = (success: HookSuccess): void => {
-    this.successes.push(success);
-    for (const waiter of [...this.waiters]) waiter();
-  };
-  readonly onFailure = (failure: HookFailure): void => {
-    this.failures.push(failure);
-    for (const waiter of [...this.waiters]) waiter();
-  };
-  until(what: string, condition: () => boolean, ms = 5000): Promise<void> {
-    if (condition()) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (!condition()) return;
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`${what}: not reached within ${ms} ms`));
-      }, ms);
-      this.waiters.add(check);
-    });
-  }
-}
 
 const noRetry: RetryPolicy = { retries: 0, initialDelayMs: 10, maxDelayMs: 10, factor: 2 };
 
