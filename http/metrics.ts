@@ -281,9 +281,9 @@ export function createMetrics(service: AgentService, registry: Registry): ApiMet
   return {
     registry,
     record,
-    scrape() {
+    async scrape() {
       agent.reset();
-      return registry.metrics();
+      return spellNaNAsTheFormatDoes(await registry.metrics());
     },
     observeFailover(vipId, seconds) {
       lastFailover.set({ vip_id: vipId }, seconds);
@@ -293,4 +293,13 @@ export function createMetrics(service: AgentService, registry: Registry): ApiMet
       subscription = undefined;
     },
   };
+}
+
+/**
+ * prom-client writes NaN as `Nan` (an event-loop-lag gauge is NaN before its first sample).
+ * Prometheus's own parser takes any case, but the exposition format and strict parsers
+ * (OpenMetrics, some agents) want `NaN`, so a scrape never depends on the scraper's leniency.
+ */
+function spellNaNAsTheFormatDoes(text: string): string {
+  return text.replace(/ Nan$/gm, ' NaN');
 }

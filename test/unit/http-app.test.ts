@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { Registry } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
 import { Observable, Subject } from 'rxjs';
 import {
   AgentStoppingError,
@@ -163,6 +163,7 @@ const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
 describe('HTTP API in-process (fake agent)', () => {
   const agent = new FakeAgent();
+  const registry = new Registry();
   let server: ApiServer;
 
   before(async () => {
@@ -170,7 +171,7 @@ describe('HTTP API in-process (fake agent)', () => {
       agent,
       auth: { user: 'admin', password: 'secret' },
       version: '9.9.9-test',
-      registry: new Registry(),
+      registry,
       bodyLimit: 1024,
       sseHeartbeatMs: 50,
     });
@@ -329,6 +330,14 @@ describe('HTTP API in-process (fake agent)', () => {
     );
     assert.match(metrics.text, /link_lease_remaining_seconds 4/);
     assert.match(metrics.text, /process_cpu_user_seconds_total/);
+  });
+
+  it('spells a NaN sample NaN, as the exposition format does (prom-client writes Nan)', async () => {
+    // nodejs_eventloop_lag_* is NaN until its first sample; a strict scraper rejected `Nan`.
+    new Gauge({ name: 'test_not_sampled_yet', help: 'NaN on purpose', registers: [registry] }).set(NaN);
+    const metrics = await call(server, 'GET', '/metrics');
+    assert.match(metrics.text, /^test_not_sampled_yet NaN$/m);
+    assert.doesNotMatch(metrics.text, / Nan$/m);
   });
 
   it('streams the journal as SSE: history, then live entries, and releases the subscription', async () => {
