@@ -18,6 +18,8 @@ export const systemClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle),
 };
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class FenceDeadline {
   private deadline: number | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -53,7 +55,8 @@ export class FenceDeadline {
   private arm(): void {
     this.disarm();
     if (this.deadline === null) return;
-    const wait = Math.max(0, this.deadline - this.clock.now());
+    // setTimeout takes at most 2^31-1 ms (longer waits fire after 1 ms): re-armed when it fires.
+    const wait = Math.min(MAX_TIMER_MS, Math.max(0, this.deadline - this.clock.now()));
     this.timer = this.clock.setTimeout(() => {
       this.timer = null;
       // The clock may have been behind the timer: re-check, re-arm if not yet due.

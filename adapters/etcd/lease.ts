@@ -75,7 +75,7 @@ export class LeaseKeeper {
       if (ttl > 0) {
         this.leaseId = candidateId;
         this.grantedTtl = Number(res.grantedTTL);
-        this.fence.extend(sentAt, ttl * 1000);
+        this.fence.extend(sentAt, this.boundedTtlMs(ttl));
         return true;
       }
     }
@@ -85,6 +85,19 @@ export class LeaseKeeper {
     this.grantedTtl = Number(res.TTL);
     this.fence.extend(sentAt, Number(res.TTL) * 1000);
     return false;
+  }
+
+  /**
+   * A lease can never have more time left than it was granted with, whatever etcd reports: a
+   * leader that has not yet taken over the leases (just elected, e.g. when quorum returns)
+   * reports their time left as "forever" (2^63 ns, 9223372036 s). Taken as is, that moved the
+   * fence and the VIP's kernel lifetime ~292 years ahead, so a killed owner's address never
+   * expired (test/chaos: restart during a failover, after a quorum loss).
+   */
+  private boundedTtlMs(reportedSeconds: number): number {
+    const granted =
+      this.grantedTtl !== null && this.grantedTtl > 0 ? this.grantedTtl : this.options.ttlSeconds;
+    return Math.min(reportedSeconds, granted) * 1000;
   }
 
   /** Starts keeping the acquired lease alive (first keep-alive at once). */
@@ -136,7 +149,7 @@ export class LeaseKeeper {
             return;
           }
           this.failures = 0;
-          this.fence.extend(sentAt, ttl * 1000);
+          this.fence.extend(sentAt, this.boundedTtlMs(ttl));
           this.hooks.confirmed();
         });
         stream.on('error', (err) => {

@@ -67,6 +67,18 @@ describe('fence deadline (fake timers)', () => {
     assert.equal(expired, 1);
   });
 
+  it('a deadline beyond what setTimeout takes (2^31-1 ms) waits instead of spinning', () => {
+    let expired = 0;
+    const timers = mock.fn(setTimeout);
+    const countingClock: Clock = { ...fakeClock, setTimeout: (fn, ms) => timers(fn, ms) };
+    const far = new FenceDeadline(countingClock, () => expired++);
+    far.extend(Date.now(), 2 ** 40);
+    mock.timers.tick(1000);
+    assert.equal(timers.mock.callCount(), 1, 'one timer, not one per millisecond');
+    assert.equal(expired, 0);
+    far.reset();
+  });
+
   it('reset disarms it', () => {
     let expired = 0;
     const fence = new FenceDeadline(fakeClock, () => expired++);
@@ -148,6 +160,20 @@ describe('lease keeper (fake timers, fake transport)', () => {
     assert.equal(t.expired(), 1, 'fenced exactly TTL after the last confirmed send');
     t.keeper.stop();
     assert.ok(stream.ended);
+  });
+
+  it('never trusts a time left beyond the granted TTL (a new etcd leader reports leases as "forever")', async () => {
+    // etcd's lessor answers MaxInt64 ns (9223372036 s) until the new leader takes the leases over.
+    const t = setup('9223372036');
+    assert.equal(await t.keeper.acquire('7'), true);
+    assert.equal(t.fence.remainingMs(), 2000, 'capped at the granted 2 s');
+    t.keeper.start();
+    await flush();
+    t.streams[0]!.answer('9223372036');
+    assert.equal(t.fence.remainingMs(), 2000, 'a keep-alive answer is capped too');
+    mock.timers.tick(2000);
+    assert.equal(t.expired(), 1, 'so the fence still passes at the TTL without keep-alives');
+    t.keeper.stop();
   });
 
   it('TTL 0 in an answer means the lease is gone', async () => {
