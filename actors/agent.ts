@@ -26,6 +26,7 @@ import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts
 import { vipInputs$, type ChecksConfig } from './inputs.ts';
 import { AddressController } from './address.ts';
 import { AddressRefresher } from './refresher.ts';
+import { TurnBatcher } from './batcher.ts';
 import { EtcdAdapterError } from '../adapters/etcd/errors.ts';
 import {
   AgentStoppingError,
@@ -116,6 +117,11 @@ export class Agent implements AgentService {
   private readonly addsInFlight = new Map<string, string>();
   private readonly refresher: AddressRefresher;
   private cacheTimer: NodeJS.Timeout | undefined;
+  /** Adds of one turn reach the supervisor as one event; removed (or stopping) ones never. */
+  private readonly spawns = new TurnBatcher<VipRuntime>(
+    (batch) => this.spawnNow(batch),
+    (runtime) => !this.stopping && this.runtimes.get(runtime.vip.id) === runtime,
+  );
 
   constructor(private readonly options: AgentOptions) {
     this.hostname = options.hostname;
@@ -193,6 +199,7 @@ export class Agent implements AgentService {
   async stop(options: { handover: boolean }): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.spawns.flush();
     this.flushCache();
     this.refresher.stop();
     const runtimes = [...this.runtimes.values()];
@@ -399,17 +406,17 @@ export class Agent implements AgentService {
     if (this.runtimes.has(vip.id)) return;
     const runtime = this.createRuntime(vip);
     this.runtimes.set(vip.id, runtime);
-    this.actor.send({ type: 'vip.add', vipId: vip.id, ip: vip.ip });
-    runtime.election.setCandidate(true);
+    this.spawns.push(runtime);
   }
 
-  /** One restore event for the whole batch: the supervisor copies its state once, not per VIP. */
   private spawnAll(vips: readonly StoredVip[]): void {
-    const fresh = vips.filter((vip) => !this.runtimes.has(vip.id));
-    const runtimes = fresh.map((vip) => this.createRuntime(vip));
-    for (const runtime of runtimes) this.runtimes.set(runtime.vip.id, runtime);
-    this.actor.send({ type: 'vip.restore', vips: fresh.map((vip) => ({ vipId: vip.id, ip: vip.ip })) });
-    for (const runtime of runtimes) runtime.election.setCandidate(true);
+    for (const vip of vips) this.spawn(vip);
+    this.spawns.flush();
+  }
+
+  private spawnNow(batch: VipRuntime[]): void {
+    this.actor.send({ type: 'vip.add', vips: batch.map((r) => ({ vipId: r.vip.id, ip: r.vip.ip })) });
+    for (const runtime of batch) runtime.election.setCandidate(true);
   }
 
   private createRuntime(vip: StoredVip): VipRuntime {

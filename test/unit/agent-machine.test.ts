@@ -32,8 +32,8 @@ function harness() {
 describe('agent supervisor', () => {
   it('spawns one IP actor per VIP, with the VIP id as actor id', () => {
     const { actor, live } = harness();
-    actor.send({ type: 'vip.add', vipId: 'vip-a', ip: '198.18.0.10/32' });
-    actor.send({ type: 'vip.add', vipId: 'vip-b', ip: '198.18.0.11/32' });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-a', ip: '198.18.0.10/32' }] });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-b', ip: '198.18.0.11/32' }] });
     const snapshot = actor.getSnapshot();
     assert.deepEqual(Object.keys(snapshot.children).sort(), ['vip-a', 'vip-b']);
     assert.equal(live(), 2);
@@ -48,8 +48,8 @@ describe('agent supervisor', () => {
 
   it('routes stream events to the right actor and lists states', () => {
     const { actor, emit } = harness();
-    actor.send({ type: 'vip.add', vipId: 'vip-a', ip: '198.18.0.10/32' });
-    actor.send({ type: 'vip.add', vipId: 'vip-b', ip: '198.18.0.11/32' });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-a', ip: '198.18.0.10/32' }] });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-b', ip: '198.18.0.11/32' }] });
     emit('vip-a', { type: 'elected', source: 'etcd' });
     emit('vip-b', { type: 'demoted', source: 'etcd' });
     const states = Object.fromEntries(listVipStates(actor.getSnapshot()).map((v) => [v.vipId, v.state]));
@@ -58,7 +58,7 @@ describe('agent supervisor', () => {
 
   it('refuses a duplicate id or address', () => {
     const { actor, live } = harness();
-    actor.send({ type: 'vip.add', vipId: 'vip-a', ip: '198.18.0.10/32' });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-a', ip: '198.18.0.10/32' }] });
     const context = actor.getSnapshot().context;
     assert.deepEqual(checkNewVip(context, { vipId: 'vip-a', ip: '198.18.0.99/32' }), {
       ok: false,
@@ -70,32 +70,32 @@ describe('agent supervisor', () => {
       reason: 'duplicate-ip',
       existingId: 'vip-a',
     });
-    actor.send({ type: 'vip.add', vipId: 'vip-z', ip: '198.18.0.10/32' });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-z', ip: '198.18.0.10/32' }] });
     assert.deepEqual(Object.keys(actor.getSnapshot().children), ['vip-a']);
     assert.equal(live(), 1);
   });
 
   it('stops the actor and its streams on delete, leaving the others', () => {
     const { actor, emit, live } = harness();
-    actor.send({ type: 'vip.add', vipId: 'vip-a', ip: '198.18.0.10/32' });
-    actor.send({ type: 'vip.add', vipId: 'vip-b', ip: '198.18.0.11/32' });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-a', ip: '198.18.0.10/32' }] });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-b', ip: '198.18.0.11/32' }] });
     const child = actor.getSnapshot().children['vip-a'];
     assert.ok(child);
     actor.send({ type: 'vip.remove', vipId: 'vip-a' });
     assert.equal(child.getSnapshot().status, 'stopped');
     assert.equal(live(), 1, 'the removed actor unsubscribed from its inputs');
-    assert.deepEqual(Object.keys(actor.getSnapshot().context.vips), ['vip-b']);
+    assert.deepEqual([...actor.getSnapshot().context.vips.keys()], ['vip-b']);
     emit('vip-b', { type: 'elected' });
     assert.equal(listVipStates(actor.getSnapshot())[0]?.state, 'ACTIVATED');
     actor.stop();
     assert.equal(live(), 0, 'stopping the agent unsubscribes every stream');
   });
 
-  it('restores many VIPs in one event, refusing duplicates within the batch and against existing ones', () => {
+  it('adds many VIPs in one event, refusing duplicates within the batch and against existing ones', () => {
     const { actor, emit, live } = harness();
-    actor.send({ type: 'vip.add', vipId: 'vip-a', ip: '198.18.0.10/32' });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-a', ip: '198.18.0.10/32' }] });
     actor.send({
-      type: 'vip.restore',
+      type: 'vip.add',
       vips: [
         { vipId: 'vip-b', ip: '198.18.0.11/32' },
         { vipId: 'vip-c', ip: '198.18.0.10/32' }, // address of vip-a
@@ -105,7 +105,7 @@ describe('agent supervisor', () => {
       ],
     });
     assert.deepEqual(Object.keys(actor.getSnapshot().children).sort(), ['vip-a', 'vip-b', 'vip-e']);
-    assert.deepEqual(Object.keys(actor.getSnapshot().context.vips).sort(), ['vip-a', 'vip-b', 'vip-e']);
+    assert.deepEqual([...actor.getSnapshot().context.vips.keys()].sort(), ['vip-a', 'vip-b', 'vip-e']);
     assert.equal(live(), 3);
     emit('vip-e', { type: 'elected' });
     assert.equal(listVipStates(actor.getSnapshot()).find((v) => v.vipId === 'vip-e')?.state, 'ACTIVATED');
@@ -113,9 +113,21 @@ describe('agent supervisor', () => {
     assert.equal(live(), 2);
   });
 
+  it('frees the address of a removed VIP for a new one', () => {
+    const { actor, live } = harness();
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-a', ip: '198.18.0.10/32' }] });
+    actor.send({ type: 'vip.remove', vipId: 'vip-a' });
+    assert.deepEqual(checkNewVip(actor.getSnapshot().context, { vipId: 'vip-b', ip: '198.18.0.10/32' }), {
+      ok: true,
+    });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-b', ip: '198.18.0.10/32' }] });
+    assert.deepEqual(Object.keys(actor.getSnapshot().children), ['vip-b']);
+    assert.equal(live(), 1);
+  });
+
   it('ignores the removal of an unknown VIP', () => {
     const { actor } = harness();
     actor.send({ type: 'vip.remove', vipId: 'vip-nope' });
-    assert.deepEqual(actor.getSnapshot().context.vips, {});
+    assert.equal(actor.getSnapshot().context.vips.size, 0);
   });
 });

@@ -32,7 +32,7 @@ function liveAgent(journal: Journal, faultPolicy: FaultPolicy) {
       ipOf: (id) => (id === VIP.vipId ? VIP.ip : undefined),
     }),
   }).start();
-  actor.send({ type: 'vip.add', ...VIP });
+  actor.send({ type: 'vip.add', vips: [VIP] });
   const state = () => listVipStates(actor.getSnapshot())[0]?.state;
   return { actor, input, state };
 }
