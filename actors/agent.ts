@@ -12,7 +12,7 @@ import {
   type Observable,
 } from 'rxjs';
 import { createActor, fromEventObservable, type Actor } from 'xstate';
-import { agentMachine, checkNewVip, vipStateOf } from '../machines/agent.ts';
+import { checkNewVip, supervisorWith, vipStateOf, type AgentMachine } from '../machines/agent.ts';
 import {
   ipMachine,
   type FaultPolicy,
@@ -111,7 +111,7 @@ const CACHE_WRITE_DELAY_MS = 200;
 export class Agent implements AgentService {
   readonly hostname: string;
   private readonly runtimes = new Map<string, VipRuntime>();
-  private readonly actor: Actor<typeof agentMachine>;
+  private readonly actor: Actor<AgentMachine>;
   private stopping = false;
   /** Addresses of adds waiting on etcd, with their new ids. */
   private readonly addsInFlight = new Map<string, string>();
@@ -155,7 +155,7 @@ export class Agent implements AgentService {
         if (runtime) this.note(runtime.vip.id, 'error', 'REFRESH_FAILED', errorText(err));
       },
     });
-    this.actor = createActor(agentMachine.provide({ actors: { ip } }), {
+    this.actor = createActor(supervisorWith(ip), {
       input: { faultPolicy: options.faultPolicy },
       inspect: createJournalRecorder({
         journal: options.journal,
@@ -226,9 +226,10 @@ export class Agent implements AgentService {
       await this.options.session.closeForRestart(grace);
     }
     await this.options.notifier?.close();
-    // The XState actors are left to the end of the process, which follows: XState stops n
-    // children in O(n²) (each stop copies the children map: ~7 s at 5,000 VIPs here), and with
-    // the addresses closed and etcd gone they can no longer change anything.
+    // Last: with the addresses closed and etcd gone the actors can no longer change anything.
+    // (Under one parent XState stopped n IP actors in O(n²), ~7 s at 5,000 VIPs; under the
+    // supervisor's shards it is 0.23 s.)
+    this.actor.stop();
   }
 
   list(): VipView[] {

@@ -2,7 +2,15 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Observable, type Subscriber } from 'rxjs';
 import { createActor, fromEventObservable } from 'xstate';
-import { agentMachine, checkNewVip, listVipStates } from '../../machines/agent.ts';
+import {
+  SHARD_COUNT,
+  checkNewVip,
+  ipActorIds,
+  ipActorOf,
+  listVipStates,
+  supervisorWith,
+  vipStateOf,
+} from '../../machines/agent.ts';
 import { ipMachine, type IpEvent, type IpInputsParams } from '../../machines/ip.ts';
 
 /** An agent whose IP actors read from per-VIP subscriber lists, counted to catch leaks. */
@@ -21,7 +29,7 @@ function harness() {
       ),
     },
   });
-  const actor = createActor(agentMachine.provide({ actors: { ip } }), {
+  const actor = createActor(supervisorWith(ip), {
     input: { faultPolicy: 'at-least-one' },
   }).start();
   const emit = (vipId: string, event: IpEvent) => subscribers.get(vipId)?.forEach((s) => s.next(event));
@@ -35,10 +43,12 @@ describe('agent supervisor', () => {
     actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-a', ip: '198.18.0.10/32' }] });
     actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-b', ip: '198.18.0.11/32' }] });
     const snapshot = actor.getSnapshot();
-    assert.deepEqual(Object.keys(snapshot.children).sort(), ['vip-a', 'vip-b']);
+    assert.deepEqual(ipActorIds(snapshot).sort(), ['vip-a', 'vip-b']);
     assert.equal(live(), 2);
     assert.deepEqual(
-      listVipStates(snapshot).map((v) => [v.vipId, v.state]),
+      listVipStates(snapshot)
+        .map((v) => [v.vipId, v.state])
+        .sort(),
       [
         ['vip-a', 'BOOTING'],
         ['vip-b', 'BOOTING'],
@@ -71,7 +81,7 @@ describe('agent supervisor', () => {
       existingId: 'vip-a',
     });
     actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-z', ip: '198.18.0.10/32' }] });
-    assert.deepEqual(Object.keys(actor.getSnapshot().children), ['vip-a']);
+    assert.deepEqual(ipActorIds(actor.getSnapshot()), ['vip-a']);
     assert.equal(live(), 1);
   });
 
@@ -79,12 +89,15 @@ describe('agent supervisor', () => {
     const { actor, emit, live } = harness();
     actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-a', ip: '198.18.0.10/32' }] });
     actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-b', ip: '198.18.0.11/32' }] });
-    const child = actor.getSnapshot().children['vip-a'];
+    const child = ipActorOf(actor.getSnapshot(), 'vip-a');
     assert.ok(child);
     actor.send({ type: 'vip.remove', vipId: 'vip-a' });
     assert.equal(child.getSnapshot().status, 'stopped');
     assert.equal(live(), 1, 'the removed actor unsubscribed from its inputs');
-    assert.deepEqual([...actor.getSnapshot().context.vips.keys()], ['vip-b']);
+    assert.deepEqual(
+      listVipStates(actor.getSnapshot()).map((v) => v.vipId),
+      ['vip-b'],
+    );
     emit('vip-b', { type: 'elected' });
     assert.equal(listVipStates(actor.getSnapshot())[0]?.state, 'ACTIVATED');
     actor.stop();
@@ -104,8 +117,13 @@ describe('agent supervisor', () => {
         { vipId: 'vip-e', ip: '198.18.0.13/32' },
       ],
     });
-    assert.deepEqual(Object.keys(actor.getSnapshot().children).sort(), ['vip-a', 'vip-b', 'vip-e']);
-    assert.deepEqual([...actor.getSnapshot().context.vips.keys()].sort(), ['vip-a', 'vip-b', 'vip-e']);
+    assert.deepEqual(ipActorIds(actor.getSnapshot()).sort(), ['vip-a', 'vip-b', 'vip-e']);
+    assert.deepEqual(
+      listVipStates(actor.getSnapshot())
+        .map((v) => v.vipId)
+        .sort(),
+      ['vip-a', 'vip-b', 'vip-e'],
+    );
     assert.equal(live(), 3);
     emit('vip-e', { type: 'elected' });
     assert.equal(listVipStates(actor.getSnapshot()).find((v) => v.vipId === 'vip-e')?.state, 'ACTIVATED');
@@ -121,13 +139,36 @@ describe('agent supervisor', () => {
       ok: true,
     });
     actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-b', ip: '198.18.0.10/32' }] });
-    assert.deepEqual(Object.keys(actor.getSnapshot().children), ['vip-b']);
+    assert.deepEqual(ipActorIds(actor.getSnapshot()), ['vip-b']);
     assert.equal(live(), 1);
+  });
+
+  it('spreads IP actors over the shards, and refuses a taken address whatever shard holds it', () => {
+    const { actor, emit, live } = harness();
+    const vips = Array.from({ length: 640 }, (_, i) => ({ vipId: `vip-${i}`, ip: `198.18.3.${i}/32` }));
+    actor.send({ type: 'vip.add', vips });
+    const snapshot = actor.getSnapshot();
+    assert.equal(ipActorIds(snapshot).length, 640);
+    const perShard = snapshot.context.shards.map((s) => Object.keys(s.getSnapshot().children).length);
+    assert.equal(perShard.length, SHARD_COUNT);
+    assert.ok(Math.max(...perShard) <= 30, `shard sizes ${perShard.join(' ')}`);
+    for (const vip of vips) assert.equal(ipActorOf(snapshot, vip.vipId)?.id, vip.vipId);
+    // Same address, another id (so most likely another shard): refused.
+    for (let i = 0; i < 20; i++) {
+      const taken = { vipId: `vip-other-${i}`, ip: `198.18.3.${i}/32` };
+      assert.equal(checkNewVip(snapshot.context, taken).ok, false);
+      actor.send({ type: 'vip.add', vips: [taken] });
+    }
+    assert.equal(ipActorIds(actor.getSnapshot()).length, 640);
+    emit('vip-639', { type: 'elected' });
+    assert.equal(vipStateOf(actor.getSnapshot(), 'vip-639'), 'ACTIVATED');
+    actor.stop();
+    assert.equal(live(), 0);
   });
 
   it('ignores the removal of an unknown VIP', () => {
     const { actor } = harness();
     actor.send({ type: 'vip.remove', vipId: 'vip-nope' });
-    assert.equal(actor.getSnapshot().context.vips.size, 0);
+    assert.deepEqual(listVipStates(actor.getSnapshot()), []);
   });
 });

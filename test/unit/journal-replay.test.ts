@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { Subject } from 'rxjs';
 import { createActor, fromEventObservable } from 'xstate';
-import { agentMachine, listVipStates } from '../../machines/agent.ts';
+import { listVipStates, supervisorWith } from '../../machines/agent.ts';
 import {
   IP_EVENT_TYPES,
   ipMachine,
@@ -24,7 +24,7 @@ const VIP = { vipId: 'vip-a', ip: '198.18.0.10/32' };
 function liveAgent(journal: Journal, faultPolicy: FaultPolicy) {
   const input = new Subject<IpEvent>();
   const ip = ipMachine.provide({ actors: { inputs: fromEventObservable(() => input) } });
-  const actor = createActor(agentMachine.provide({ actors: { ip } }), {
+  const actor = createActor(supervisorWith(ip), {
     input: { faultPolicy },
     inspect: createJournalRecorder({
       journal,
