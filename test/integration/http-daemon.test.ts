@@ -455,7 +455,9 @@ describe('HTTP API of the real daemon', () => {
       } catch {
         parsed = undefined;
       }
-      if (method === 'POST' && /^\/ips\/?$/.test(path)) return parseBodyWith(createVipBody, parsed).ok;
+      // The query string does not change the route: POST /ips?x=1 with a good body adds a VIP.
+      const route = path.split('?')[0] ?? path;
+      if (method === 'POST' && /^\/ips\/?$/.test(route)) return parseBodyWith(createVipBody, parsed).ok;
       if (!targetsExisting) return false;
       const sub = idMatch?.[2] ?? '';
       if ((method === 'PATCH' || method === 'PUT') && (sub === '' || sub === '/')) {
