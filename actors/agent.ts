@@ -12,7 +12,7 @@ import {
   type Observable,
 } from 'rxjs';
 import { createActor, fromEventObservable, type Actor } from 'xstate';
-import { checkNewVip, supervisorWith, vipStateOf, type AgentMachine } from '../machines/agent.ts';
+import { supervisorWith, vipStateOf, type AgentMachine } from '../machines/agent.ts';
 import {
   ipMachine,
   type FaultPolicy,
@@ -113,8 +113,8 @@ export class Agent implements AgentService {
   private readonly runtimes = new Map<string, VipRuntime>();
   private readonly actor: Actor<AgentMachine>;
   private stopping = false;
-  /** Addresses of adds waiting on etcd, with their new ids. */
-  private readonly addsInFlight = new Map<string, string>();
+  /** Every address this agent runs or is adding (waiting on etcd), with its VIP id. */
+  private readonly vipIdsByIp = new Map<string, string>();
   private readonly refresher: AddressRefresher;
   private cacheTimer: NodeJS.Timeout | undefined;
   /** Adds of one turn reach the supervisor as one event; removed (or stopping) ones never. */
@@ -262,19 +262,19 @@ export class Agent implements AgentService {
       checks: request.checks ?? [],
       healthcheck_interval: request.healthcheck_interval ?? DEFAULT_HEALTHCHECK_INTERVAL_S,
     };
-    const verdict = checkNewVip(this.actor.getSnapshot().context, { vipId: vip.id, ip: vip.ip });
-    if (!verdict.ok) throw new DuplicateVipError(vip.ip, verdict.existingId);
-    // An add of the same address may be waiting on etcd too: the first one wins it.
-    const pending = this.addsInFlight.get(vip.ip);
-    if (pending) throw new DuplicateVipError(vip.ip, pending);
-    this.addsInFlight.set(vip.ip, vip.id);
+    // Taken from here on, so a concurrent add of the same address (waiting on etcd like this
+    // one, or arriving before the supervisor has the batch this one joins) gets a 409.
+    const taken = this.vipIdsByIp.get(vip.ip);
+    if (taken !== undefined) throw new DuplicateVipError(vip.ip, taken);
+    this.vipIdsByIp.set(vip.ip, vip.id);
     try {
       // Stored first: a VIP the agent runs is always one it will restore.
       await this.options.session.config.put(vip);
-      this.spawn(vip);
-    } finally {
-      this.addsInFlight.delete(vip.ip);
+    } catch (err) {
+      this.vipIdsByIp.delete(vip.ip);
+      throw err;
     }
+    this.spawn(vip);
     this.scheduleCacheWrite();
     return this.get(vip.id);
   }
@@ -320,6 +320,7 @@ export class Agent implements AgentService {
     runtime.address.close();
     this.actor.send({ type: 'vip.remove', vipId: id });
     this.runtimes.delete(id);
+    this.vipIdsByIp.delete(runtime.vip.ip);
     await runtime.election.close();
     await this.options.session.config.delete(id);
     this.scheduleCacheWrite();
@@ -405,6 +406,16 @@ export class Agent implements AgentService {
 
   private spawn(vip: StoredVip): void {
     if (this.runtimes.has(vip.id)) return;
+    const taken = this.vipIdsByIp.get(vip.ip);
+    if (taken !== undefined && taken !== vip.id) {
+      this.options.logger.warn('two stored VIPs with one address: the second is not run', {
+        ip: vip.ip,
+        running: taken,
+        skipped: vip.id,
+      });
+      return;
+    }
+    this.vipIdsByIp.set(vip.ip, vip.id);
     const runtime = this.createRuntime(vip);
     this.runtimes.set(vip.id, runtime);
     this.spawns.push(runtime);

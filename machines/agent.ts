@@ -108,7 +108,7 @@ function verdict(lookups: VipLookup, vip: AgentVip): NewVipVerdict {
   return { ok: true };
 }
 
-/** One rule for the machine and the service that must throw a typed error. */
+/** The supervisor's rule for a new VIP, read on its context. */
 export function checkNewVip(context: AgentContext, vip: AgentVip): NewVipVerdict {
   return verdict(
     { vip: (id) => lookup(context.vips, id), vipIdOf: (ip) => lookup(context.vipIdsByIp, ip) },
