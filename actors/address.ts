@@ -20,7 +20,14 @@ export interface AddressControllerOptions {
   announce: { count: number; intervalMs: number };
   onError: (code: 'BIND_FAILED' | 'UNBIND_FAILED' | 'ANNOUNCE_FAILED', err: unknown) => void;
   onAnnounced: () => void;
+  /**
+   * Once the kernel has dropped the address by its lifetime (the agent was frozen or stalled
+   * past it), whether to put it back now. Never blindly: by then another host may own the VIP.
+   */
+  mayRecreate: () => boolean;
   logger: Logger;
+  /** Monotonic milliseconds (performance.now); tests pass their own. */
+  now?: () => number;
 }
 
 export class AddressController {
@@ -31,8 +38,14 @@ export class AddressController {
   private closed = false;
   private pending = 0;
   private bound = false;
+  /** When the kernel drops the address unless renewed before (monotonic ms); null: never. */
+  private expiresAt: number | null = null;
+  private lost = false;
+  private readonly now: () => number;
 
-  constructor(private readonly options: AddressControllerOptions) {}
+  constructor(private readonly options: AddressControllerOptions) {
+    this.now = options.now ?? (() => performance.now());
+  }
 
   get cidr(): string {
     return this.options.cidr;
@@ -45,6 +58,34 @@ export class AddressController {
   /** The last bind succeeded and nothing has unbound it since. */
   get isBound(): boolean {
     return this.bound;
+  }
+
+  /** Still wanted, but the kernel dropped it when its lifetime ran out (see `mayRecreate`). */
+  get isLost(): boolean {
+    return this.lost;
+  }
+
+  /** See AddressControllerOptions.mayRecreate. */
+  mayRecreate(): boolean {
+    return this.options.mayRecreate();
+  }
+
+  /** The lifetime last given has run out: the kernel may have dropped the address already. */
+  get mayHaveExpired(): boolean {
+    return this.expiresAt !== null && this.now() >= this.expiresAt;
+  }
+
+  /** A renewal of `lifetimeSec` (0 = forever) sent at `sentAt` succeeded. */
+  renewed(sentAt: number, lifetimeSec: number): void {
+    if (!this.bound) return;
+    this.expiresAt = lifetimeSec > 0 ? sentAt + lifetimeSec * 1000 : null;
+  }
+
+  /** The kernel no longer has the address although it is wanted: its lifetime ran out. */
+  markLost(): void {
+    this.bound = false;
+    this.lost = true;
+    this.expiresAt = null;
   }
 
   /** No operation queued or running: a batch refresh cannot race one of ours. */
@@ -112,6 +153,8 @@ export class AddressController {
     const lifetime = this.wanted ? this.options.lifetimeSec() : null;
     if (lifetime === null) {
       this.bound = false;
+      this.lost = false;
+      this.expiresAt = null;
       try {
         await this.options.net.unbind(this.options.cidr);
       } catch (err) {
@@ -120,10 +163,13 @@ export class AddressController {
       return;
     }
     try {
+      const sentAt = this.now();
       await this.options.net.bind(this.options.cidr, { lifetimeSec: lifetime });
       // bind keeps an existing address as it is; a restart must renew what the old process set.
       if (lifetime > 0) await this.options.net.refresh(this.options.cidr, { lifetimeSec: lifetime });
       this.bound = this.wanted;
+      this.lost = false;
+      this.renewed(sentAt, lifetime);
     } catch (err) {
       this.bound = false;
       this.options.onError('BIND_FAILED', err);

@@ -150,10 +150,14 @@ export class Agent implements AgentService {
       controllers: () => [...this.runtimes.values()].map((runtime) => runtime.address),
       lifetimeSec: () => this.lifetimeSec(),
       periodMs: () => this.refreshEveryMs(),
-      onFailure: (cidr, err) => {
-        const runtime = [...this.runtimes.values()].find((r) => r.vip.ip === cidr);
-        if (runtime) this.note(runtime.vip.id, 'error', 'REFRESH_FAILED', errorText(err));
-      },
+      onFailure: (cidr, err) => this.noteFor(cidr, 'error', 'REFRESH_FAILED', errorText(err)),
+      onLost: (cidr) =>
+        this.noteFor(
+          cidr,
+          'warn',
+          'ADDRESS_EXPIRED',
+          `${cidr}: its kernel lifetime ran out before a refresh; kept off until etcd says who owns it`,
+        ),
     });
     this.actor = createActor(supervisorWith(ip), {
       input: { faultPolicy: options.faultPolicy },
@@ -433,9 +437,10 @@ export class Agent implements AgentService {
 
   private createRuntime(vip: StoredVip): VipRuntime {
     const checks = (vip.checks ?? []) as HealthCheckSpec[];
+    const election = this.options.session.election(vip.ip);
     return {
       vip,
-      election: this.options.session.election(vip.ip),
+      election,
       address: new AddressController({
         cidr: vip.ip,
         net: this.options.net,
@@ -444,6 +449,7 @@ export class Agent implements AgentService {
         logger: this.options.logger,
         onError: (code, err) => this.note(vip.id, 'error', code, errorText(err)),
         onAnnounced: () => this.note(vip.id, 'info', 'ANNOUNCE_SENT', `announced ${vip.ip}`),
+        mayRecreate: () => this.mayRecreateExpired(election),
       }),
       checks: new BehaviorSubject({ checks, intervalMs: this.intervalMsOf(vip) }),
       removing: false,
@@ -478,6 +484,12 @@ export class Agent implements AgentService {
       ...(revision !== undefined ? { revision } : {}),
       time: new Date().toISOString(),
     });
+  }
+
+  /** A note for the VIP with this address (rare events: a linear search is fine). */
+  private noteFor(cidr: string, level: 'info' | 'warn' | 'error', code: string, message: string): void {
+    const runtime = [...this.runtimes.values()].find((r) => r.vip.ip === cidr);
+    if (runtime) this.note(runtime.vip.id, level, code, message);
   }
 
   private note(vipId: string, level: 'info' | 'warn' | 'error', code: string, message: string): void {
@@ -525,6 +537,20 @@ export class Agent implements AgentService {
     const cap = configured === 0 ? leaseLeft : Math.min(configured, leaseLeft);
     if (cap >= 1) return cap;
     return this.options.faultPolicy === 'at-most-one' ? null : 1;
+  }
+
+  /**
+   * An owned address the kernel dropped by its lifetime (this process was frozen or stalled past
+   * it) comes back only on etcd's word: this host holds the lock, or etcd itself failed since
+   * the fence passed and the policy keeps the VIP without it. Right after a thaw neither holds:
+   * the session's recovery has not read etcd yet, and another host has most likely taken over.
+   */
+  private mayRecreateExpired(election: Election): boolean {
+    const status = this.options.session.status();
+    if (status.state === 'alive') return election.holdsLock;
+    return (
+      this.options.faultPolicy === 'at-least-one' && status.state === 'fault' && status.faultSource === 'etcd'
+    );
   }
 
   /** Refresh after each keep-alive, at the latest a third of the way through the lifetime. */

@@ -18,12 +18,19 @@ export interface RefresherOptions {
   lifetimeSec: () => number | null;
   periodMs: () => number;
   onFailure: (cidr: string, err: unknown) => void;
+  /** The kernel dropped a wanted address when its lifetime ran out. */
+  onLost?: (cidr: string) => void;
+  /** Monotonic milliseconds, as the controllers count them; tests pass their own. */
+  now?: () => number;
 }
 
 export class AddressRefresher {
   private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
 
-  constructor(private readonly options: RefresherOptions) {}
+  constructor(private readonly options: RefresherOptions) {
+    this.now = options.now ?? (() => performance.now());
+  }
 
   start(): void {
     this.schedule();
@@ -43,28 +50,50 @@ export class AddressRefresher {
       for (const controller of ready) controller.recheck();
       return;
     }
-    for (const controller of ready.filter((c) => !c.isBound)) controller.recheck();
-    const bound = ready.filter((c) => c.isBound);
-    if (lifetime === 0 || bound.length === 0) return;
+    for (const controller of ready.filter((c) => !c.isBound)) {
+      if (!controller.isLost || controller.mayRecreate()) controller.recheck();
+    }
+    // A renewal re-creates an address that is gone (the kernel does not need NLM_F_CREATE for
+    // that). One whose lifetime ran out before this tick (the process was frozen or stalled past
+    // it) is renewed only on etcd's word (`mayRecreate`); otherwise it is lost, left to the
+    // kernel, and put back by a later tick once etcd has spoken. After a freeze past the TTL
+    // another host owns the VIP: re-creating the address at the thaw made two hosts answer
+    // until the session's recovery read etcd (10–40 ms in test/chaos).
+    for (const controller of ready.filter((c) => c.isBound && c.mayHaveExpired)) {
+      if (controller.mayRecreate()) continue;
+      controller.markLost();
+      this.options.onLost?.(controller.cidr);
+    }
+    if (lifetime === 0) return;
+    this.renew(
+      ready.filter((c) => c.isBound),
+      lifetime,
+    );
+  }
+
+  private renew(controllers: AddressController[], lifetime: number): void {
+    if (controllers.length === 0) return;
+    const sentAt = this.now();
     let batch: Promise<Map<string, Error>>;
     try {
       batch = this.options.net.refreshMany(
-        bound.map((c) => c.cidr),
+        controllers.map((c) => c.cidr),
         { lifetimeSec: lifetime },
       );
     } catch (err) {
-      for (const controller of bound) this.failed(controller, err);
+      for (const controller of controllers) this.failed(controller, err);
       return;
     }
     batch.then(
       (failures) => {
-        for (const controller of bound) {
+        for (const controller of controllers) {
           const failure = failures.get(controller.cidr);
           if (failure) this.failed(controller, failure);
+          else controller.renewed(sentAt, lifetime);
         }
       },
       (err: unknown) => {
-        for (const controller of bound) this.failed(controller, err);
+        for (const controller of controllers) this.failed(controller, err);
       },
     );
   }

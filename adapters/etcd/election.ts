@@ -82,6 +82,10 @@ export class VipElection implements Election {
     return this.closed;
   }
 
+  get holdsLock(): boolean {
+    return this.isMine(this.holder);
+  }
+
   private get hostname(): string {
     return this.ctx.options.hostname;
   }

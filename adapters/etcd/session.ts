@@ -74,6 +74,7 @@ export class EtcdSessionImpl implements EtcdSession {
   private state: SessionState = 'connecting';
   private acting = false;
   private lastError: string | undefined;
+  private faultSource: 'fence' | 'etcd' | undefined;
   private failures = 0;
   private recoveryTimer: ReturnType<typeof setTimeout> | null = null;
   private recoveryAttempts = 0;
@@ -199,6 +200,7 @@ export class EtcdSessionImpl implements EtcdSession {
       leaseRemainingMs: this.state === 'closed' ? 0 : this.fence.remainingMs(),
     };
     if (this.lastError !== undefined) status.lastError = this.lastError;
+    if (this.state === 'fault' && this.faultSource !== undefined) status.faultSource = this.faultSource;
     return status;
   }
 
@@ -398,6 +400,7 @@ export class EtcdSessionImpl implements EtcdSession {
     if (this.state === 'closed') return;
     const already = this.state === 'fault';
     this.state = 'fault';
+    this.faultSource = source;
     this.acting = false;
     this.lastError = reason;
     this.keeper.stop();

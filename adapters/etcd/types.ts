@@ -20,6 +20,11 @@ export interface SessionStatus {
   /** Milliseconds left before the agent's own fence deadline (last keep-alive + TTL); 0 when past. */
   leaseRemainingMs: number;
   lastError?: string;
+  /**
+   * In `fault`, what put it there last: `fence` (the agent's own deadline passed: it may just
+   * have been frozen, etcd not asked yet) or `etcd` (etcd refused or did not answer).
+   */
+  faultSource?: 'fence' | 'etcd';
 }
 
 /** One VIP's configuration as stored at `<prefix>/hosts/<hostname>/<id>` (LinK v2 shape). */
@@ -39,6 +44,8 @@ export interface HostMembership {
 export interface Election {
   /** elected / demoted / fault for this VIP, driven by watches and the session, never by polling. */
   readonly events$: Observable<ElectionEvent>;
+  /** etcd's last word is that this host holds the lock with the session's live lease. */
+  readonly holdsLock: boolean;
   /** false: no lock attempts and no membership key (a FAILING host withdraws). */
   setCandidate(candidate: boolean): void;
   /** Deletes the lock if this host holds it; resolves when done. */

@@ -27,16 +27,13 @@ import {
  * - at least one responder at every sample (a gap ≤ SAMPLE_TOLERANCE_MS), except during a
  *   takeover that must wait for the dead owner's lease (≤ TTL + MARGIN_MS);
  * - never two responders while every agent reaches etcd (a partitioned owner and a lost quorum
- *   are the documented exceptions of at-least-one: the cut-off host keeps answering; so is an
- *   owner thawed after a freeze past its TTL, until its recovery reads etcd);
+ *   are the documented exceptions of at-least-one: the cut-off host keeps answering), nor after
+ *   a frozen owner thaws;
  * - one responder within TTL + MARGIN_MS after the fault heals;
  * - no configuration lost: GET /ips on every host equals what was configured.
  *
  *   scripts/in-netns.sh node --import tsx --test test/chaos/at-least-one.test.ts
  */
-
-/** Bound on the thawed owner's overlap (its recovery: a keep-alive and a read, under load). */
-const THAW_OVERLAP_MS = 1000;
 
 describe('chaos, at-least-one', { timeout: 240_000 }, () => {
   let lab: Lab;
@@ -113,14 +110,12 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
       TTL_MS + MARGIN_MS,
     );
     await checkRecovery('SIGCONT', thawedAt);
-    // Documented at-least-one behaviour: the thawed agent's first act is its fence's `fault`,
-    // and `fault` binds under at-least-one until its recovery reads etcd (one round trip).
-    // at-most-one.test.ts asserts 0 for the same scenario.
+    // The kernel dropped the frozen owner's address when its lifetime ran out; at the thaw its
+    // refresher must not re-create it before etcd says who owns the VIP (it did: 10–40 ms of
+    // two answers, until the recovery read etcd). at-most-one.test.ts asserts the same.
     const thawed = windowReport(observation.rounds, thawedAt, observation.now);
-    log(
-      `SIGCONT: two responders ${thawed.twoMs.toFixed(0)} ms after the thaw (allowed, ≤ ${THAW_OVERLAP_MS} ms)`,
-    );
-    assert.ok(thawed.twoMs <= THAW_OVERLAP_MS, `two hosts answered ${thawed.twoMs} ms after the thaw`);
+    log(`SIGCONT: two responders ${thawed.twoMs.toFixed(0)} ms after the thaw`);
+    assert.equal(thawed.twoMs, 0, 'two hosts answered after the thaw');
   });
 
   it('partition of the owner from etcd: it keeps answering (documented), one owner within TTL + margin after heal', async () => {

@@ -6,6 +6,7 @@ import { createRpc } from '../../adapters/etcd/rpc.ts';
 import type { EtcdRpc } from '../../adapters/etcd/rpc.ts';
 import type { ElectionEvent } from '../../adapters/etcd/types.ts';
 import { startEtcd, waitFor } from '../support/etcd.ts';
+import { until } from '../support/until.ts';
 import type { EtcdCluster } from '../support/etcd.ts';
 
 const TTL = 2;
@@ -69,7 +70,11 @@ describe('etcd faults and recovery (real etcd)', () => {
     const event = await fault;
     const faultMs = performance.now() - started;
     assert.deepEqual([event.type, event.type === 'fault' ? event.source : ''], ['fault', 'fence']);
+    // Only its own deadline has spoken (what the agent must not re-create an address on).
+    assert.equal(owner.session.status().faultSource, 'fence');
+    assert.equal(owner.election.holdsLock, false);
     await takeover;
+    assert.equal(other.election.holdsLock, true);
     const takeoverMs = performance.now() - started;
     console.log(
       `# frozen owner: fence fault after ${faultMs.toFixed(0)} ms, takeover after ${takeoverMs.toFixed(0)} ms`,
@@ -118,6 +123,13 @@ describe('etcd faults and recovery (real etcd)', () => {
       `# etcd stopped: all faulted after ${ms.toFixed(0)} ms (${events.map((e) => (e.type === 'fault' ? e.source : '')).join(',')})`,
     );
     for (const h of all) assert.equal(h.session.status().state, 'fault');
+    // A recovery attempt has failed against the stopped etcd: etcd itself is the cause now.
+    await until(
+      'every session to blame etcd',
+      () => all.every((h) => h.session.status().faultSource === 'etcd'),
+      TTL_MS + MARGIN_MS,
+    );
+    for (const h of all) assert.equal(h.election.holdsLock, false);
     const decisions = all.map((h) =>
       waitFor(h.election.events$, decided, 3 * TTL_MS, 'decision after restart'),
     );

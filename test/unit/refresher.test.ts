@@ -25,7 +25,12 @@ function recordingNet(failing = new Set<string>()) {
   return { net, calls };
 }
 
-function controller(net: NetAdapter, cidr: string, lifetime: () => number | null) {
+function controller(
+  net: NetAdapter,
+  cidr: string,
+  lifetime: () => number | null,
+  options: { now?: () => number; mayRecreate?: () => boolean } = {},
+) {
   return new AddressController({
     cidr,
     net,
@@ -33,9 +38,13 @@ function controller(net: NetAdapter, cidr: string, lifetime: () => number | null
     announce: { count: 1, intervalMs: 0 },
     onError: () => undefined,
     onAnnounced: () => undefined,
+    mayRecreate: options.mayRecreate ?? (() => true),
     logger: silentLogger,
+    ...(options.now ? { now: options.now } : {}),
   });
 }
+
+const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('address refresher', () => {
   it('renews every bound, idle VIP in one batch and leaves the others alone', async () => {
@@ -94,5 +103,76 @@ describe('address refresher', () => {
     await a.settled();
     assert.deepEqual(failures, ['198.18.0.1/32']);
     assert.deepEqual(calls, ['refreshMany 198.18.0.1/32 2', 'bind 198.18.0.1/32', 'refresh 198.18.0.1/32']);
+  });
+
+  it('after a freeze past its lifetime, renews or re-creates the address only when mayRecreate says so', async () => {
+    let now = 0;
+    let mayRecreate = false;
+    const { net, calls } = recordingNet();
+    const a = controller(net, '198.18.0.1/32', () => 2, { now: () => now, mayRecreate: () => mayRecreate });
+    a.want(true);
+    await a.settled();
+    const lost: string[] = [];
+    const refresher = new AddressRefresher({
+      net,
+      controllers: () => [a],
+      lifetimeSec: () => 2,
+      periodMs: () => 1000,
+      onFailure: () => undefined,
+      onLost: (cidr) => lost.push(cidr),
+      now: () => now,
+    });
+    // Within its lifetime: a plain renewal, whatever etcd last said.
+    calls.length = 0;
+    now = 1000;
+    refresher.tick();
+    await turn();
+    assert.deepEqual(calls, ['refreshMany 198.18.0.1/32 2']);
+
+    // Frozen past the lifetime (renewed at 1 s for 2 s): no refresh, which would re-create it.
+    calls.length = 0;
+    now = 3500;
+    refresher.tick();
+    await a.settled();
+    assert.deepEqual(calls, []);
+    assert.deepEqual(lost, ['198.18.0.1/32']);
+    assert.equal(a.isLost, true);
+    assert.equal(a.isBound, false);
+
+    // Until etcd has spoken, later ticks leave it alone.
+    refresher.tick();
+    await a.settled();
+    assert.deepEqual(calls, []);
+
+    // etcd says this host still owns it: bound again, and no longer lost.
+    mayRecreate = true;
+    refresher.tick();
+    await a.settled();
+    assert.deepEqual(calls, ['bind 198.18.0.1/32', 'refresh 198.18.0.1/32']);
+    assert.equal(a.isLost, false);
+    assert.equal(a.isBound, true);
+  });
+
+  it("renews an overdue address at once when etcd says it is still this host's (a stall, not a takeover)", async () => {
+    let now = 0;
+    const { net, calls } = recordingNet();
+    const a = controller(net, '198.18.0.1/32', () => 2, { now: () => now, mayRecreate: () => true });
+    a.want(true);
+    await a.settled();
+    const refresher = new AddressRefresher({
+      net,
+      controllers: () => [a],
+      lifetimeSec: () => 2,
+      periodMs: () => 1000,
+      onFailure: () => undefined,
+      now: () => now,
+    });
+    calls.length = 0;
+    now = 2100;
+    refresher.tick();
+    await turn();
+    assert.deepEqual(calls, ['refreshMany 198.18.0.1/32 2']);
+    assert.equal(a.isLost, false);
+    assert.equal(a.mayHaveExpired, false, 'renewed from the time of this refresh');
   });
 });
