@@ -105,11 +105,11 @@ describe('address refresher', () => {
     assert.deepEqual(calls, ['refreshMany 198.18.0.1/32 2', 'bind 198.18.0.1/32', 'refresh 198.18.0.1/32']);
   });
 
-  it('after a freeze past its lifetime, renews or re-creates the address only when mayRecreate says so', async () => {
-    let now = 0;
-    let mayRecreate = false;
+  /** One bound VIP (lifetime 2 s, bound at t = 0) under a refresher on a clock the test moves. */
+  async function onClock(mayRecreate: () => boolean) {
+    const clock = { now: 0 };
     const { net, calls } = recordingNet();
-    const a = controller(net, '198.18.0.1/32', () => 2, { now: () => now, mayRecreate: () => mayRecreate });
+    const a = controller(net, '198.18.0.1/32', () => 2, { now: () => clock.now, mayRecreate });
     a.want(true);
     await a.settled();
     const lost: string[] = [];
@@ -120,18 +120,24 @@ describe('address refresher', () => {
       periodMs: () => 1000,
       onFailure: () => undefined,
       onLost: (cidr) => lost.push(cidr),
-      now: () => now,
+      now: () => clock.now,
     });
-    // Within its lifetime: a plain renewal, whatever etcd last said.
     calls.length = 0;
-    now = 1000;
+    return { a, refresher, calls, lost, clock };
+  }
+
+  it('after a freeze past its lifetime, renews or re-creates the address only when mayRecreate says so', async () => {
+    let mayRecreate = false;
+    const { a, refresher, calls, lost, clock } = await onClock(() => mayRecreate);
+    // Within its lifetime: a plain renewal, whatever etcd last said.
+    clock.now = 1000;
     refresher.tick();
     await turn();
     assert.deepEqual(calls, ['refreshMany 198.18.0.1/32 2']);
 
     // Frozen past the lifetime (renewed at 1 s for 2 s): no refresh, which would re-create it.
     calls.length = 0;
-    now = 3500;
+    clock.now = 3500;
     refresher.tick();
     await a.settled();
     assert.deepEqual(calls, []);
@@ -154,25 +160,12 @@ describe('address refresher', () => {
   });
 
   it("renews an overdue address at once when etcd says it is still this host's (a stall, not a takeover)", async () => {
-    let now = 0;
-    const { net, calls } = recordingNet();
-    const a = controller(net, '198.18.0.1/32', () => 2, { now: () => now, mayRecreate: () => true });
-    a.want(true);
-    await a.settled();
-    const refresher = new AddressRefresher({
-      net,
-      controllers: () => [a],
-      lifetimeSec: () => 2,
-      periodMs: () => 1000,
-      onFailure: () => undefined,
-      now: () => now,
-    });
-    calls.length = 0;
-    now = 2100;
+    const { a, refresher, calls, lost, clock } = await onClock(() => true);
+    clock.now = 2100;
     refresher.tick();
     await turn();
     assert.deepEqual(calls, ['refreshMany 198.18.0.1/32 2']);
-    assert.equal(a.isLost, false);
+    assert.deepEqual(lost, []);
     assert.equal(a.mayHaveExpired, false, 'renewed from the time of this refresh');
   });
 });
