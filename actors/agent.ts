@@ -8,6 +8,7 @@ import {
   filter,
   firstValueFrom,
   of,
+  tap,
   timeout,
   type Observable,
 } from 'rxjs';
@@ -461,12 +462,16 @@ export class Agent implements AgentService {
   private inputs$(vipId: string): Observable<IpEvent> {
     const runtime = this.runtimes.get(vipId);
     if (!runtime) return EMPTY;
-    return vipInputs$(
-      runtime.election.events$,
-      runtime.checks,
-      this.options.monitorHealth,
-      this.options.health,
-      (err) => this.note(vipId, 'error', 'INPUTS_FAILED', errorText(err)),
+    // etcd's word that this host owns the VIP puts back an address the kernel dropped while the
+    // agent was frozen (the refresher would, at its next tick): the machine does nothing on it,
+    // `elected` in ACTIVATED being a self-transition.
+    const election$ = runtime.election.events$.pipe(
+      tap((event) => {
+        if (event.type === 'elected' && runtime.address.isLost) runtime.address.recheck();
+      }),
+    );
+    return vipInputs$(election$, runtime.checks, this.options.monitorHealth, this.options.health, (err) =>
+      this.note(vipId, 'error', 'INPUTS_FAILED', errorText(err)),
     );
   }
 

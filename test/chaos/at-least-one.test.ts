@@ -118,6 +118,33 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
     assert.equal(thawed.twoMs, 0, 'two hosts answered after the thaw');
   });
 
+  it('a lone owner frozen past its address lifetime gets the VIP back after the thaw', async () => {
+    // The other side of not re-creating an expired address at a thaw: when etcd says this host
+    // still owns the VIP (nobody else competes), the address must come back by itself.
+    const owner = await settle(lab, observation);
+    for (const host of lab.hosts) if (host.name !== owner) await lab.signalAgent(host.name, 'SIGTERM');
+    const frozenAt = Date.now();
+    await lab.signalAgent(owner, 'SIGSTOP');
+    try {
+      await until(
+        "the kernel to drop the frozen owner's address",
+        async () => (await lab.holders(VIP)).length === 0,
+        TTL_MS + MARGIN_MS,
+      );
+      // Past the TTL too: its lease is gone, so the thawed agent must win the lock again first.
+      await until('the TTL to pass', () => Date.now() - frozenAt > TTL_MS + 500, TTL_MS + 1500);
+    } finally {
+      await lab.signalAgent(owner, 'SIGCONT', false);
+    }
+    const thawed = Date.now();
+    await until(
+      'the thawed owner to bind the VIP again',
+      async () => (await lab.holders(VIP)).join() === owner,
+      TTL_MS + MARGIN_MS,
+    );
+    log(`lone owner thawed: VIP bound again ${Date.now() - thawed} ms after SIGCONT`);
+  });
+
   it('partition of the owner from etcd: it keeps answering (documented), one owner within TTL + margin after heal', async () => {
     const owner = await settle(lab, observation);
     const t0 = observation.now;
