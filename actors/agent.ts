@@ -193,7 +193,12 @@ export class Agent implements AgentService {
         err: String(err),
       });
     }
+    const started = performance.now();
     this.spawnAll(vips);
+    this.options.logger.info('VIPs restored', {
+      count: vips.length,
+      ms: Math.round(performance.now() - started),
+    });
   }
 
   /**
