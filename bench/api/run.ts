@@ -3,7 +3,7 @@ import { Agent, request } from 'node:http';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { freePort, startEtcd } from '../../test/support/etcd.ts';
-import { createVethPair, deleteLink, startDaemon } from './agents.ts';
+import { createVethPair, deleteLink, startDaemon } from '../../lab/daemon.ts';
 
 /**
  * `GET /ips` with 1,000 VIPs configured on a real agent (real etcd, real interface): requests per

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createVethPair, deleteLink, startDaemon, type Daemon } from '../../bench/api/agents.ts';
+import { createVethPair, deleteLink, startDaemon, type Daemon } from '../../lab/daemon.ts';
 import { callAgent } from '../../lab/api.ts';
 import { freePort, startEtcd, type EtcdCluster } from '../support/etcd.ts';
 

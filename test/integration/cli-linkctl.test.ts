@@ -3,8 +3,8 @@ import { execFile, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import type { JournalEntry, VipView } from '../../actors/types.ts';
-import { LINKCTL, createVethPair, deleteLink, startDaemon } from '../../bench/api/agents.ts';
-import type { Daemon } from '../../bench/api/agents.ts';
+import { LINKCTL, createVethPair, deleteLink, startDaemon } from '../../lab/daemon.ts';
+import type { Daemon } from '../../lab/daemon.ts';
 import { freePort, startEtcd } from '../support/etcd.ts';
 import type { EtcdCluster } from '../support/etcd.ts';
 

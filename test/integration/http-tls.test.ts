@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
-import { createVethPair, deleteLink, startDaemon, type Daemon } from '../../bench/api/agents.ts';
+import { createVethPair, deleteLink, startDaemon, type Daemon } from '../../lab/daemon.ts';
 import {
   freePort,
   makeTlsMaterial,

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from './netns.ts';
 
 /**
  * Real `linkctl agent` daemons for the API's integration tests and its benchmark: each one a
@@ -13,8 +13,7 @@ import { fileURLToPath } from 'node:url';
  * and a Unix socket. Ready = its "agent started" log line (an event, not a sleep).
  */
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const LINKCTL = join(ROOT, 'bin', 'linkctl');
+export const LINKCTL = join(REPO_ROOT, 'bin', 'linkctl');
 
 export interface DaemonOptions {
   hostname: string;
