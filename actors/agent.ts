@@ -12,13 +12,14 @@ import {
   timeout,
   type Observable,
 } from 'rxjs';
-import { createActor, fromEventObservable, type Actor } from 'xstate';
-import { supervisorWith, vipStateOf, type AgentMachine } from '../machines/agent.ts';
+import { createActor, fromEventObservable, type Actor, type ActorRefFrom } from 'xstate';
+import { ipActorOf, supervisorWith, type AgentMachine } from '../machines/agent.ts';
 import {
   ipMachine,
   type FaultPolicy,
   type IpEvent,
   type IpInputsParams,
+  type IpMachine,
   type IpState,
 } from '../machines/ip.ts';
 import type { Election, EtcdSession, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
@@ -100,6 +101,8 @@ interface VipRuntime {
   removing: boolean;
   /** Election actions waiting for the address work queued before them (see afterAddress). */
   electionOps: Promise<void>;
+  /** Its IP actor once the supervisor has spawned it: a state read is one property away. */
+  ipActor?: ActorRefFrom<IpMachine>;
 }
 
 const DEFAULT_HEALTHCHECK_INTERVAL_S = 0;
@@ -438,7 +441,11 @@ export class Agent implements AgentService {
 
   private spawnNow(batch: VipRuntime[]): void {
     this.actor.send({ type: 'vip.add', vips: batch.map((r) => ({ vipId: r.vip.id, ip: r.vip.ip })) });
-    for (const runtime of batch) runtime.election.setCandidate(true);
+    const snapshot = this.actor.getSnapshot();
+    for (const runtime of batch) {
+      runtime.ipActor = ipActorOf(snapshot, runtime.vip.id);
+      runtime.election.setCandidate(true);
+    }
   }
 
   private createRuntime(vip: StoredVip): VipRuntime {
@@ -589,7 +596,7 @@ export class Agent implements AgentService {
 
   /** O(1): reads the one child actor (list() over n VIPs must stay linear). */
   private stateOf(id: string): IpState {
-    return vipStateOf(this.actor.getSnapshot(), id);
+    return this.runtimes.get(id)?.ipActor?.getSnapshot().value ?? 'BOOTING';
   }
 
   private runtime(vipId: string): VipRuntime | undefined {
