@@ -503,10 +503,10 @@ export class Agent implements AgentService {
     });
   }
 
-  /** A note for the VIP with this address (rare events: a linear search is fine). */
+  /** A note for the VIP with this address, if this agent runs it. */
   private noteFor(cidr: string, level: 'info' | 'warn' | 'error', code: string, message: string): void {
-    const runtime = [...this.runtimes.values()].find((r) => r.vip.ip === cidr);
-    if (runtime) this.note(runtime.vip.id, level, code, message);
+    const vipId = this.vipIdsByIp.get(cidr);
+    if (vipId !== undefined && this.runtimes.has(vipId)) this.note(vipId, level, code, message);
   }
 
   private note(vipId: string, level: 'info' | 'warn' | 'error', code: string, message: string): void {
