@@ -148,7 +148,9 @@ export const agentMachine = setup({
           vips.set(vip.vipId, vip);
           vipIdsByIp.set(vip.ip, vip.vipId);
           const shard = shardOf(vip.vipId);
-          byShard.set(shard, [...(byShard.get(shard) ?? []), vip]);
+          const batch = byShard.get(shard);
+          if (batch) batch.push(vip);
+          else byShard.set(shard, [vip]);
         }
         if (byShard.size === 0) return;
         enqueue.assign({ vips: vips.done(), vipIdsByIp: vipIdsByIp.done() });
