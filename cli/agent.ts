@@ -155,7 +155,7 @@ async function serve(config: AgentConfig, logger: Logger, childEnv: NodeJS.Proce
     await startApiServer({
       app,
       port: config.port,
-      host: config.bindAddress,
+      host: config.listenAddress,
       ...(config.tls ? { tls: config.tls } : {}),
     }),
   ];

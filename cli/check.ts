@@ -107,7 +107,7 @@ export async function collectChecks(
     (c) => checkEtcd(c, options.etcdTimeoutMs ?? 3000),
   );
   await guarded('state directory', ['STATE_DIR'], (c) => checkStateDir(c.stateDir));
-  await guarded('API port', ['PORT', 'BIND_ADDRESS'], (c) => checkPort(c.port, c.bindAddress));
+  await guarded('API port', ['PORT', 'LISTEN_ADDRESS'], (c) => checkPort(c.port, c.listenAddress));
   return results;
 }
 
@@ -342,7 +342,7 @@ function checkPort(port: number, host: string): Promise<CheckResult> {
           : err.code === 'EACCES'
             ? 'needs CAP_NET_BIND_SERVICE (ports below 1024); pick PORT ≥ 1024'
             : err.code === 'EADDRNOTAVAIL'
-              ? 'cannot be bound: BIND_ADDRESS is not an address of this host'
+              ? 'cannot be bound: LISTEN_ADDRESS is not an address of this host'
               : `cannot be bound (${err.code ?? err.message})`;
       resolve({ name, status: 'fail', message: `${host}:${port} ${why}` });
     });

@@ -58,6 +58,7 @@ const PARTNER: Readonly<Record<string, string>> = {
   ETCD_USER: 'ETCD_PASSWORD',
   ETCD_PASSWORD: 'ETCD_USER',
   KEEPALIVE_INTERVAL: 'LEASE_TTL',
+  PASSWORD: 'LISTEN_ADDRESS',
 };
 
 /** Placeholders for required variables, so the other variables can still be read. */

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { CONFIG_SCHEMA, defaultHostname, type VarName, type VarSpec } from './schema.ts';
 
 /** A bad or missing variable; `variable` names it, `message` says what form is expected. */
@@ -19,7 +22,7 @@ export interface AgentConfig {
   hostname: string;
   stateDir: string;
   port: number;
-  bindAddress: string;
+  listenAddress: string;
   apiSocket?: string;
   auth?: { user: string; password: string };
   tls?: { certFile: string; keyFile: string };
@@ -38,6 +41,8 @@ export interface AgentConfig {
   handoverTimeoutMs: number;
   restartGraceSec: number;
   health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
+  /** EXEC_CHECKS_DIR: the only folder EXEC checks may run programs from; absent = EXEC refused. */
+  execChecksDir?: string;
   announce: { count: number; intervalMs: number; refreshIntervalMs: number };
   hooks: { exec?: string; webhookUrl?: string; webhookSecret?: string; timeoutMs: number };
   log: { level: 'error' | 'warn' | 'info' | 'debug'; format: 'json' | 'pretty' };
@@ -77,9 +82,61 @@ function expectedForm(spec: VarSpec): string {
   }
 }
 
+/** How parseConfig reads secret files; tests pass their own. */
+export type ReadTextFile = (path: string) => string;
+
+const readTextFile: ReadTextFile = (path) => readFileSync(path, 'utf8');
+
+/** Variables that were renamed: setting the old name is an error, never silently ignored. */
+const RENAMED: Readonly<Record<string, VarName>> = { BIND_ADDRESS: 'LISTEN_ADDRESS' };
+
+/** The API is private on these: anything else needs PASSWORD. */
+export function isLoopbackAddress(address: string): boolean {
+  const v4 = address.replace(/^::ffff:/i, '');
+  return address === '::1' || (isIP(v4) === 4 && v4.startsWith('127.'));
+}
+
 /** Reads one variable with its schema; throws ConfigError naming it. */
 class EnvReader {
-  constructor(private readonly env: NodeJS.ProcessEnv) {}
+  constructor(
+    private readonly env: NodeJS.ProcessEnv,
+    private readonly readFile: ReadTextFile,
+  ) {}
+
+  /**
+   * A secret from the variable, from `<name>_FILE`, or from systemd's
+   * `$CREDENTIALS_DIRECTORY/<name>` (in that order of precedence, the variable and its file
+   * being exclusive). A file's trailing newline is not part of the secret.
+   */
+  secret(name: VarName, fileName: VarName): string | undefined {
+    const fromFile = (variable: string, path: string): string => {
+      let text: string;
+      try {
+        text = this.readFile(path);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+        throw new ConfigError(variable, `cannot read ${path} (${code})`);
+      }
+      const value = text.replace(/\r?\n$/, '');
+      if (value === '') throw new ConfigError(variable, `${path} is empty`);
+      return value;
+    };
+    const file = this.string(fileName);
+    if (file !== undefined) {
+      if (this.isSet(name)) throw new ConfigError(name, `and ${fileName} are both set; keep one`);
+      return fromFile(fileName, file);
+    }
+    if (this.isSet(name)) return this.string(name);
+    const credentials = (this.env['CREDENTIALS_DIRECTORY'] ?? '').trim();
+    if (credentials === '') return undefined;
+    const path = join(credentials, name);
+    try {
+      this.readFile(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    }
+    return fromFile(`CREDENTIALS_DIRECTORY`, path);
+  }
 
   raw(name: VarName): string | undefined {
     const value = this.env[name];
@@ -160,8 +217,12 @@ class EnvReader {
 }
 
 /** Parses the agent's environment; the first bad variable throws a ConfigError naming it. */
-export function parseConfig(env: NodeJS.ProcessEnv): AgentConfig {
-  const read = new EnvReader(env);
+export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = readTextFile): AgentConfig {
+  for (const [old, name] of Object.entries(RENAMED)) {
+    if ((env[old] ?? '').trim() !== '')
+      throw new ConfigError(old, `was renamed ${name}; set ${name} instead`);
+  }
+  const read = new EnvReader(env, readFile);
   const interfaceName = read.string('INTERFACE')!;
   if (!/^[^\s/]{1,15}$/.test(interfaceName)) {
     throw new ConfigError(
@@ -207,10 +268,20 @@ export function parseConfig(env: NodeJS.ProcessEnv): AgentConfig {
         ? leaseTtlMs / 1000
         : 30;
 
-  const password = read.string('PASSWORD');
+  const password = read.secret('PASSWORD', 'PASSWORD_FILE');
   const user = read.string('USER');
   if (password !== undefined && user === undefined)
     throw new ConfigError('USER', 'is required when PASSWORD is set');
+  const listenAddress = read.string('LISTEN_ADDRESS')!;
+  if (isIP(listenAddress) === 0) {
+    throw new ConfigError('LISTEN_ADDRESS', `got "${listenAddress}", expected an IPv4 or IPv6 address`);
+  }
+  if (password === undefined && !isLoopbackAddress(listenAddress)) {
+    throw new ConfigError(
+      'PASSWORD',
+      `is required when LISTEN_ADDRESS (${listenAddress}) is not loopback: set PASSWORD or PASSWORD_FILE, or LISTEN_ADDRESS=127.0.0.1`,
+    );
+  }
 
   const tlsCert = read.string('TLS_CERT');
   const tlsKey = read.string('TLS_KEY');
@@ -228,7 +299,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): AgentConfig {
     }
   }
   const etcdUser = read.string('ETCD_USER');
-  const etcdPassword = read.string('ETCD_PASSWORD');
+  const etcdPassword = read.secret('ETCD_PASSWORD', 'ETCD_PASSWORD_FILE');
   if ((etcdUser === undefined) !== (etcdPassword === undefined)) {
     throw new ConfigError(
       etcdUser ? 'ETCD_PASSWORD' : 'ETCD_USER',
@@ -249,12 +320,14 @@ export function parseConfig(env: NodeJS.ProcessEnv): AgentConfig {
     );
   }
 
+  const webhookSecret = read.secret('NOTIFY_WEBHOOK_SECRET', 'NOTIFY_WEBHOOK_SECRET_FILE');
+
   return {
     interfaceName,
     hostname: read.string('HOSTNAME') ?? defaultHostname(),
     stateDir: read.string('STATE_DIR')!,
     port: read.int('PORT'),
-    bindAddress: read.string('BIND_ADDRESS')!,
+    listenAddress,
     ...(read.string('API_SOCKET') ? { apiSocket: read.string('API_SOCKET')! } : {}),
     ...(password !== undefined ? { auth: { user: user!, password } } : {}),
     ...(tlsCert && tlsKey ? { tls: { certFile: tlsCert, keyFile: tlsKey } } : {}),
@@ -280,6 +353,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): AgentConfig {
       fallCount: read.int('FAIL_COUNT_BEFORE_FAILOVER'),
       riseCount: read.int('RISE_COUNT'),
     },
+    ...(read.string('EXEC_CHECKS_DIR') ? { execChecksDir: read.string('EXEC_CHECKS_DIR')! } : {}),
     announce: {
       count: read.int('ARP_GRATUITOUS_COUNT'),
       intervalMs: read.durationMs('ARP_GRATUITOUS_INTERVAL')!,
@@ -288,9 +362,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): AgentConfig {
     hooks: {
       ...(read.string('NOTIFY_EXEC') ? { exec: read.string('NOTIFY_EXEC')! } : {}),
       ...(read.url('NOTIFY_WEBHOOK_URL') ? { webhookUrl: read.url('NOTIFY_WEBHOOK_URL')! } : {}),
-      ...(read.string('NOTIFY_WEBHOOK_SECRET')
-        ? { webhookSecret: read.string('NOTIFY_WEBHOOK_SECRET')! }
-        : {}),
+      ...(webhookSecret !== undefined ? { webhookSecret } : {}),
       timeoutMs: read.durationMs('HOOK_TIMEOUT')!,
     },
     log: {

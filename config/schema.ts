@@ -58,11 +58,12 @@ export const CONFIG_SCHEMA = [
     description: 'TCP port of the REST API and the visualiser.',
   },
   {
-    name: 'BIND_ADDRESS',
+    name: 'LISTEN_ADDRESS',
     kind: 'string',
     group: 'API',
-    default: '0.0.0.0',
-    description: 'Address the API listens on.',
+    default: '127.0.0.1',
+    description:
+      'Address the API listens on (`127.0.0.1`, `::1`, `0.0.0.0`, `::` or one of this host’s addresses). Any address but loopback needs PASSWORD.',
   },
   {
     name: 'API_SOCKET',
@@ -83,6 +84,13 @@ export const CONFIG_SCHEMA = [
     group: 'API',
     secret: true,
     description: 'Basic-auth password of the API; setting it turns auth on.',
+  },
+  {
+    name: 'PASSWORD_FILE',
+    kind: 'path',
+    group: 'API',
+    description:
+      'File holding PASSWORD (one line), instead of the variable; systemd’s `$CREDENTIALS_DIRECTORY/PASSWORD` is read when neither is set.',
   },
   {
     name: 'TLS_CERT',
@@ -139,6 +147,13 @@ export const CONFIG_SCHEMA = [
     group: 'etcd',
     secret: true,
     description: 'Password of ETCD_USER.',
+  },
+  {
+    name: 'ETCD_PASSWORD_FILE',
+    kind: 'path',
+    group: 'etcd',
+    description:
+      'File holding ETCD_PASSWORD, instead of the variable; `$CREDENTIALS_DIRECTORY/ETCD_PASSWORD` is read when neither is set.',
   },
   {
     name: 'LEASE_TTL',
@@ -241,6 +256,13 @@ export const CONFIG_SCHEMA = [
     description: 'Successful rounds in a row before a FAILING VIP competes again (rise).',
   },
   {
+    name: 'EXEC_CHECKS_DIR',
+    kind: 'path',
+    group: 'Health checks',
+    description:
+      'Folder of the programs EXEC health checks may run (owned by root, not writable by the agent’s user). Unset: EXEC checks are refused.',
+  },
+  {
     name: 'ARP_GRATUITOUS_COUNT',
     kind: 'int',
     group: 'Announcements',
@@ -285,6 +307,13 @@ export const CONFIG_SCHEMA = [
     group: 'Hooks',
     secret: true,
     description: 'HMAC-SHA256 key signing webhook bodies (`X-Link-Signature`).',
+  },
+  {
+    name: 'NOTIFY_WEBHOOK_SECRET_FILE',
+    kind: 'path',
+    group: 'Hooks',
+    description:
+      'File holding NOTIFY_WEBHOOK_SECRET, instead of the variable; `$CREDENTIALS_DIRECTORY/NOTIFY_WEBHOOK_SECRET` is read when neither is set.',
   },
   {
     name: 'HOOK_TIMEOUT',

@@ -134,3 +134,62 @@ describe('LinK v2 compatibility', () => {
     });
   });
 });
+
+describe('configuration: a private API and secrets from files', () => {
+  it('listens on loopback by default', () => {
+    assert.equal(parseConfig(base).listenAddress, '127.0.0.1');
+    assert.equal(parseConfig({ ...base, LISTEN_ADDRESS: '::1' }).listenAddress, '::1');
+  });
+
+  it('refuses a non-loopback LISTEN_ADDRESS without PASSWORD, naming both', () => {
+    for (const address of ['0.0.0.0', '::', '198.18.0.11']) {
+      const err = errorOf({ ...base, LISTEN_ADDRESS: address });
+      assert.equal(err.variable, 'PASSWORD');
+      assert.match(err.message, /PASSWORD/);
+      assert.match(err.message, /LISTEN_ADDRESS/);
+    }
+    const open = parseConfig({ ...base, LISTEN_ADDRESS: '0.0.0.0', USER: 'admin', PASSWORD: 'pw' });
+    assert.equal(open.listenAddress, '0.0.0.0');
+  });
+
+  it('refuses a LISTEN_ADDRESS that is not an address, and the old BIND_ADDRESS', () => {
+    assert.equal(errorOf({ ...base, LISTEN_ADDRESS: 'localhost' }).variable, 'LISTEN_ADDRESS');
+    const renamed = errorOf({ ...base, BIND_ADDRESS: '127.0.0.1' });
+    assert.equal(renamed.variable, 'BIND_ADDRESS');
+    assert.match(renamed.message, /LISTEN_ADDRESS/);
+  });
+
+  it('reads secrets from *_FILE and from $CREDENTIALS_DIRECTORY', () => {
+    const files: Record<string, string> = {
+      '/run/secrets/pw': 'from-file\n',
+      '/run/credentials/link.service/ETCD_PASSWORD': 'etcd-secret\n',
+      '/run/credentials/link.service/NOTIFY_WEBHOOK_SECRET': 'hook-key',
+    };
+    const readFile = (path: string): string => {
+      const text = files[path];
+      if (text === undefined) throw Object.assign(new Error('no such file'), { code: 'ENOENT' });
+      return text;
+    };
+    const config = parseConfig(
+      {
+        ...base,
+        USER: 'admin',
+        PASSWORD_FILE: '/run/secrets/pw',
+        ETCD_USER: 'link',
+        CREDENTIALS_DIRECTORY: '/run/credentials/link.service',
+      },
+      readFile,
+    );
+    assert.deepEqual(config.auth, { user: 'admin', password: 'from-file' });
+    assert.deepEqual(config.etcd.auth, { user: 'link', password: 'etcd-secret' });
+    assert.equal(config.hooks.webhookSecret, 'hook-key');
+  });
+
+  it('names the *_FILE variable whose file cannot be read, and refuses both forms at once', () => {
+    const missing = errorOf({ ...base, USER: 'a', PASSWORD_FILE: '/nonexistent/link-password' });
+    assert.equal(missing.variable, 'PASSWORD_FILE');
+    assert.match(missing.message, /\/nonexistent\/link-password/);
+    const both = errorOf({ ...base, USER: 'a', PASSWORD: 'x', PASSWORD_FILE: '/etc/hostname' });
+    assert.equal(both.variable, 'PASSWORD');
+  });
+});
