@@ -64,7 +64,6 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     HOSTNAME: options.hostname,
     ETCD_HOSTS: options.etcdHosts.join(','),
     PORT: String(options.port),
-    LISTEN_ADDRESS: '127.0.0.1',
     API_SOCKET: socketPath,
     STATE_DIR: stateDir,
     LOG_FORMAT: 'json',

@@ -19,6 +19,8 @@ describe('linkctl agent: bad environment', () => {
     ['FAULT_POLICY', { INTERFACE: 'eth0', FAULT_POLICY: 'sometimes' }],
     ['LEASE_TTL', { INTERFACE: 'eth0', LEASE_TTL: '-3' }],
     ['ETCD_HOSTS', { INTERFACE: 'eth0', ETCD_HOSTS: 'http://exa mple:2379' }],
+    ['PASSWORD', { INTERFACE: 'eth0', LISTEN_ADDRESS: '0.0.0.0' }],
+    ['BIND_ADDRESS', { INTERFACE: 'eth0', BIND_ADDRESS: '0.0.0.0' }],
   ];
   for (const [variable, env] of cases) {
     it(`names ${variable}`, () => {
@@ -30,6 +32,12 @@ describe('linkctl agent: bad environment', () => {
       assert.doesNotMatch(result.stderr, /\bat .*\.ts:\d+/, 'no stack trace');
     });
   }
+
+  it('names PASSWORD and LISTEN_ADDRESS when the API would be open without auth', () => {
+    const result = runAgent({ INTERFACE: 'eth0', LISTEN_ADDRESS: '::' });
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /^linkctl agent: PASSWORD: .*LISTEN_ADDRESS \(::\) is not loopback/);
+  });
 
   it('names the interface when it does not exist', () => {
     const result = runAgent({ INTERFACE: 'nosuch0', STATE_DIR: '/tmp/link-env-test' });
