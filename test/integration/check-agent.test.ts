@@ -174,9 +174,19 @@ describe('linkctl agent --check', { timeout: 180_000 }, () => {
     assert.match(line(lines, 'interface'), /^✗ chkdown0 exists but is down/);
     assert.match(line(lines, 'etcd'), /^✗ ETCD_UNAVAILABLE: /);
     assert.match(line(lines, 'state directory'), /^✗ .* is not a writable directory/);
-    assert.match(line(lines, 'API port'), new RegExp(`^✗ 0\\.0\\.0\\.0:${busyPort} is in use`));
+    assert.match(line(lines, 'API port'), new RegExp(`^✗ 127\\.0\\.0\\.1:${busyPort} is in use`));
     assert.match(line(lines, 'capabilities'), /^✓ /);
     assert.match(lines.at(-1)!, /^6 of 8 checks failed$/);
+  });
+
+  it('an API opened without PASSWORD: ✗ naming PASSWORD and LISTEN_ADDRESS, the port still checked', async () => {
+    const { code, lines } = await linkctlCheck({ ...good(), LISTEN_ADDRESS: '0.0.0.0' });
+    assert.equal(code, 1);
+    assert.match(
+      line(lines, 'configuration'),
+      /^✗ PASSWORD: is required when LISTEN_ADDRESS \(0\.0\.0\.0\) is not loopback/,
+    );
+    assert.match(line(lines, 'API port'), /^✓ /);
   });
 
   it('a missing interface, and a bad variable skips the checks that need it', async () => {
