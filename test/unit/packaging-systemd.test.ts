@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseConfig } from '../../config/parse.ts';
+import { CONFIG_SCHEMA } from '../../config/schema.ts';
 
 /** packaging/link.service: least privilege, a graceful stop, and a valid unit file. */
 
@@ -74,6 +75,37 @@ describe('packaging/link.service', () => {
     assert.equal(one('EnvironmentFile'), '/etc/link/link.env');
     assert.match(one('ExecStart'), /^\/\S+\/bin\/linkctl agent$/);
     assert.deepEqual(unit.get('Install')?.get('WantedBy'), ['multi-user.target']);
+  });
+
+  // The secrets the agent can read from a file (those with a `<NAME>_FILE` variable).
+  const names: string[] = CONFIG_SCHEMA.map((spec) => spec.name);
+  const secretsFromFiles = names.filter((name) => names.includes(`${name}_FILE`)).sort();
+
+  it('loads every file-backed secret as an optional systemd credential', () => {
+    assert.deepEqual(secretsFromFiles, ['ETCD_PASSWORD', 'NOTIFY_WEBHOOK_SECRET', 'PASSWORD']);
+    const credentials = (service.get('LoadCredential') ?? []).map((value) => value.split(':'));
+    assert.deepEqual(credentials.map(([id]) => id).sort(), secretsFromFiles);
+    for (const [id, source] of credentials) {
+      // A credstore name, not an absolute path: systemd 252 fails the start on a missing
+      // absolute path but skips a missing credstore entry.
+      assert.equal(source, `link.${id!}`, `LoadCredential=${id!}:${source ?? ''}`);
+    }
+  });
+
+  it('link.env.example holds no secret', () => {
+    const text = readFileSync(join(root, 'packaging/link.env.example'), 'utf8');
+    for (const name of secretsFromFiles) {
+      assert.doesNotMatch(
+        text,
+        new RegExp(`^${name}=`, 'm'),
+        `${name} belongs in /etc/credstore/link.${name}`,
+      );
+      assert.match(
+        text,
+        new RegExp(`/etc/credstore/link\\.${name}\\b`),
+        `link.env.example names link.${name}`,
+      );
+    }
   });
 
   it('link.env.example is a valid configuration', () => {
