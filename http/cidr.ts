@@ -1,5 +1,6 @@
 import { InvalidAddressError } from '../adapters/net/errors.ts';
 import { parseCidr as parseAddress, type IpFamily } from '../adapters/net/address.ts';
+import { addressClassRefusal } from '../adapters/net/vip-rule.ts';
 
 /**
  * What the API accepts as a VIP address (`<address>[/<prefix>]`), pure. Parsing and the one
@@ -8,8 +9,11 @@ import { parseCidr as parseAddress, type IpFamily } from '../adapters/net/addres
  * the API's own rules (docs/api.md repeats them):
  * - an IPv4 octet has at most 3 decimal digits; hex, shortened and integer forms are rejected;
  * - the prefix is optional (host prefix by default), decimal, at least 1;
- * - only unicast addresses: unspecified, loopback, multicast and the IPv4 limited broadcast
- *   are rejected; zone ids (`%eth0`) and spaces too.
+ * - zone ids (`%eth0`) and spaces are rejected;
+ * - the address classes no VIP may be (loopback, link-local, multicast, a subnet's network or
+ *   broadcast address, …) are those of adapters/net/vip-rule.ts, the one rule the agent and the
+ *   net adapter apply too; what belongs to a host (its interfaces' addresses) the agent checks,
+ *   as only it knows them.
  */
 
 export type { IpFamily };
@@ -24,21 +28,6 @@ export interface ParsedCidr {
 }
 
 export type CidrResult = { ok: true; value: ParsedCidr } | { ok: false; reason: string };
-
-function notUnicast(family: IpFamily, bytes: Uint8Array): string | null {
-  if (family === 4) {
-    const [a = 0, b = 0, c = 0, d = 0] = bytes;
-    if (a === 0) return 'is in 0.0.0.0/8 (this network), not a unicast host address';
-    if (a === 127) return 'is a loopback address';
-    if (a >= 224 && a <= 239) return 'is a multicast address';
-    if (a === 255 && b === 255 && c === 255 && d === 255) return 'is the broadcast address';
-    return null;
-  }
-  if (bytes.every((x) => x === 0)) return 'is the unspecified address';
-  if (bytes.subarray(0, 15).every((x) => x === 0) && bytes[15] === 1) return 'is the loopback address';
-  if (bytes[0] === 0xff) return 'is a multicast address';
-  return null;
-}
 
 /** Parses and canonicalises `address[/prefix]`. Never throws. */
 export function parseCidr(input: string): CidrResult {
@@ -61,8 +50,8 @@ export function parseCidr(input: string): CidrResult {
     throw err;
   }
   if (parsed.prefixLength < 1) return { ok: false, reason: 'prefix must be at least 1' };
-  const reason = notUnicast(parsed.family, parsed.bytes);
-  if (reason) return { ok: false, reason };
+  const reason = addressClassRefusal(parsed);
+  if (reason !== null) return { ok: false, reason };
   return {
     ok: true,
     value: { family: parsed.family, address: parsed.text, prefix: parsed.prefixLength, cidr: parsed.cidr },

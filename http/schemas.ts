@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { HealthCheckSpec } from '../adapters/health/types.ts';
 import { validateChecks } from '../adapters/health/validate.ts';
+import { ipRefusalMessage } from '../adapters/net/vip-rule.ts';
 import { parseCidr } from './cidr.ts';
 
 /**
@@ -25,8 +26,7 @@ export function normaliseVipId(id: string): string | null {
 const cidr = z.string({ error: 'ip must be a string such as "198.18.0.10/32"' }).transform((value, ctx) => {
   const parsed = parseCidr(value);
   if (!parsed.ok) {
-    const shown = value.length > 48 ? `${value.slice(0, 48)}…` : value;
-    ctx.addIssue({ code: 'custom', message: `ip ${JSON.stringify(shown)} ${parsed.reason}` });
+    ctx.addIssue({ code: 'custom', message: ipRefusalMessage(value, parsed.reason) });
     return z.NEVER;
   }
   return parsed.value.cidr;

@@ -7,6 +7,10 @@
  * | `<prefix>/ips/<storable-ip>/<host>`   | hostname         | host's |
  * | `<prefix>/hosts/<host>/<vip-id>`      | JSON StoredVip   | none   |
  * | `<prefix>/hosts/<host>/lease`         | lease id (dec.)  | none   |
+ * | `<prefix>/agents/<host>`              | JSON HostRecord  | host's |
+ *
+ * `agents/` is LinK's own (LinK v2 reads `hosts/<host>/*` as VIP configurations, so nothing new
+ * may go there): what each live agent says its interfaces hold, so no agent takes them as a VIP.
  *
  * `storable-ip` is LinK v2's rule: the CIDR with `/` replaced by `_` (`198.18.0.10/32` ->
  * `198.18.0.10_32`, `2001:db8::1/128` -> `2001:db8::1_128`).
@@ -43,6 +47,9 @@ export interface Keys {
   hostPrefix(hostname: string): string;
   config(hostname: string, vipId: string): string;
   lease(hostname: string): string;
+  /** `<prefix>/agents/`: the range of every agent's published host record. */
+  readonly agentsPrefix: string;
+  agent(hostname: string): string;
 }
 
 export function makeKeys(prefix: string): Keys {
@@ -67,6 +74,8 @@ export function makeKeys(prefix: string): Keys {
       return `${p}/hosts/${hostname}/${vipId}`;
     },
     lease: (hostname) => `${p}/hosts/${hostname}/${LEASE_KEY_NAME}`,
+    agentsPrefix: `${p}/agents/`,
+    agent: (hostname) => `${p}/agents/${hostname}`,
   };
 }
 

@@ -1,8 +1,8 @@
 import { BehaviorSubject } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { EtcdConfigStore } from './config-store.ts';
-import { EtcdSessionClosedError, isRecoverable, translateEtcdError } from './errors.ts';
-import type { EtcdAdapterError } from './errors.ts';
+import { EtcdSessionClosedError, isConfigurationError, isRecoverable, translateEtcdError } from './errors.ts';
+import type { EtcdAdapterError, EtcdConfigurationError } from './errors.ts';
 import { VipElection } from './election.ts';
 import type { ElectionContext } from './election.ts';
 import { FenceDeadline, systemClock } from './fence.ts';
@@ -11,17 +11,21 @@ import { makeKeys } from './keys.ts';
 import type { Keys } from './keys.ts';
 import { LeaseKeeper } from './lease.ts';
 import { limitKvCalls } from './limit.ts';
-import { backoffDelay, buildClientOptions, resolveSessionOptions } from './options.ts';
+import { backoffDelay, buildClientOptions, readTlsPems, resolveSessionOptions } from './options.ts';
 import type { EtcdSessionOptions, ResolvedSessionOptions } from './options.ts';
 import { createRpc } from './rpc.ts';
 import type { EtcdRpc } from './rpc.ts';
-import type { ConfigStore, EtcdSession, SessionState, SessionStatus } from './types.ts';
+import { createTlsProbe } from './tls-probe.ts';
+import type { TlsProbe } from './tls-probe.ts';
+import type { ConfigStore, EtcdSession, HostRecord, SessionState, SessionStatus } from './types.ts';
 import { LockWatcher, prefixRangeEnd, type LockObservation } from './watch.ts';
 
 export interface SessionDeps {
   /** Replaces the etcd3 transport (tests). */
   rpc?: EtcdRpc;
   clock?: Clock;
+  /** Replaces the TLS handshake probe (tests); default: one when ETCD_CACERT is set. */
+  tlsProbe?: TlsProbe;
 }
 
 /** Hooks for tests that simulate failures the session cannot otherwise be pushed into. */
@@ -74,7 +78,10 @@ export class EtcdSessionImpl implements EtcdSession {
   private state: SessionState = 'connecting';
   private acting = false;
   private lastError: string | undefined;
-  private faultSource: 'fence' | 'etcd' | undefined;
+  private faultSource: 'fence' | 'etcd' | 'config' | undefined;
+  private configError: EtcdConfigurationError | undefined;
+  /** A TLS probe in flight: the keep-alive failure that started it decides fault or refusal. */
+  private probing = false;
   private failures = 0;
   private recoveryTimer: ReturnType<typeof setTimeout> | null = null;
   private recoveryAttempts = 0;
@@ -83,11 +90,14 @@ export class EtcdSessionImpl implements EtcdSession {
   private changes: LockObservation[] = [];
   private nextChange = 0;
   private drainingChanges = false;
+  /** The last host record published, JSON; put again under each new lease. */
+  private hostRecord: string | null = null;
 
   constructor(
     private readonly options: ResolvedSessionOptions,
     private readonly rpc: EtcdRpc,
     private readonly clock: Clock,
+    private readonly tlsProbe: TlsProbe | null = null,
   ) {
     this.hostname = options.hostname;
     this.keys = makeKeys(options.prefix);
@@ -201,6 +211,9 @@ export class EtcdSessionImpl implements EtcdSession {
     };
     if (this.lastError !== undefined) status.lastError = this.lastError;
     if (this.state === 'fault' && this.faultSource !== undefined) status.faultSource = this.faultSource;
+    if (this.state === 'fault' && this.faultSource === 'config' && this.configError !== undefined) {
+      status.configError = { code: this.configError.code, message: this.configError.message };
+    }
     return status;
   }
 
@@ -212,7 +225,9 @@ export class EtcdSessionImpl implements EtcdSession {
     const election = new VipElection(cidr, this.context);
     this.electionsByCidr.set(cidr, election);
     if (this.context.actingLease() !== null) election.begin();
-    else if (this.state === 'fault') election.fault('etcd', this.lastError ?? 'etcd session in fault');
+    else if (this.state === 'fault' && this.faultSource === 'config' && this.configError !== undefined) {
+      election.refused(this.configError.message);
+    } else if (this.state === 'fault') election.fault('etcd', this.lastError ?? 'etcd session in fault');
     return election;
   }
 
@@ -222,12 +237,30 @@ export class EtcdSessionImpl implements EtcdSession {
       const stored = await this.rpc.range({ key: Buffer.from(this.keys.lease(this.hostname)) });
       await this.connect(stored.kvs[0]?.value.toString() ?? null);
     } catch (err) {
-      const error = translateEtcdError(err, 'session start');
+      const error = await this.classify(translateEtcdError(err, 'session start'));
+      if (isConfigurationError(error)) {
+        this.enterRefused(error);
+        return;
+      }
       if (!isRecoverable(error)) {
         await this.close({ revoke: false });
         throw error;
       }
       this.enterFault('etcd', error.message);
+    }
+  }
+
+  /**
+   * An unreachable etcd over TLS may be one that refuses our certificates (gRPC says UNAVAILABLE
+   * either way): the probe's handshake tells which, by the certificate error's code.
+   */
+  private async classify(error: EtcdAdapterError): Promise<EtcdAdapterError> {
+    if (this.tlsProbe === null || error.code !== 'ETCD_UNAVAILABLE') return error;
+    try {
+      await this.tlsProbe();
+      return error;
+    } catch (err) {
+      return translateEtcdError(err, 'etcd TLS');
     }
   }
 
@@ -290,9 +323,34 @@ export class EtcdSessionImpl implements EtcdSession {
     }
   }
 
+  async publishHost(record: HostRecord): Promise<void> {
+    this.hostRecord = JSON.stringify(record);
+    const lease = this.context.actingLease();
+    if (lease !== null) await this.putHostRecord(lease);
+  }
+
+  private async putHostRecord(lease: string): Promise<void> {
+    if (this.hostRecord === null) return;
+    await this.rpc.put({
+      key: Buffer.from(this.keys.agent(this.hostname)),
+      value: Buffer.from(this.hostRecord),
+      lease,
+    });
+  }
+
+  /** Records that do not parse are skipped: one bad writer must not stop every agent's adds. */
+  async hostRecords(): Promise<HostRecord[]> {
+    const key = Buffer.from(this.keys.agentsPrefix);
+    const res = await this.rpc.range({ key, range_end: prefixRangeEnd(key) });
+    return res.kvs.flatMap((kv) => {
+      const record = parseHostRecord(kv.value.toString());
+      return record === null ? [] : [record];
+    });
+  }
+
   /** Re-attaches every lock and membership key held with lease `from` to lease `to`. */
   private async moveKeys(from: string, to: string): Promise<void> {
-    for (const prefix of [this.keys.lockPrefix, `${this.keys.prefix}/ips/`]) {
+    for (const prefix of [this.keys.lockPrefix, `${this.keys.prefix}/ips/`, this.keys.agentsPrefix]) {
       const key = Buffer.from(prefix);
       const res = await this.rpc.range({ key, range_end: prefixRangeEnd(key) });
       const ours = res.kvs.filter((kv) => String(kv.lease) === from);
@@ -362,10 +420,17 @@ export class EtcdSessionImpl implements EtcdSession {
         `etcd session of ${this.hostname}: lease ${leaseId} ${reused ? 'reused' : 'granted'}`,
       );
       await this.putMemberships(leaseId);
+      await this.putHostRecord(leaseId);
       if (this.isClosed()) return;
       // Alive before the first read, so a status read next to `elected` already says so.
       this.failures = 0;
       this.lastError = undefined;
+      if (this.configError !== undefined) {
+        this.options.logger.info(
+          `etcd session of ${this.hostname}: etcd accepts this agent's settings again`,
+        );
+      }
+      this.configError = undefined;
       this.state = 'alive';
       this.publish();
       await this.watcher.start();
@@ -388,11 +453,56 @@ export class EtcdSessionImpl implements EtcdSession {
    */
   private reportFailure(err: EtcdAdapterError, counts: boolean): void {
     this.lastError = err.message;
+    if (isConfigurationError(err)) {
+      this.enterRefused(err);
+      return;
+    }
     if (!counts || !isRecoverable(err) || this.state !== 'alive') return;
     this.failures++;
-    if (this.failures >= this.options.retry.maxAttempts) {
-      this.enterFault('etcd', `${this.failures} keep-alive failures in a row: ${err.message}`);
+    if (this.failures < this.options.retry.maxAttempts || this.probing) return;
+    const reason = `${this.failures} keep-alive failures in a row: ${err.message}`;
+    if (this.tlsProbe === null || err.code !== 'ETCD_UNAVAILABLE') {
+      this.enterFault('etcd', reason);
+      return;
     }
+    // Bounded by the probe's deadline; the fence still faults on time if etcd is silent.
+    this.probing = true;
+    void this.classify(err).then((classified) => {
+      this.probing = false;
+      if (this.state !== 'alive') return;
+      if (isConfigurationError(classified)) this.enterRefused(classified);
+      else this.enterFault('etcd', reason);
+    });
+  }
+
+  /**
+   * etcd refused this agent's settings: stop acting as in a fault, but tell every election
+   * `demoted` (never `fault`, which under at-least-one binds every VIP) and retry slowly: the
+   * error clears when etcd's side is fixed (a user created, a CA updated) or after a restart.
+   */
+  private enterRefused(error: EtcdConfigurationError): void {
+    if (this.state === 'closed') return;
+    const same =
+      this.state === 'fault' &&
+      this.faultSource === 'config' &&
+      this.configError?.code === error.code &&
+      this.configError.message === error.message;
+    this.state = 'fault';
+    this.faultSource = 'config';
+    this.configError = error;
+    this.acting = false;
+    this.lastError = error.message;
+    this.keeper.stop();
+    this.watcher.stop();
+    for (const election of this.electionsByCidr.values()) election.refused(error.message);
+    if (!same) {
+      this.options.logger.error(
+        `etcd refuses this agent's settings (${error.code}), staying out of the elections: ${error.message}`,
+        { code: error.code },
+      );
+      this.publish();
+    }
+    this.scheduleRecovery(this.options.retry.configErrorDelayMs);
   }
 
   /** Enters (or stays in) `fault`: stop acting, tell every election once, schedule recovery. */
@@ -401,6 +511,7 @@ export class EtcdSessionImpl implements EtcdSession {
     const already = this.state === 'fault';
     this.state = 'fault';
     this.faultSource = source;
+    this.configError = undefined;
     this.acting = false;
     this.lastError = reason;
     this.keeper.stop();
@@ -414,19 +525,33 @@ export class EtcdSessionImpl implements EtcdSession {
     this.scheduleRecovery(already ? backoffDelay(this.options.retry, ++this.recoveryAttempts) : 0);
   }
 
+  /**
+   * A retry after a refusal failed otherwise (etcd is now also unreachable): the settings were
+   * never shown to be good, so this is no reason to seize the VIPs; keep the refusal, retry.
+   */
+  private refusedRetryFailed(error: EtcdAdapterError): void {
+    this.lastError = error.message;
+    this.scheduleRecovery(this.options.retry.configErrorDelayMs);
+  }
+
   private scheduleRecovery(delayMs: number): void {
     this.clearRecovery();
     this.recoveryTimer = this.clock.setTimeout(() => {
       this.recoveryTimer = null;
       if (this.state !== 'fault' || this.frozen) return;
-      this.connect(this.keeper.id).catch((err: unknown) => {
-        const error = translateEtcdError(err, 'recovery');
-        this.options.logger.debug(`etcd session of ${this.hostname}: recovery failed`, {
-          error: error.message,
-          attempt: this.recoveryAttempts,
-        });
-        this.enterFault('etcd', error.message);
-      });
+      this.connect(this.keeper.id)
+        .catch(async (err: unknown) => {
+          const error = await this.classify(translateEtcdError(err, 'recovery'));
+          if (this.state !== 'fault') return;
+          this.options.logger.debug(`etcd session of ${this.hostname}: recovery failed`, {
+            error: error.message,
+            attempt: this.recoveryAttempts,
+          });
+          if (isConfigurationError(error)) this.enterRefused(error);
+          else if (this.faultSource === 'config') this.refusedRetryFailed(error);
+          else this.enterFault('etcd', error.message);
+        })
+        .catch((err: unknown) => this.options.logger.error('etcd recovery failed', { error: String(err) }));
     }, delayMs);
   }
 
@@ -440,11 +565,41 @@ export class EtcdSessionImpl implements EtcdSession {
   }
 }
 
+function parseHostRecord(text: string): HostRecord | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  const r = value as Partial<HostRecord>;
+  const addresses = Array.isArray(r.addresses)
+    ? r.addresses.filter(
+        (a): a is { interfaceName: string; cidr: string } =>
+          typeof a?.interfaceName === 'string' && typeof a?.cidr === 'string',
+      )
+    : [];
+  if (typeof r.hostname !== 'string' || typeof r.mac !== 'string' || typeof r.interfaceName !== 'string')
+    return null;
+  return { hostname: r.hostname, interfaceName: r.interfaceName, mac: r.mac, addresses };
+}
+
+function defaultTlsProbe(options: EtcdSessionOptions, callTimeoutMs: number): TlsProbe | null {
+  const pems = readTlsPems(options.tls ?? {});
+  if (pems === null) return null;
+  // Short: under at-least-one it delays the fault of a real outage by at most this much.
+  const timeoutMs = Math.min(1000, callTimeoutMs);
+  return createTlsProbe({ hosts: options.hosts, files: options.tls ?? {}, pems, timeoutMs });
+}
+
 /**
  * Opens the agent's etcd session. Resolves once the first connection attempt is done: on success
  * the session is `alive`; when etcd is unreachable it is in `fault` and keeps retrying (the agent
- * starts anyway, from its local cache). Rejects on a non-recoverable error (bad TLS files, bad
- * user/password, bad options), so a misconfigured agent stops at once.
+ * starts anyway, from its local cache); when etcd refuses the agent's certificates, user or role
+ * it is in `fault` with source `config`, out of every election, and retries slowly. Rejects on
+ * options the client cannot use (unreadable TLS files, bad TTL) and other non-recoverable errors,
+ * so such an agent stops at once.
  */
 export async function createEtcdSession(
   options: EtcdSessionOptions,
@@ -453,7 +608,12 @@ export async function createEtcdSession(
   const resolved = resolveSessionOptions(options);
   const rpc =
     deps.rpc ?? createRpc(buildClientOptions({ ...options, defaultTimeoutMs: resolved.callTimeoutMs }));
-  const session = new EtcdSessionImpl(resolved, rpc, deps.clock ?? systemClock);
+  const session = new EtcdSessionImpl(
+    resolved,
+    rpc,
+    deps.clock ?? systemClock,
+    deps.tlsProbe ?? defaultTlsProbe(options, resolved.callTimeoutMs),
+  );
   await session.start();
   return session;
 }

@@ -22,9 +22,13 @@ export interface SessionStatus {
   lastError?: string;
   /**
    * In `fault`, what put it there last: `fence` (the agent's own deadline passed: it may just
-   * have been frozen, etcd not asked yet) or `etcd` (etcd refused or did not answer).
+   * have been frozen, etcd not asked yet), `etcd` (etcd failed or did not answer: an outage, the
+   * fault policy applies) or `config` (etcd answered and refused this agent's certificates, user
+   * or role: not an outage; the elections say `demoted` and no lock is tried, see `configError`).
    */
-  faultSource?: 'fence' | 'etcd';
+  faultSource?: 'fence' | 'etcd' | 'config';
+  /** With faultSource `config`: the refusal's code and its one line (names the file, CA or user). */
+  configError?: { code: 'ETCD_TLS' | 'ETCD_AUTH' | 'ETCD_PERMISSION'; message: string };
 }
 
 /** One VIP's configuration as stored at `<prefix>/hosts/<hostname>/<id>` (LinK v2 shape). */
@@ -34,6 +38,21 @@ export interface StoredVip {
   ip: string;
   checks: unknown[];
   healthcheck_interval?: number;
+}
+
+/**
+ * What an agent publishes about its host at `<prefix>/agents/<hostname>` under its lease: the
+ * addresses of its interfaces (not its VIPs) and its MAC on the VIPs' interface, so other agents
+ * refuse those addresses as VIPs and know its MAC as a LinK holder's.
+ */
+export interface HostRecord {
+  hostname: string;
+  /** The interface its VIPs go on (INTERFACE). */
+  interfaceName: string;
+  /** That interface's MAC, lower-case colon hex. */
+  mac: string;
+  /** Every interface's addresses but its VIPs, `address/prefix`. */
+  addresses: { interfaceName: string; cidr: string }[];
 }
 
 export interface HostMembership {
@@ -75,6 +94,13 @@ export interface EtcdSession {
   /** One election per VIP (keyed by canonical CIDR); all share the agent's single lease. */
   election(cidr: string): Election;
   readonly config: ConfigStore;
+  /**
+   * Puts this host's record under the lease now (when the session is alive) and again after
+   * every new lease, until replaced. Resolves once written, or at once while not alive.
+   */
+  publishHost(record: HostRecord): Promise<void>;
+  /** Every live agent's record (this host's included). */
+  hostRecords(): Promise<HostRecord[]>;
   /** Graceful: with revoke the lease is revoked so peers take over at once. */
   close(options: { revoke: boolean }): Promise<void>;
   /** Stop for a restart: this host's locks move to a bridge lease of `graceSeconds` the next agent reuses. */

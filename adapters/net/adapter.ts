@@ -1,7 +1,8 @@
-import { assertAssignable, formatMac, isIpv6LinkLocal, parseCidr, type Cidr } from './address.ts';
+import { formatIp, formatMac, isIpv6LinkLocal, parseCidr, type Cidr } from './address.ts';
 import {
   AdapterClosedError,
   fromErrno,
+  InvalidAddressError,
   InvalidArgumentError,
   NetError,
   type ErrnoContext,
@@ -39,7 +40,6 @@ import {
   NLM_F_REPLACE,
   NLM_F_REQUEST,
   PACKET_OUTGOING,
-  RT_SCOPE_LINK,
   RT_SCOPE_UNIVERSE,
   RTM_DELADDR,
   RTM_GETADDR,
@@ -54,7 +54,14 @@ import {
 } from './netlink.ts';
 import { RouteSocket } from './netlink-socket.ts';
 import { PacketSocket } from './packet-socket.ts';
-import type { AddressLifetime, AnnounceOptions, ConflictReport, NetAdapter } from './types.ts';
+import type {
+  AddressLifetime,
+  AnnounceOptions,
+  ConflictReport,
+  InterfaceAddress,
+  NetAdapter,
+} from './types.ts';
+import { addressClassRefusal } from './vip-rule.ts';
 
 export interface NetAdapterOptions {
   interfaceName: string;
@@ -223,6 +230,30 @@ class LinuxNetAdapter implements NetAdapter {
       : this.probeNdp(vip, ifindex, mac, timeoutMs, await this.linkLocal(ifindex));
   }
 
+  async addresses(): Promise<InterfaceAddress[]> {
+    if (this.closed) throw new AdapterClosedError();
+    const entries = [...(await this.dumpAddresses(AF_INET)), ...(await this.dumpAddresses(AF_INET6))];
+    const names = new Map<number, string | null>();
+    const out: InterfaceAddress[] = [];
+    for (const entry of entries) {
+      if (!entry.address) continue;
+      if (!names.has(entry.ifindex)) names.set(entry.ifindex, libc.ifIndexToName(entry.ifindex));
+      const interfaceName = names.get(entry.ifindex);
+      if (interfaceName == null) continue; // the interface went away since the dump
+      out.push({ interfaceName, cidr: `${formatIp(entry.address)}/${entry.prefixLength}` });
+    }
+    return out;
+  }
+
+  hardwareAddress(): Promise<string> {
+    if (this.closed) return Promise.reject(new AdapterClosedError());
+    try {
+      return Promise.resolve(formatMac(libc.interfaceMac(this.interfaceName)));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
@@ -245,7 +276,9 @@ class LinuxNetAdapter implements NetAdapter {
   private parseVip(cidr: string): Cidr {
     if (this.closed) throw new AdapterClosedError();
     const vip = parseCidr(cidr);
-    assertAssignable(vip, cidr);
+    // The same rule as the API's, so nothing the API refuses can reach the kernel another way.
+    const refusal = addressClassRefusal(vip);
+    if (refusal !== null) throw new InvalidAddressError(cidr, refusal);
     return vip;
   }
 
@@ -283,7 +316,7 @@ class LinuxNetAdapter implements NetAdapter {
       prefixLength: vip.prefixLength,
       // NODAD: a VIP moving between hosts must answer at once, not after ~1 s of DAD.
       ifaFlags: vip.family === 6 && type === RTM_NEWADDR ? IFA_F_NODAD : 0,
-      scope: vip.family === 6 && isIpv6LinkLocal(vip.bytes) ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE,
+      scope: RT_SCOPE_UNIVERSE, // link-local VIPs are refused (vip-rule.ts)
       ifindex,
       address: vip.bytes,
       ...(lifetimes ? { lifetimes } : {}),

@@ -169,15 +169,3 @@ export function parseMac(input: string): Uint8Array {
   }
   return Uint8Array.from(parts, (p) => parseInt(p, 16));
 }
-
-/** Rejects addresses a host cannot own: unspecified, multicast, IPv4 limited broadcast. */
-export function assertAssignable(cidr: Cidr, input: string): void {
-  const b = cidr.bytes;
-  if (b.every((x) => x === 0))
-    throw new InvalidAddressError(input, 'the unspecified address cannot be a VIP');
-  if (cidr.family === 4 && (b[0] ?? 0) >= 224) {
-    throw new InvalidAddressError(input, 'multicast, reserved and broadcast addresses cannot be a VIP');
-  }
-  if (cidr.family === 6 && b[0] === 0xff)
-    throw new InvalidAddressError(input, 'a multicast address cannot be a VIP');
-}

@@ -54,6 +54,10 @@ const c = {
     arg: Buffer,
   ) => number,
   if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)') as (name: string) => number,
+  if_indextoname: lib.func('void *if_indextoname(unsigned int ifindex, _Out_ uint8_t *ifname)') as (
+    index: number,
+    name: Buffer,
+  ) => unknown,
 };
 
 function fail(ctx: ErrnoContext): never {
@@ -127,6 +131,14 @@ export function ioctlPointer(fd: number, request: number, arg: Buffer, ctx: Errn
 export function ifNameToIndex(name: string): { index: number; errno: number } {
   const index = c.if_nametoindex(name);
   return { index, errno: index === 0 ? koffi.errno() : 0 };
+}
+
+/** null when no interface has this index (it went away since the dump that named it). */
+export function ifIndexToName(index: number): string | null {
+  const name = Buffer.alloc(IFNAMSIZ);
+  if (c.if_indextoname(index, name) === null) return null;
+  const end = name.indexOf(0);
+  return name.toString('latin1', 0, end < 0 ? name.length : end);
 }
 
 /** The interface's hardware address (ioctl SIOCGIFHWADDR on a throwaway UDP socket, no privilege needed). */

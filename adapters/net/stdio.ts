@@ -5,7 +5,13 @@ import vm from 'node:vm';
 import type { Readable, Writable } from 'node:stream';
 import type { ChildProcess } from 'node:child_process';
 import { deserializeNetError, serializeNetError, type SerializedNetError } from './errors.ts';
-import type { AddressLifetime, AnnounceOptions, ConflictReport, NetAdapter } from './types.ts';
+import type {
+  AddressLifetime,
+  AnnounceOptions,
+  ConflictReport,
+  InterfaceAddress,
+  NetAdapter,
+} from './types.ts';
 
 /**
  * A NetAdapter served over JSON lines, so a process in the root namespace (a test, a benchmark,
@@ -25,6 +31,8 @@ type Op =
   | 'isBound'
   | 'announce'
   | 'probeConflict'
+  | 'addresses'
+  | 'hardwareAddress'
   | 'close'
   | 'stats';
 
@@ -88,6 +96,10 @@ function dispatch(adapter: NetAdapter, { op, args }: Request): Promise<unknown> 
       return adapter.announce(a, options as AnnounceOptions | undefined);
     case 'probeConflict':
       return adapter.probeConflict(a, options as { timeoutMs?: number } | undefined);
+    case 'addresses':
+      return adapter.addresses();
+    case 'hardwareAddress':
+      return adapter.hardwareAddress();
     case 'close':
       return adapter.close();
     case 'stats': {
@@ -189,6 +201,12 @@ export class RemoteNetAdapter implements NetAdapter {
   }
   probeConflict(cidr: string, options?: { timeoutMs?: number }): Promise<ConflictReport | null> {
     return this.call('probeConflict', cidr, options);
+  }
+  addresses(): Promise<InterfaceAddress[]> {
+    return this.call('addresses');
+  }
+  hardwareAddress(): Promise<string> {
+    return this.call('hardwareAddress');
   }
   /** Memory of the child process, for soak tests; `gc` collects garbage first. */
   stats(options: { gc?: boolean } = {}): Promise<ProcessStats> {

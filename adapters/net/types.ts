@@ -23,6 +23,13 @@ export interface ConflictReport {
   mac: string;
 }
 
+/** One address the kernel lists on an interface (`ip -o addr`). */
+export interface InterfaceAddress {
+  interfaceName: string;
+  /** Canonical `address/prefix`. */
+  cidr: string;
+}
+
 export interface NetAdapter {
   readonly interfaceName: string;
   /** Like `ip addr add CIDR dev IF [valid_lft N preferred_lft N]`; EEXIST is success. */
@@ -38,5 +45,9 @@ export interface NetAdapter {
   /** Gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6). */
   announce(cidr: string, options?: AnnounceOptions): Promise<void>;
   probeConflict(cidr: string, options?: { timeoutMs?: number }): Promise<ConflictReport | null>;
+  /** Every address of every interface of this namespace, IPv4 and IPv6 (RTM_GETADDR dumps). */
+  addresses(): Promise<InterfaceAddress[]>;
+  /** The interface's MAC, lower-case colon hex. */
+  hardwareAddress(): Promise<string>;
   close(): Promise<void>;
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { parseCidr as parseAddress } from '../../adapters/net/address.ts';
+import { addressClassRefusal } from '../../adapters/net/vip-rule.ts';
 import { canonicalCidr, parseCidr } from '../../http/cidr.ts';
 
 describe('canonical VIP addresses', () => {
@@ -21,9 +23,7 @@ describe('canonical VIP addresses', () => {
       ['2001:db8:0:1:0:0:0:1', '2001:db8:0:1::1/128'],
       ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1/128'],
       ['2001:db8:1:1:1:1:0:1', '2001:db8:1:1:1:1:0:1/128'],
-      ['::ffff:198.18.0.1', '::ffff:c612:1/128'],
       ['2001:db8::', '2001:db8::/128'],
-      ['fe80::1/64', 'fe80::1/64'],
     ];
     for (const [input, expected] of cases) assert.equal(canonicalCidr(input), expected, input);
   });
@@ -43,6 +43,13 @@ describe('canonical VIP addresses', () => {
       '198.18.0.1/24/1',
       '0.0.0.0',
       '127.0.0.1',
+      '127.0.0.5/32',
+      '240.0.0.1/32',
+      '169.254.0.10/32',
+      'fe80::1/64',
+      '::ffff:198.18.0.11/128',
+      '198.18.0.255/24',
+      '198.18.0.0/24',
       '224.0.0.1',
       '255.255.255.255',
       '::',
@@ -60,5 +67,16 @@ describe('canonical VIP addresses', () => {
       const result = parseCidr(bad);
       assert.equal(result.ok, false, bad);
     }
+  });
+
+  it('refuses by the same rule as the net adapter (issue 13: they disagreed on 240/4 and 127/8)', () => {
+    const reasons = (input: string) => {
+      const result = parseCidr(input);
+      return result.ok ? null : result.reason;
+    };
+    assert.equal(reasons('240.0.0.1/32'), addressClassRefusal(parseAddress('240.0.0.1/32')));
+    assert.match(reasons('127.0.0.5/32') ?? '', /loopback/);
+    assert.match(reasons('198.18.0.255/24') ?? '', /broadcast address of 198\.18\.0\.0\/24/);
+    assert.match(reasons('fe80::1/64') ?? '', /link-local/);
   });
 });

@@ -20,6 +20,8 @@ function recordingNet(failing = new Set<string>()) {
     isBound: () => Promise.resolve(true),
     announce: () => Promise.resolve(),
     probeConflict: () => Promise.resolve(null),
+    addresses: () => Promise.resolve([]),
+    hardwareAddress: () => Promise.resolve('02:00:00:00:00:01'),
     close: () => Promise.resolve(),
   };
   return { net, calls };
