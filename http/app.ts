@@ -13,9 +13,10 @@ import {
   ipMachine,
   ipTransitionTable,
 } from '../machines/ip.ts';
-import { basicAuth } from './auth.ts';
+import { AuthGuard, basicAuth, isAuthenticated, noAuth } from './auth.ts';
 import { DEFAULT_BODY_LIMIT, readJsonBody } from './body.ts';
 import { HttpError, badRequest, errorMiddleware, vipNotFound } from './errors.ts';
+import { healthAnswer } from './health.ts';
 import { createMetrics } from './metrics.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { createVipBody, normaliseVipId, parseBodyWith, updateChecksBody } from './schemas.ts';
@@ -92,9 +93,20 @@ export function createApp(options: CreateAppOptions): Koa {
   });
   if (options.auth) {
     const metricsPublic = options.metricsPublic === true;
+    const guard = new AuthGuard({
+      ...(logger ? { logger } : {}),
+      onFailure: () => metrics.authFailure(),
+      onRefused: () => metrics.authRefused(),
+    });
     app.use(
-      basicAuth(options.auth, (ctx) => ctx.path === '/healthz' || (metricsPublic && ctx.path === '/metrics')),
+      basicAuth(
+        options.auth,
+        (ctx) => ctx.path === '/healthz' || (metricsPublic && ctx.path === '/metrics'),
+        guard,
+      ),
     );
+  } else {
+    app.use(noAuth());
   }
 
   // After routing and the method check: nothing answered.
@@ -209,18 +221,9 @@ export function createApp(options: CreateAppOptions): Koa {
   });
 
   router.get('/healthz', (ctx) => {
-    let health;
-    try {
-      health = agent.health();
-    } catch (err: unknown) {
-      ctx.status = 503;
-      ctx.body = { status: 'unhealthy', error: err instanceof Error ? err.message : 'health unknown' };
-      return;
-    }
-    ctx.status = health.ok ? 200 : 503;
-    ctx.body = health.ok
-      ? { status: 'ok', ...health }
-      : { status: 'unhealthy', error: health.reasons.join('; ') || 'unhealthy', ...health };
+    const answer = healthAnswer(() => ({ health: agent.health(), vips: agent.list() }));
+    ctx.status = answer.status;
+    ctx.body = isAuthenticated(ctx) ? answer.detail : answer.brief;
   });
 
   router.get('/metrics', async (ctx) => {

@@ -24,6 +24,8 @@ import { IP_STATES } from '../machines/ip.ts';
  * | link_etcd_session_state | gauge (1 for the current state) | state | agent.health() |
  * | link_agent_healthy | gauge | | agent.health() |
  * | link_last_failover_duration_seconds | gauge | vip_id | POST /ips/:id/failover: from the call to another host holding the lock |
+ * | link_api_auth_failures_total | counter | | requests with wrong or malformed credentials (http/auth.ts) |
+ * | link_api_auth_refused_total | counter | | requests refused with 429: their source failed too often |
  * | process_*, nodejs_* | prom-client defaults | | |
  */
 
@@ -46,6 +48,10 @@ export interface ApiMetrics {
   scrape(): Promise<string>;
   /** A manual failover finished in `seconds`. */
   observeFailover(vipId: string, seconds: number): void;
+  /** A request came with wrong or malformed credentials. */
+  authFailure(): void;
+  /** A request was refused (429) because its source failed to authenticate too often. */
+  authRefused(): void;
   /** Stops reading the journal. */
   stop(): void;
 }
@@ -237,6 +243,15 @@ export function createMetrics(service: AgentService, registry: Registry): ApiMet
       }),
   );
 
+  const authFailures = simpleCounter(
+    'link_api_auth_failures_total',
+    'API requests with wrong or malformed credentials.',
+  );
+  const authRefused = simpleCounter(
+    'link_api_auth_refused_total',
+    'API requests refused with 429 because their source failed to authenticate too often.',
+  );
+
   const record = (entry: JournalEntry): void => {
     if (entry.kind === 'event') {
       events.inc({ event: entry.event });
@@ -287,6 +302,12 @@ export function createMetrics(service: AgentService, registry: Registry): ApiMet
     },
     observeFailover(vipId, seconds) {
       lastFailover.set({ vip_id: vipId }, seconds);
+    },
+    authFailure() {
+      authFailures.inc();
+    },
+    authRefused() {
+      authRefused.inc();
     },
     stop() {
       subscription?.unsubscribe();

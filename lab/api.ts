@@ -2,7 +2,8 @@ import { request, type Agent, type IncomingHttpHeaders } from 'node:http';
 
 /** Small HTTP clients for an agent's API: raw answers for tests, JSON for the lab. */
 
-export type HttpTarget = { socketPath: string } | { host: string; port: number };
+/** `localAddress`: the source address to connect from (a test's second client on 127.0.0.2). */
+export type HttpTarget = { socketPath: string } | { host: string; port: number; localAddress?: string };
 
 export interface HttpAnswer {
   status: number;

@@ -16,7 +16,7 @@ export interface MachineResponse {
 }
 
 export interface HealthResponse {
-  status: 'ok' | 'unhealthy';
+  status: 'ok' | 'degraded' | 'failing';
   ok?: boolean;
   error?: string;
   reasons?: string[];
@@ -85,7 +85,7 @@ export const api = {
     if (response.status !== 200 && response.status !== 503) {
       throw new ApiError(response.status, errorText(body, response.status));
     }
-    return (body ?? { status: 'unhealthy', error: `HTTP ${response.status}` }) as HealthResponse;
+    return (body ?? { status: 'failing', error: `HTTP ${response.status}` }) as HealthResponse;
   },
   eventsUrl: (id: string) => vipPath(id, '/events'),
 };

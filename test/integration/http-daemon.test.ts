@@ -30,6 +30,8 @@ interface CallOptions {
   auth?: string | null;
   socketPath?: string;
   agent?: HttpAgent;
+  /** Source address of the TCP connection (127.0.0.1 by default). */
+  localAddress?: string;
 }
 
 function call(daemon: Daemon, method: string, path: string, options: CallOptions = {}): Promise<HttpAnswer> {
@@ -37,7 +39,11 @@ function call(daemon: Daemon, method: string, path: string, options: CallOptions
   if (options.auth !== null) headers['Authorization'] = options.auth ?? AUTH;
   const target = options.socketPath
     ? { socketPath: options.socketPath }
-    : { host: '127.0.0.1', port: Number(new URL(daemon.url).port) };
+    : {
+        host: '127.0.0.1',
+        port: Number(new URL(daemon.url).port),
+        ...(options.localAddress ? { localAddress: options.localAddress } : {}),
+      };
   return httpCall(target, method, path, {
     headers,
     ...(options.body !== undefined ? { body: options.body } : {}),
@@ -136,7 +142,10 @@ describe('HTTP API of the real daemon', () => {
     const version = await call(a, 'GET', '/version');
     assert.equal(version.status, 200);
     assert.equal(typeof (version.json as { version: string }).version, 'string');
-    const health = await call(a, 'GET', '/healthz', { auth: null });
+    const anonymous = await call(a, 'GET', '/healthz', { auth: null });
+    assert.equal(anonymous.status, 200, anonymous.text);
+    assert.deepEqual(anonymous.json, { status: 'ok' }, 'without credentials: the status only');
+    const health = await call(a, 'GET', '/healthz');
     assert.equal(health.status, 200, health.text);
     assert.equal((health.json as { etcd: string }).etcd, 'alive');
     const machine = await call(a, 'GET', '/machine');
@@ -467,6 +476,14 @@ describe('HTTP API of the real daemon', () => {
       return method === 'POST' && /^\/(lock|failover)\/?$/.test(sub);
     }
 
+    // Wrong credentials from one address get it refused (429) after 20 within a minute: each
+    // address of 127.0.100.0/22 (loopback) guesses at most 19 times, so every guess reaches the
+    // auth check and the good requests from 127.0.0.1 are never refused.
+    let guesses = 0;
+    const guessSource = (): string => {
+      const n = Math.floor(guesses++ / 19);
+      return `127.0.${100 + Math.floor(n / 250)}.${1 + (n % 250)}`;
+    };
     let requests = 0;
     await fc.assert(
       fc.asyncProperty(
@@ -482,10 +499,11 @@ describe('HTTP API of the real daemon', () => {
           const headers: Record<string, string> = {};
           if (contentType !== null) headers['Content-Type'] = contentType;
           if (path.includes('/events') && body === undefined) headers['Accept'] = 'application/json';
+          const guess = effectiveAuth !== null && effectiveAuth !== AUTH;
           const answer = await call(a, method, path, {
             auth: effectiveAuth,
             headers,
-            agent: keepAlive,
+            ...(guess ? { localAddress: guessSource() } : { agent: keepAlive }),
             ...(body !== undefined && method !== 'GET' && method !== 'HEAD' ? { body } : {}),
           });
           requests++;

@@ -302,12 +302,22 @@ describe('HTTP API in-process (fake agent)', () => {
       assert.match(String(answer.headers['www-authenticate']), /^Basic realm="LinK"/);
     }
     assert.equal((await call(server, 'GET', '/metrics', { auth: null })).status, 401);
-    assert.equal((await call(server, 'GET', '/healthz', { auth: null })).status, 200);
+    const fine = await call(server, 'GET', '/healthz', { auth: null });
+    assert.equal(fine.status, 200);
+    assert.deepEqual(fine.json, { status: 'ok' }, 'anonymous: the status only');
     agent.healthy = false;
     const sick = await call(server, 'GET', '/healthz', { auth: null });
+    const sickWrongAuth = await call(server, 'GET', '/healthz', {
+      auth: `Basic ${Buffer.from('admin:wrong').toString('base64')}`,
+    });
+    const sickDetail = await call(server, 'GET', '/healthz');
     agent.healthy = true;
     assert.equal(sick.status, 503);
-    assert.match((sick.json as { error: string }).error, /etcd session lost/);
+    assert.deepEqual(sick.json, { status: 'failing' }, 'no reason, no etcd error text');
+    assert.deepEqual(sickWrongAuth.json, { status: 'failing' });
+    assert.equal(sickDetail.status, 503);
+    assert.equal((sickDetail.json as { status: string }).status, 'failing');
+    assert.match((sickDetail.json as { error: string }).error, /etcd session lost/);
   });
 
   it('serves /version, /machine and /metrics', async () => {
