@@ -3,6 +3,7 @@ import {
   EtcdFencedError,
   EtcdNotOwnerError,
   EtcdSessionClosedError,
+  isConfigurationError,
   isRecoverable,
   translateEtcdError,
 } from './errors.ts';
@@ -155,6 +156,16 @@ export class VipElection implements Election {
     this.emit({ type: 'fault', source, reason });
   }
 
+  /**
+   * The session is out of the elections because etcd refuses its settings: `demoted` (no owner
+   * known), never `fault`, so no policy binds the VIP; decided again once etcd accepts them.
+   */
+  refused(reason: string): void {
+    this.clearRetry();
+    this.holder = undefined;
+    this.emit({ type: 'demoted', source: 'etcd', reason: `etcd configuration error: ${reason}` });
+  }
+
   /** A state of the lock key; `authoritative` (a full re-read) also applies after etcd's revision went back. */
   observe(observation: LockObservation, authoritative = false): void {
     if (this.closed) return;
@@ -237,7 +248,7 @@ export class VipElection implements Election {
           const error = translateEtcdError(err, `lock ${this.cidr}`);
           this.lockFailures++;
           this.ctx.options.logger.warn(`etcd lock attempt failed for ${this.cidr}`, { error: error.message });
-          if (isRecoverable(error)) this.ctx.reportFailure(error);
+          if (isRecoverable(error) || isConfigurationError(error)) this.ctx.reportFailure(error);
           this.scheduleRetry();
           return false;
         },

@@ -22,12 +22,23 @@ import {
  * | ETCD_LEASE_LOST       | EtcdLeaseLostError       | yes         | etcd no longer knows the agent's lease         |
  * | ETCD_FENCED           | EtcdFencedError          | yes         | the session is in `fault` (deadline passed)    |
  * | ETCD_WATCH_LOST       | EtcdWatchLostError       | yes         | the watch stream ended, failed or was compacted|
- * | ETCD_AUTH             | EtcdAuthError            | no          | bad user/password, invalid token, permission   |
+ * | ETCD_TLS              | EtcdTlsError             | no          | TLS handshake refused (CA, name, client cert)  |
+ * | ETCD_AUTH             | EtcdAuthError            | no          | bad user/password                              |
+ * | ETCD_PERMISSION       | EtcdPermissionError      | no          | the user's role may not touch LinK's keys      |
+ * | ETCD_AUTH_TOKEN       | EtcdAuthTokenError       | no          | etcd dropped the auth token (etcd3 renews it)  |
  * | ETCD_REQUEST_FAILED   | EtcdRequestError         | no          | any other error etcd or gRPC reported          |
  * | ETCD_BAD_CONFIG       | EtcdConfigError          | no          | bad options (unreadable TLS file, bad TTL)     |
  * | ETCD_BAD_VALUE        | EtcdBadValueError        | no          | a stored value is not what LinK wrote          |
  * | ETCD_NOT_OWNER        | EtcdNotOwnerError        | no          | failover() on a host that does not hold the VIP|
  * | ETCD_SESSION_CLOSED   | EtcdSessionClosedError   | no          | a call on a closed session or election         |
+ *
+ * ETCD_TLS, ETCD_AUTH and ETCD_PERMISSION are *configuration errors* (`isConfigurationError`):
+ * etcd answered and refused this agent's settings. They are never an outage: the session stays out
+ * of the elections instead of reporting `fault` (see session.ts). ETCD_AUTH_TOKEN is not one: etcd
+ * answers UNAUTHENTICATED (16) only for a token it no longer knows, and etcd3 authenticates again on
+ * the next unary call, where a wrong password shows as ETCD_AUTH (INVALID_ARGUMENT, measured
+ * against etcd 3.4). A TLS failure reaches the client as a plain UNAVAILABLE: `tls-probe.ts`
+ * redoes the handshake to get the certificate error's code, which is translated here.
  */
 
 export type EtcdErrorCode =
@@ -36,7 +47,10 @@ export type EtcdErrorCode =
   | 'ETCD_LEASE_LOST'
   | 'ETCD_FENCED'
   | 'ETCD_WATCH_LOST'
+  | 'ETCD_TLS'
   | 'ETCD_AUTH'
+  | 'ETCD_PERMISSION'
+  | 'ETCD_AUTH_TOKEN'
   | 'ETCD_REQUEST_FAILED'
   | 'ETCD_BAD_CONFIG'
   | 'ETCD_BAD_VALUE'
@@ -73,8 +87,21 @@ export class EtcdWatchLostError extends EtcdAdapterError {
   readonly code = 'ETCD_WATCH_LOST';
   readonly recoverable = true;
 }
+export class EtcdTlsError extends EtcdAdapterError {
+  readonly code = 'ETCD_TLS';
+  readonly recoverable = false;
+}
 export class EtcdAuthError extends EtcdAdapterError {
   readonly code = 'ETCD_AUTH';
+  readonly recoverable = false;
+}
+export class EtcdPermissionError extends EtcdAdapterError {
+  readonly code = 'ETCD_PERMISSION';
+  readonly recoverable = false;
+}
+/** Not counted as an etcd failure: a stream refused for its token is retried with the renewed one. */
+export class EtcdAuthTokenError extends EtcdAdapterError {
+  readonly code = 'ETCD_AUTH_TOKEN';
   readonly recoverable = false;
 }
 export class EtcdRequestError extends EtcdAdapterError {
@@ -102,6 +129,13 @@ export function isEtcdAdapterError(err: unknown): err is EtcdAdapterError {
   return err instanceof EtcdAdapterError;
 }
 
+export type EtcdConfigurationError = EtcdTlsError | EtcdAuthError | EtcdPermissionError;
+
+/** etcd refused this agent's settings (certificates, user, role): not an outage. */
+export function isConfigurationError(err: unknown): err is EtcdConfigurationError {
+  return err instanceof EtcdTlsError || err instanceof EtcdAuthError || err instanceof EtcdPermissionError;
+}
+
 /** Transient failures: retrying (or re-granting the lease) may succeed. Unknown errors are not. */
 export function isRecoverable(err: unknown): boolean {
   return err instanceof EtcdAdapterError && err.recoverable;
@@ -112,23 +146,79 @@ function messageOf(err: unknown): string {
 }
 
 /**
- * The one place where raw etcd3 / gRPC errors become adapter errors. `operation` names the call
- * ("txn lock 198.18.0.10/32") so the message says what failed. Adapter errors pass through.
+ * Codes of a refused TLS handshake as Node reports them: OpenSSL's certificate verification
+ * results (etcd's certificate), the host name check, and OpenSSL errors, among them the alerts
+ * etcd sends when it refuses the client certificate (`ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE`,
+ * `ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED`, …) or a TLS client talking to a plain-text etcd
+ * (`ERR_SSL_WRONG_VERSION_NUMBER`).
  */
-export function translateEtcdError(err: unknown, operation: string): EtcdAdapterError {
+const TLS_VERIFY_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+  'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+  'ERROR_IN_CERT_NOT_AFTER_FIELD',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_CHAIN_TOO_LONG',
+  'CERT_REVOKED',
+  'INVALID_CA',
+  'PATH_LENGTH_EXCEEDED',
+  'INVALID_PURPOSE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+export function isTlsFailureCode(code: unknown): boolean {
+  return typeof code === 'string' && (TLS_VERIFY_CODES.has(code) || code.startsWith('ERR_SSL_'));
+}
+
+/** What the translation may name in a message (never a secret). */
+export interface TranslationContext {
+  /** `ETCD_USER`, named when etcd refuses it. */
+  user?: string;
+}
+
+/**
+ * The one place where raw etcd3 / gRPC / TLS errors become adapter errors. `operation` names the
+ * call ("txn lock 198.18.0.10/32") so the message says what failed. Adapter errors pass through.
+ */
+export function translateEtcdError(
+  err: unknown,
+  operation: string,
+  context: TranslationContext = {},
+): EtcdAdapterError {
   if (err instanceof EtcdAdapterError) return err;
+  const options = { cause: err };
+  if (err instanceof Error && isTlsFailureCode((err as NodeJS.ErrnoException).code)) {
+    return new EtcdTlsError(`${operation}: ${err.message}`, options);
+  }
   // etcd3 types gRPC's generic errors by status code; a stream's raw error arrives untyped.
   const typed = err instanceof Error ? castGrpcError(err) : err;
   const message = `${operation}: ${messageOf(typed)}`;
-  const options = { cause: err };
+  const user = context.user === undefined ? '' : ` for user ${JSON.stringify(context.user)}`;
   if (typed instanceof EtcdLeaseInvalidError) return new EtcdLeaseLostError(message, options);
-  if (
-    typed instanceof EtcdAuthenticationFailedError ||
-    typed instanceof EtcdInvalidAuthTokenError ||
-    typed instanceof EtcdPermissionDeniedError ||
-    typed instanceof GRPCUnauthenticatedError
-  ) {
-    return new EtcdAuthError(message, options);
+  if (typed instanceof EtcdAuthenticationFailedError) {
+    return new EtcdAuthError(
+      `${operation}: etcd auth: authentication failed${user} (ETCD_USER, ETCD_PASSWORD)`,
+      options,
+    );
+  }
+  if (typed instanceof EtcdPermissionDeniedError) {
+    return new EtcdPermissionError(
+      `${operation}: etcd auth: permission denied${user} (its role needs readwrite on LinK's prefix)`,
+      options,
+    );
+  }
+  if (typed instanceof EtcdInvalidAuthTokenError || typed instanceof GRPCUnauthenticatedError) {
+    return new EtcdAuthTokenError(message, options);
   }
   if (typed instanceof ClientClosedError) return new EtcdSessionClosedError(message, options);
   if (typed instanceof GRPCDeadlineExceededError) return new EtcdTimeoutError(message, options);

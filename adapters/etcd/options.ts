@@ -29,9 +29,19 @@ export interface RetryPolicy {
   maxAttempts: number;
   initialDelayMs: number;
   maxDelayMs: number;
+  /**
+   * Between retries while etcd refuses the agent's settings (TLS, user, role): slower, since only
+   * a change on etcd's side can end it, and each try is one more refused login in etcd's log.
+   */
+  configErrorDelayMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 1000 };
+export const DEFAULT_RETRY: RetryPolicy = {
+  maxAttempts: 3,
+  initialDelayMs: 100,
+  maxDelayMs: 1000,
+  configErrorDelayMs: 5000,
+};
 
 export interface EtcdTlsFiles {
   /** Client certificate (PEM), `ETCD_TLS_CERT`. Needs keyFile and caFile. */
@@ -118,7 +128,12 @@ export function resolveSessionOptions(options: EtcdSessionOptions): ResolvedSess
     );
   }
   const retry = { ...DEFAULT_RETRY, ...options.retry };
-  if (!(retry.maxAttempts >= 1 && retry.initialDelayMs >= 0 && retry.maxDelayMs >= retry.initialDelayMs)) {
+  if (!(
+    retry.maxAttempts >= 1 &&
+    retry.initialDelayMs >= 0 &&
+    retry.maxDelayMs >= retry.initialDelayMs &&
+    retry.configErrorDelayMs > 0
+  )) {
     throw new EtcdConfigError(`bad retry policy ${JSON.stringify(retry)}`);
   }
   return {
@@ -196,6 +211,16 @@ function readPem(path: string, what: string): Buffer {
   }
 }
 
+/** The PEM contents of the TLS files (null without ETCD_CACERT: plain text). */
+export function readTlsPems(tls: EtcdTlsFiles): { ca: Buffer; cert?: Buffer; key?: Buffer } | null {
+  if (tls.caFile === undefined) return null;
+  return {
+    ca: readPem(tls.caFile, 'ETCD_CACERT'),
+    ...(tls.keyFile === undefined ? {} : { key: readPem(tls.keyFile, 'ETCD_TLS_KEY') }),
+    ...(tls.certFile === undefined ? {} : { cert: readPem(tls.certFile, 'ETCD_TLS_CERT') }),
+  };
+}
+
 /**
  * The etcd3 client's options (hosts, TLS, user/password, call deadlines, fault handling). Exported
  * so `linkctl agent --check` builds exactly the client the agent will.
@@ -224,11 +249,12 @@ export function buildClientOptions(options: EtcdConnectionOptions & { defaultTim
       'grpc.max_reconnect_backoff_ms': 1000,
     },
   };
-  if (tls.caFile !== undefined) {
+  const pems = readTlsPems(tls);
+  if (pems !== null) {
     result.credentials = {
-      rootCertificate: readPem(tls.caFile, 'ETCD_CACERT'),
-      ...(tls.keyFile === undefined ? {} : { privateKey: readPem(tls.keyFile, 'ETCD_TLS_KEY') }),
-      ...(tls.certFile === undefined ? {} : { certChain: readPem(tls.certFile, 'ETCD_TLS_CERT') }),
+      rootCertificate: pems.ca,
+      ...(pems.key === undefined ? {} : { privateKey: pems.key }),
+      ...(pems.cert === undefined ? {} : { certChain: pems.cert }),
     };
   }
   if (options.auth) result.auth = { username: options.auth.username, password: options.auth.password };

@@ -18,6 +18,7 @@ import type {
   IWatchResponse,
 } from 'etcd3';
 import { translateEtcdError } from './errors.ts';
+import type { TranslationContext } from './errors.ts';
 
 export type KeepAliveStream = IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse>;
 export type WatchStream = IDuplexStream<IWatchRequest, IWatchResponse>;
@@ -45,17 +46,18 @@ function describe(method: string, key?: Buffer): string {
   return key === undefined ? method : `${method} ${key.toString()}`;
 }
 
-async function call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw translateEtcdError(err, operation);
-  }
-}
-
 /** The real transport: etcd3's low-level clients, no namespace (keys carry LinK's prefix). */
 export function createRpc(clientOptions: IOptions): EtcdRpc {
   const client = new Etcd3(clientOptions);
+  const context: TranslationContext =
+    clientOptions.auth === undefined ? {} : { user: clientOptions.auth.username };
+  const call = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (err) {
+      throw translateEtcdError(err, operation, context);
+    }
+  };
   return {
     range: (req) => call(describe('range', req.key), () => client.kv.range(req)),
     put: (req) => call(describe('put', req.key), () => client.kv.put(req)),

@@ -1,15 +1,33 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createEtcdSession, EtcdAuthError, EtcdConfigError } from '../../adapters/etcd/index.ts';
-import type { EtcdSessionImpl, EtcdSessionOptions } from '../../adapters/etcd/index.ts';
-import type { ElectionEvent } from '../../adapters/etcd/types.ts';
+import { Subject } from 'rxjs';
+import { createEtcdSession, EtcdConfigError } from '../../adapters/etcd/index.ts';
+import type { EtcdLogger, EtcdSessionImpl, EtcdSessionOptions } from '../../adapters/etcd/index.ts';
+import type { ElectionEvent, SessionStatus } from '../../adapters/etcd/types.ts';
 import { makeTlsMaterial, removeTlsMaterial, startEtcd, waitFor } from '../support/etcd.ts';
 import type { EtcdCluster, EtcdTlsMaterial } from '../support/etcd.ts';
 
 const decided = (e: ElectionEvent) => e.type === 'elected' || e.type === 'demoted';
 
+/** Counts the session's failed retries, so a test can wait for a few of them (no sleeps). */
+function retryCounter(): { logger: EtcdLogger; retries$: Subject<number> } {
+  const retries$ = new Subject<number>();
+  let retries = 0;
+  const logger: EtcdLogger = {
+    debug: (message) => {
+      if (message.includes('recovery failed')) retries$.next(++retries);
+    },
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+  };
+  return { logger, retries$ };
+}
+
 describe('etcd over TLS with user/password (real etcd)', () => {
   let tls: EtcdTlsMaterial;
+  /** Another CA and a client certificate it signed: etcd trusts neither. */
+  let foreign: EtcdTlsMaterial;
   let etcd: EtcdCluster;
   const sessions: EtcdSessionImpl[] = [];
   async function session(o: EtcdSessionOptions): Promise<EtcdSessionImpl> {
@@ -27,6 +45,7 @@ describe('etcd over TLS with user/password (real etcd)', () => {
 
   before(async () => {
     tls = await makeTlsMaterial();
+    foreign = await makeTlsMaterial();
     etcd = await startEtcd({ tls });
     await etcd.etcdctl(['user', 'add', 'root:pw']);
     await etcd.etcdctl(['auth', 'enable']);
@@ -35,6 +54,7 @@ describe('etcd over TLS with user/password (real etcd)', () => {
     for (const s of sessions) await s.close({ revoke: true });
     await etcd.close();
     removeTlsMaterial(tls);
+    removeTlsMaterial(foreign);
   });
 
   it('connects with client certificates and user/password, and elects one owner', async () => {
@@ -55,13 +75,90 @@ describe('etcd over TLS with user/password (real etcd)', () => {
     await b.close({ revoke: true });
   });
 
-  it('a wrong password stops the session at once with EtcdAuthError', async () => {
-    await assert.rejects(createEtcdSession(options('tls-bad', 'nope')), (err: unknown) => {
-      assert.ok(err instanceof EtcdAuthError, String(err));
-      assert.equal(err.code, 'ETCD_AUTH');
-      assert.equal(err.recoverable, false);
-      return true;
+  /**
+   * A refused session: in fault with source `config`, the election says `demoted` (never `fault`,
+   * which under at-least-one binds the VIP), it retries (slowly) and stays so, and never writes a
+   * lock. Resolves with the session's configError.
+   */
+  async function assertRefused(
+    o: EtcdSessionOptions,
+    code: string,
+  ): Promise<NonNullable<SessionStatus['configError']>> {
+    const { logger, retries$ } = retryCounter();
+    const retried = waitFor(retries$, (n) => n >= 2, 5000, 'two retries');
+    const s = await session({ ...o, logger, retry: { configErrorDelayMs: 100 } });
+    const status = s.status();
+    assert.equal(status.state, 'fault');
+    assert.equal(status.faultSource, 'config');
+    assert.ok(status.configError, JSON.stringify(status));
+    assert.equal(status.configError.code, code, JSON.stringify(status));
+    const vip = '198.18.0.20/32';
+    const events: ElectionEvent[] = [];
+    const election = s.election(vip);
+    election.events$.subscribe((e) => events.push(e));
+    await retried;
+    assert.ok(events.length > 0, 'the election said something');
+    assert.deepEqual(
+      events.map((e) => e.type),
+      events.map(() => 'demoted'),
+      JSON.stringify(events),
+    );
+    assert.match(events[0]!.reason ?? '', /^etcd configuration error: /);
+    assert.equal(election.holdsLock, false);
+    assert.equal(s.status().configError?.code, code, 'still refused after the retries');
+    assert.equal((await etcd.etcdctl(['get', '--prefix', '/link/default/'])).trim(), '', 'no lock written');
+    await s.close({ revoke: false });
+    return status.configError;
+  }
+
+  it('a wrong password: ETCD_AUTH naming the user, out of the election, the agent keeps running', async () => {
+    const refused = await assertRefused(options('tls-bad', 'nope'), 'ETCD_AUTH');
+    assert.match(refused.message, /etcd auth: authentication failed for user "root"/);
+    assert.doesNotMatch(refused.message, /nope/);
+  });
+
+  it("a wrong ETCD_CACERT: ETCD_TLS naming etcd's certificate and the CA file", async () => {
+    const o = options('tls-ca');
+    const refused = await assertRefused({ ...o, tls: { ...o.tls, caFile: foreign.caFile } }, 'ETCD_TLS');
+    assert.match(refused.message, /certificate signed by unknown authority/);
+    assert.ok(refused.message.includes(`ETCD_CACERT ${foreign.caFile}`), refused.message);
+    assert.match(refused.message, /subject CN=localhost, issuer CN=link-test-ca/);
+    assert.match(refused.message, /UNABLE_TO_VERIFY_LEAF_SIGNATURE/);
+  });
+
+  it('a client certificate etcd does not trust: ETCD_TLS naming ETCD_TLS_CERT', async () => {
+    const o = options('tls-cert');
+    const tlsFiles = { caFile: tls.caFile, certFile: foreign.clientCertFile, keyFile: foreign.clientKeyFile };
+    const refused = await assertRefused({ ...o, tls: tlsFiles }, 'ETCD_TLS');
+    assert.ok(refused.message.includes(`ETCD_TLS_CERT ${foreign.clientCertFile}`), refused.message);
+    assert.match(refused.message, /ALERT/);
+  });
+
+  it('a user without a role: ETCD_PERMISSION; once granted, the session joins the election', async () => {
+    await etcd.etcdctl(['user', 'add', 'late:pw2']);
+    const { logger, retries$ } = retryCounter();
+    const retried = waitFor(retries$, (n) => n >= 1, 5000, 'a retry');
+    const s = await session({
+      ...options('tls-late'),
+      auth: { username: 'late', password: 'pw2' },
+      logger,
+      retry: { configErrorDelayMs: 100 },
     });
+    assert.equal(s.status().configError?.code, 'ETCD_PERMISSION', JSON.stringify(s.status()));
+    assert.match(s.status().configError!.message, /permission denied for user "late"/);
+    const election = s.election('198.18.0.21/32');
+    const first = await waitFor(election.events$, () => true, 1000, 'first event');
+    assert.equal(first.type, 'demoted');
+    await retried;
+    const alive = waitFor(s.status$, (st) => st.state === 'alive', 5000, 'alive once granted');
+    const elected = waitFor(election.events$, (e) => e.type === 'elected', 5000, 'elected once granted');
+    await etcd.etcdctl(['role', 'add', 'link-rw']);
+    await etcd.etcdctl(['role', 'grant-permission', 'link-rw', '--prefix=true', 'readwrite', '/link/']);
+    await etcd.etcdctl(['user', 'grant-role', 'late', 'link-rw']);
+    await alive;
+    await elected;
+    assert.equal(s.status().configError, undefined);
+    await s.close({ revoke: true });
   });
 
   it('an unreadable certificate file is an EtcdConfigError', async () => {

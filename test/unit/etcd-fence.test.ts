@@ -114,7 +114,7 @@ describe('lease keeper (fake timers, fake transport)', () => {
       {
         ttlSeconds: 2,
         keepAliveIntervalMs: 2000 / 3,
-        retry: { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 1000 },
+        retry: { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 1000, configErrorDelayMs: 5000 },
         clock: fakeClock,
         logger: silentLogger,
       },

@@ -77,7 +77,7 @@ describe('etcd options', () => {
   });
 
   it('backoff doubles up to its cap', () => {
-    const policy = { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 1000 };
+    const policy = { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 1000, configErrorDelayMs: 5000 };
     assert.deepEqual(
       [1, 2, 3, 4, 5, 9].map((n) => backoffDelay(policy, n)),
       [100, 200, 400, 800, 1000, 1000],
