@@ -191,10 +191,18 @@ export class Agent implements AgentService {
       this.writeCache(vips);
     } catch (err) {
       vips = this.readCache();
-      this.options.logger.warn('etcd unreachable at start: VIPs restored from the local cache', {
-        count: vips.length,
-        err: String(err),
-      });
+      // The session has said why in its own line; its elections keep these VIPs in STANDBY.
+      if (this.options.session.status().faultSource === 'config') {
+        this.options.logger.warn(
+          "etcd refuses this agent's settings at start: VIPs restored from the local cache stay unbound",
+          { count: vips.length },
+        );
+      } else {
+        this.options.logger.warn('etcd unreachable at start: VIPs restored from the local cache', {
+          count: vips.length,
+          err: String(err),
+        });
+      }
     }
     const started = performance.now();
     this.spawnAll(vips);
@@ -400,7 +408,9 @@ export class Agent implements AgentService {
     const status = this.options.session.status();
     const reasons: string[] = [];
     if (this.stopping) reasons.push('agent is stopping');
-    if (status.state !== 'alive')
+    if (status.configError !== undefined)
+      reasons.push(`etcd configuration error (${status.configError.code}): ${status.configError.message}`);
+    else if (status.state !== 'alive')
       reasons.push(`etcd session ${status.state}${status.lastError ? `: ${status.lastError}` : ''}`);
     const failing = this.list().filter((vip) => vip.status === 'FAILING');
     if (failing.length > 0) reasons.push(`health checks failing for ${failing.map((v) => v.ip).join(', ')}`);
@@ -409,6 +419,7 @@ export class Agent implements AgentService {
       reasons,
       etcd: status.state,
       leaseRemainingMs: status.leaseRemainingMs,
+      ...(status.configError !== undefined ? { configError: status.configError } : {}),
     };
   }
 

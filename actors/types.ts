@@ -1,6 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { EventSource, FaultPolicy, IpEventType, IpState } from '../machines/ip.ts';
-import type { HostMembership } from '../adapters/etcd/types.ts';
+import type { HostMembership, SessionStatus } from '../adapters/etcd/types.ts';
 import type { HealthCheckSpec } from '../adapters/health/types.ts';
 
 /** One line of a VIP's journal. `kind: 'start'` marks an actor (re)start: replay restarts there. */
@@ -59,6 +59,8 @@ export interface AgentHealth {
   reasons: string[];
   etcd: 'connecting' | 'alive' | 'fault' | 'closed';
   leaseRemainingMs: number;
+  /** etcd refuses the agent's settings (TLS, user, role): not an outage, VIPs kept unbound. */
+  configError?: SessionStatus['configError'];
 }
 
 /** The agent as the HTTP layer and the CLI see it. Methods throw `AgentError`s. */
