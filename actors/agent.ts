@@ -25,6 +25,7 @@ import {
 import type { Election, EtcdSession, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
 import type { NetAdapter } from '../adapters/net/types.ts';
 import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
+import { refusedExecChecks, type ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
 import { vipInputs$, type ChecksConfig } from './inputs.ts';
 import { AddressController } from './address.ts';
 import { AddressRefresher } from './refresher.ts';
@@ -35,6 +36,7 @@ import {
   EtcdUnavailableError,
   DuplicateVipError,
   HandoverTimeoutError,
+  InvalidVipError,
   NoOtherCandidateError,
   NotOwnerError,
   VipNotFoundError,
@@ -77,6 +79,8 @@ export interface AgentOptions {
   session: EtcdSession;
   net: NetAdapter;
   monitorHealth: HealthMonitor;
+  /** EXEC_CHECKS_DIR's rule: an add or update with an EXEC check it refuses stores nothing. */
+  execPolicy: ExecChecksPolicy;
   health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
   journal: Journal;
   logger: Logger;
@@ -277,6 +281,7 @@ export class Agent implements AgentService {
 
   private async addNow(request: NewVip): Promise<VipView> {
     this.assertRunning();
+    this.assertChecksAllowed(request.checks ?? []);
     const vip: StoredVip = {
       id: `vip-${randomUUID()}`,
       ip: request.ip,
@@ -311,6 +316,7 @@ export class Agent implements AgentService {
   ): Promise<VipView> {
     this.assertRunning();
     const runtime = this.mustRuntime(id);
+    this.assertChecksAllowed(checks);
     const vip: StoredVip = {
       ...runtime.vip,
       checks,
@@ -321,6 +327,12 @@ export class Agent implements AgentService {
     runtime.checks.next({ checks, intervalMs: this.intervalMsOf(vip) });
     this.scheduleCacheWrite();
     return this.get(id);
+  }
+
+  /** The first EXEC check EXEC_CHECKS_DIR refuses becomes a 400 naming `checks[N].command`. */
+  private assertChecksAllowed(checks: readonly HealthCheckSpec[]): void {
+    const [refused] = refusedExecChecks(checks, this.options.execPolicy);
+    if (refused) throw new InvalidVipError(refused.field, refused.message);
   }
 
   remove(id: string): Promise<void> {

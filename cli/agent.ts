@@ -4,11 +4,11 @@ import { createAgent, type StateChangeNotifier } from '../actors/agent.ts';
 import { Journal } from '../actors/journal.ts';
 import type { Logger } from '../actors/logger.ts';
 import { createEtcdSession } from '../adapters/etcd/index.ts';
-import { createHealthMonitor, probeCheck, probeExec, type HealthMonitor } from '../adapters/health/index.ts';
+import { createExecChecksPolicy, createHealthMonitor, createProbe } from '../adapters/health/index.ts';
 import { createHookRunner, type HookRunner } from '../adapters/hooks/index.ts';
 import { createNetAdapter } from '../adapters/net/index.ts';
+import { createChildSandbox, makeNonDumpable, type ChildSandbox } from '../adapters/process/index.ts';
 import { ConfigError, parseConfig, type AgentConfig } from '../config/parse.ts';
-import { CONFIG_SCHEMA, type VarSpec } from '../config/schema.ts';
 import type { ApiServer } from '../http/index.ts';
 import { assertNetCapabilities, runCheck } from './check.ts';
 import { createLogger } from './logger.ts';
@@ -50,7 +50,7 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
   }
   const logger = createLogger(config.log);
   try {
-    return await serve(config, logger, childEnvironment(env));
+    return await serve(config, logger);
   } catch (err) {
     const code = typeof err === 'object' && err !== null && 'code' in err ? `${String(err.code)}: ` : '';
     process.stderr.write(`linkctl agent: ${code}${err instanceof Error ? err.message : String(err)}\n`);
@@ -58,32 +58,17 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
   }
 }
 
-/** The variables the schema marks `secret` (passwords, the webhook key, TLS key paths). */
-const SECRET_VARIABLES: readonly string[] = (CONFIG_SCHEMA as readonly VarSpec[])
-  .filter((spec) => spec.secret === true)
-  .map((spec) => spec.name);
-
-/**
- * The environment of the programs the agent starts (the notify command, EXEC checks): the
- * agent's own, without its secrets. They run as the agent's user but need none of its keys.
- */
-export function childEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const filtered: NodeJS.ProcessEnv = { ...env };
-  for (const name of SECRET_VARIABLES) delete filtered[name];
-  return filtered;
-}
-
-/** The health monitor with the real probes; EXEC checks get `env` instead of the agent's. */
-function healthMonitorWith(env: NodeJS.ProcessEnv): HealthMonitor {
-  return createHealthMonitor({
-    probe: (check, context) =>
-      check.type === 'EXEC'
-        ? probeExec(check.command, check.args ?? [], { ...context, env })
-        : probeCheck(check, context),
+async function serve(config: AgentConfig, logger: Logger): Promise<number> {
+  // First: the agent's environment and memory hold its secrets; non-dumpable, its children
+  // (checks, hooks), even as the same user, cannot read /proc/<agent>/environ or /mem.
+  makeNonDumpable();
+  // Every child runs confined (adapters/process/sandbox.ts). Calibrated beside the start, not
+  // before it (a restart must beat the lease TTL); says at once when no child can run.
+  const sandbox = createChildSandbox();
+  void sandbox.check().then((unavailable) => {
+    if (unavailable) logger.error('no EXEC check or notify command will run', { err: unavailable.message });
   });
-}
-
-async function serve(config: AgentConfig, logger: Logger, childEnv: NodeJS.ProcessEnv): Promise<number> {
+  const execPolicy = createExecChecksPolicy(config.execChecksDir);
   const net = createNetAdapter({
     interfaceName: config.interfaceName,
     announceCount: config.announce.count,
@@ -111,13 +96,14 @@ async function serve(config: AgentConfig, logger: Logger, childEnv: NodeJS.Proce
 
   const journal = new Journal({ dir: join(config.stateDir, 'journal') });
   journal.loadFromDisk();
-  const hooks = createHooks(config, logger, childEnv);
+  const hooks = createHooks(config, logger, sandbox);
   const agent = createAgent({
     hostname: config.hostname,
     faultPolicy: config.faultPolicy,
     session,
     net,
-    monitorHealth: healthMonitorWith(childEnv),
+    monitorHealth: createHealthMonitor({ probe: createProbe({ execPolicy, sandbox }) }),
+    execPolicy,
     health: config.health,
     journal,
     logger,
@@ -192,12 +178,12 @@ async function serve(config: AgentConfig, logger: Logger, childEnv: NodeJS.Proce
 function createHooks(
   config: AgentConfig,
   logger: Logger,
-  childEnv: NodeJS.ProcessEnv,
+  sandbox: ChildSandbox,
 ): { runner: HookRunner; notifier: StateChangeNotifier } | null {
   const { exec, webhookUrl, webhookSecret, timeoutMs } = config.hooks;
   if (!exec && !webhookUrl) return null;
   const runner = createHookRunner({
-    ...(exec ? { exec: { command: exec, timeoutMs, env: childEnv } } : {}),
+    ...(exec ? { exec: { command: exec, timeoutMs, sandbox } } : {}),
     ...(webhookUrl
       ? {
           webhook: {

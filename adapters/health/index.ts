@@ -1,10 +1,20 @@
 export type * from './types.ts';
-export { createHealthMonitor, monitorHealth, type HealthMonitorDeps } from './monitor.ts';
-export { probeCheck } from './probe.ts';
+export { createHealthMonitor, type HealthMonitorDeps } from './monitor.ts';
+export { createProbe, type ProbeDeps } from './probe.ts';
 export { probeTcp, type TcpProbeOptions } from './tcp.ts';
 export { probeHttp, DEFAULT_EXPECTED_STATUS, type HttpProbeOptions } from './http.ts';
 export { probeExec, type ExecProbeOptions } from './exec.ts';
-export { runCommand, summarizeOutput, type CommandResult, type RunCommandOptions } from './run-command.ts';
+export {
+  createExecChecksPolicy,
+  isInside,
+  refusedExecChecks,
+  unsafeOwnership,
+  type ExecCheckRefusal,
+  type ExecChecksPolicy,
+  type ExecPolicyOptions,
+  type ExecRefusalCode,
+  type ExecResolution,
+} from './exec-policy.ts';
 export {
   assertChecks,
   describeCheck,

@@ -14,7 +14,6 @@ import {
   timer,
   type Observable,
 } from 'rxjs';
-import { probeCheck } from './probe.ts';
 import { describeCheck } from './validate.ts';
 import type {
   HealthCheckSpec,
@@ -55,8 +54,8 @@ import type {
  */
 
 export interface HealthMonitorDeps {
-  /** How one check is probed; default: the real TCP/HTTP/EXEC probes. */
-  probe?: HealthProbe;
+  /** How one check is probed: the real TCP/HTTP/EXEC probes are `createProbe(…)` (probe.ts). */
+  probe: HealthProbe;
   /** Default 50 ms. */
   timeoutGraceMs?: number;
 }
@@ -84,8 +83,8 @@ function assertOptions(options: HealthMonitorOptions): void {
   positive('riseCount', options.riseCount, 1);
 }
 
-export function createHealthMonitor(deps: HealthMonitorDeps = {}): HealthMonitor {
-  const probe = deps.probe ?? probeCheck;
+export function createHealthMonitor(deps: HealthMonitorDeps): HealthMonitor {
+  const probe = deps.probe;
   const graceMs = deps.timeoutGraceMs ?? 50;
 
   return (checks: HealthCheckSpec[], options: HealthMonitorOptions): Observable<HealthEvent> => {
@@ -163,6 +162,3 @@ export function createHealthMonitor(deps: HealthMonitorDeps = {}): HealthMonitor
     );
   };
 }
-
-/** The monitor with the real probes. */
-export const monitorHealth: HealthMonitor = createHealthMonitor();

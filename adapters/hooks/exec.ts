@@ -1,8 +1,9 @@
-import { runCommand, summarizeOutput, type RunCommandOptions } from '../health/run-command.ts';
+import { summarizeOutput } from '../process/run-command.ts';
+import { spawnFailure, type SandboxRunOptions } from '../process/sandbox.ts';
 import { HookCancelledError, HookExitCodeError, HookSpawnError, HookTimeoutError } from './errors.ts';
 import type { ExecHookOptions, StateChange } from './types.ts';
 
-/** The variables a notify command receives, added to its environment. */
+/** The variables a notify command receives, added to the sandbox's minimal environment. */
 export function hookEnvironment(change: StateChange): Record<string, string> {
   return {
     LINK_VIP: change.ip,
@@ -18,7 +19,8 @@ export function hookEnvironment(change: StateChange): Record<string, string> {
 }
 
 /**
- * Runs the notify command once for a change (no shell). Resolves when it exited 0; otherwise
+ * Runs the notify command once for a change (no shell), confined by the sandbox (no
+ * capabilities, PATH, LANG and the LINK_* variables only). Resolves when it exited 0; otherwise
  * throws a HookError whose message carries the tail of its output.
  */
 export async function runExecHook(
@@ -26,22 +28,22 @@ export async function runExecHook(
   options: ExecHookOptions,
   signal?: AbortSignal,
 ): Promise<void> {
-  const run: RunCommandOptions = {
+  const run: SandboxRunOptions = {
     args: options.args ?? [],
     timeoutMs: options.timeoutMs,
-    env: { ...(options.env ?? process.env), ...hookEnvironment(change) },
+    env: hookEnvironment(change),
     killGraceMs: options.killGraceMs ?? 1000,
   };
   if (signal) run.signal = signal;
   if (options.maxOutputBytes !== undefined) run.maxOutputBytes = options.maxOutputBytes;
-  const result = await runCommand(options.command, run);
+  const result = await options.sandbox.run(options.command, run);
   const output = summarizeOutput(result);
   const withOutput = (text: string): string => (output ? `${text}: ${output}` : text);
 
   if (result.spawnError) {
     const errno = result.spawnError.code;
     throw new HookSpawnError(
-      `cannot run notify command ${options.command}: ${errno ?? result.spawnError.message}`,
+      `cannot run notify command ${options.command}: ${spawnFailure(result.spawnError)}`,
       errno,
       result.spawnError,
     );

@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { ChildSandbox } from '../process/sandbox.ts';
 import type { HookError } from './errors.ts';
 
 /** One state change of one VIP, as the hooks see it (exec environment and webhook body). */
@@ -42,8 +43,8 @@ export interface ExecHookOptions {
   killGraceMs?: number;
   /** Bytes of stdout and of stderr kept for the failure message (the tail); default 4096. */
   maxOutputBytes?: number;
-  /** The environment the LINK_* variables are added to; default process.env. */
-  env?: NodeJS.ProcessEnv;
+  /** How it is started: no capabilities, PATH, LANG and the LINK_* variables, its own group. */
+  sandbox: ChildSandbox;
 }
 
 export interface WebhookOptions {

@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 
 /**
  * Runs a program without a shell, with a deadline, and captures a bounded tail of its output.
- * Shared by the EXEC health probe and the notify hook. Never rejects: every outcome, spawn
- * failures included, is a `CommandResult`.
+ * Never rejects: every outcome, spawn failures included, is a `CommandResult`. The agent's own
+ * children (EXEC checks, the notify hook) are started through the sandbox (sandbox.ts), which
+ * runs them with this under setpriv.
  *
  * The child is the leader of its own process group, and the deadline (or the abort signal)
  * kills the whole group: a script that forks `sleep` does not keep running, nor keep our pipes
@@ -15,7 +16,8 @@ export interface RunCommandOptions {
   args?: readonly string[];
   timeoutMs: number;
   signal?: AbortSignal;
-  env?: NodeJS.ProcessEnv;
+  /** The child's whole environment: nothing of the caller's is passed unless given here. */
+  env: Readonly<Record<string, string>>;
   /** Bytes kept per stream (the tail); default 4096. */
   maxOutputBytes?: number;
   /** 0 (default): SIGKILL at the deadline. Otherwise SIGTERM, then SIGKILL this much later. */
@@ -87,7 +89,7 @@ export function runCommand(command: string, options: RunCommandOptions): Promise
       shell: false,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: options.env ?? process.env,
+      env: options.env,
     });
 
     const finish = (): void => {

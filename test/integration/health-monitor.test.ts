@@ -2,10 +2,14 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { Subscription } from 'rxjs';
-import { monitorHealth } from '../../adapters/health/monitor.ts';
-import type { HealthEvent, HealthMonitorOptions } from '../../adapters/health/types.ts';
+import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
+import { createHealthMonitor } from '../../adapters/health/monitor.ts';
+import { createProbe } from '../../adapters/health/probe.ts';
+import type { HealthEvent, HealthMonitor, HealthMonitorOptions } from '../../adapters/health/types.ts';
+import { createChildSandbox } from '../../adapters/process/sandbox.ts';
+import { makeExecChecksDir, type ExecChecksDir } from '../support/exec-dir.ts';
 
 /** Collects a stream's events; `next(ms)` waits for the next one with a deadline. */
 class EventQueue {
@@ -47,6 +51,19 @@ async function listen(server: Server, port = 0): Promise<number> {
 const fast: HealthMonitorOptions = { intervalMs: 50, timeoutMs: 200, fallCount: 2, riseCount: 2 };
 
 void describe('health monitor with real probes', () => {
+  // EXEC checks run from an EXEC_CHECKS_DIR made the way an operator would.
+  let checks: ExecChecksDir;
+  let monitorHealth: HealthMonitor;
+  before(() => {
+    checks = makeExecChecksDir();
+    checks.script('true', '#!/bin/sh\nexit 0\n');
+    checks.script('sleep', '#!/bin/sh\nexec sleep "$@"\n');
+    monitorHealth = createHealthMonitor({
+      probe: createProbe({ execPolicy: createExecChecksPolicy(checks.dir), sandbox: createChildSandbox() }),
+    });
+  });
+  after(() => checks.remove());
+
   void it('follows a TCP service going down and coming back', async () => {
     let server = createServer((socket) => socket.destroy());
     const port = await listen(server);

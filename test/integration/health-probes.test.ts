@@ -3,11 +3,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { describe, it } from 'node:test';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { probeExec } from '../../adapters/health/exec.ts';
+import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
 import { probeHttp } from '../../adapters/health/http.ts';
-import { runCommand } from '../../adapters/health/run-command.ts';
 import { probeTcp } from '../../adapters/health/tcp.ts';
+import type { ProbeResult } from '../../adapters/health/types.ts';
+import { runCommand } from '../../adapters/process/run-command.ts';
+import { createChildSandbox } from '../../adapters/process/sandbox.ts';
+import { makeExecChecksDir, type ExecChecksDir } from '../support/exec-dir.ts';
 
 /** Rejects when `promise` has not settled within `ms`: every wait in these tests has a deadline. */
 async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
@@ -205,13 +210,24 @@ void describe('HTTP probe (a real server on 127.0.0.1)', () => {
   });
 });
 
-void describe('EXEC probe (real commands, no shell)', () => {
+void describe('EXEC probe (real commands from EXEC_CHECKS_DIR, no shell)', () => {
+  let checks: ExecChecksDir;
+  let exec: (command: string, args: string[], timeoutMs: number) => Promise<ProbeResult>;
+  before(() => {
+    checks = makeExecChecksDir();
+    checks.script('true', '#!/bin/sh\nexit 0\n');
+    checks.script('false', '#!/bin/sh\nexit 1\n');
+    checks.script('sh', '#!/bin/sh\nexec /bin/sh "$@"\n');
+    checks.script('echo', '#!/bin/sh\nexec echo "$@"\n');
+    checks.script('sleep', '#!/bin/sh\nexec sleep "$@"\n');
+    const options = { policy: createExecChecksPolicy(checks.dir), sandbox: createChildSandbox() };
+    exec = (command, args, timeoutMs) => probeExec(command, args, { ...options, timeoutMs });
+  });
+  after(() => checks.remove());
+
   void it('true is healthy, false is not', async () => {
-    assert.deepEqual(await within(3000, 'true', probeExec('true', [], { timeoutMs: 2000 })), {
-      ok: true,
-      reason: 'exit code 0',
-    });
-    assert.deepEqual(await within(3000, 'false', probeExec('false', [], { timeoutMs: 2000 })), {
+    assert.deepEqual(await within(3000, 'true', exec('true', [], 2000)), { ok: true, reason: 'exit code 0' });
+    assert.deepEqual(await within(3000, 'false', exec(join(checks.dir, 'false'), [], 2000)), {
       ok: false,
       reason: 'exit code 1',
     });
@@ -221,21 +237,19 @@ void describe('EXEC probe (real commands, no shell)', () => {
     const result = await within(
       3000,
       'sh',
-      probeExec('/bin/sh', ['-c', 'echo "db answered"; echo "replica lag 30s" >&2; exit 3'], {
-        timeoutMs: 2000,
-      }),
+      exec('sh', ['-c', 'echo "db answered"; echo "replica lag 30s" >&2; exit 3'], 2000),
     );
     assert.deepEqual(result, { ok: false, reason: 'exit code 3: replica lag 30s | db answered' });
   });
 
   void it('passes arguments verbatim, without a shell', async () => {
-    const result = await within(3000, 'echo', probeExec('echo', ['$HOME', '; false'], { timeoutMs: 2000 }));
+    const result = await within(3000, 'echo', exec('echo', ['$HOME', '; false'], 2000));
     assert.deepEqual(result, { ok: true, reason: 'exit code 0: $HOME ; false' });
   });
 
   void it('kills `sleep 5` at a 200 ms timeout', async () => {
     const started = performance.now();
-    const result = await within(3000, 'sleep', probeExec('sleep', ['5'], { timeoutMs: 200 }));
+    const result = await within(3000, 'sleep', exec('sleep', ['5'], 200));
     const elapsed = performance.now() - started;
     assert.deepEqual(result, { ok: false, reason: 'killed after 200 ms timeout' });
     assert.ok(elapsed >= 190 && elapsed < 1500, `took ${elapsed} ms`);
@@ -247,23 +261,31 @@ void describe('EXEC probe (real commands, no shell)', () => {
     const result = await within(
       3000,
       'sh+sleep',
-      probeExec('/bin/sh', ['-c', 'echo starting; sleep 5; echo never'], { timeoutMs: 200 }),
+      exec('sh', ['-c', 'echo starting; sleep 5; echo never'], 200),
     );
     const elapsed = performance.now() - started;
     assert.deepEqual(result, { ok: false, reason: 'killed after 200 ms timeout: starting' });
     assert.ok(elapsed < 1500, `took ${elapsed} ms`);
   });
 
-  void it('reports a missing program', async () => {
-    const result = await within(3000, 'missing', probeExec('/nonexistent/check', [], { timeoutMs: 1000 }));
-    assert.deepEqual(result, { ok: false, reason: 'cannot run /nonexistent/check: ENOENT' });
+  void it('refuses a missing program, and one outside EXEC_CHECKS_DIR, without running it', async () => {
+    const missing = await within(3000, 'missing', exec('nonexistent', [], 1000));
+    assert.equal(missing.ok, false);
+    assert.match(missing.reason, /^refused \(EXEC_NOT_FOUND\): nonexistent cannot be resolved \(ENOENT\)$/);
+    const outside = await within(3000, 'outside', exec('/bin/true', [], 1000));
+    assert.match(outside.reason, /^refused \(EXEC_OUTSIDE_DIR\): \/bin\/true is outside EXEC_CHECKS_DIR/);
   });
 
   void it('bounds the captured output', async () => {
     const result = await within(
       5000,
       'yes',
-      runCommand('/bin/sh', { args: ['-c', 'yes | head -c 100000'], timeoutMs: 3000, maxOutputBytes: 1000 }),
+      runCommand('/bin/sh', {
+        args: ['-c', 'yes | head -c 100000'],
+        timeoutMs: 3000,
+        maxOutputBytes: 1000,
+        env: { PATH: '/usr/bin:/bin' },
+      }),
     );
     assert.equal(result.exitCode, 0);
     assert.equal(result.truncated, true);

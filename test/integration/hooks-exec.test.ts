@@ -5,7 +5,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { createHookRunner } from '../../adapters/hooks/runner.ts';
 import type { HookRunnerOptions, StateChange } from '../../adapters/hooks/types.ts';
+import { createChildSandbox } from '../../adapters/process/sandbox.ts';
 import { Recorder } from '../support/hook-recorder.ts';
+
+const sandbox = createChildSandbox();
 
 function change(vipId: string, revision: number, overrides: Partial<StateChange> = {}): StateChange {
   return {
@@ -53,7 +56,7 @@ async function withScript(run: (script: string, out: string) => Promise<void>): 
 
 function runnerOptions(script: string, out: string, recorder: Recorder, timeoutMs = 5000): HookRunnerOptions {
   return {
-    exec: { command: script, args: [out], timeoutMs, killGraceMs: 100 },
+    exec: { command: script, args: [out], timeoutMs, killGraceMs: 100, sandbox },
     onSuccess: recorder.onSuccess,
     onFailure: recorder.onFailure,
   };
@@ -122,7 +125,9 @@ void describe('notify command hook (a real script)', () => {
     await withScript(async (script, out) => {
       const recorder = new Recorder();
       const runner = createHookRunner(runnerOptions(script, out, recorder));
-      const missing = createHookRunner({ exec: { command: '/nonexistent/notify', timeoutMs: 1000 } });
+      const missing = createHookRunner({
+        exec: { command: '/nonexistent/notify', timeoutMs: 1000, sandbox },
+      });
       const fromStream = new Recorder();
       const subscription = missing.failures$.subscribe(fromStream.onFailure);
       try {
@@ -147,11 +152,60 @@ void describe('notify command hook (a real script)', () => {
     });
   });
 
+  void it('runs with no capability and only PATH, LANG and LINK_*; without setpriv it runs nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'link-hooks-'));
+    try {
+      const script = join(dir, 'notify.sh');
+      const out = join(dir, 'out');
+      await writeFile(script, `#!/bin/sh\n{ grep CapEff /proc/self/status; env | sort; } > "$1"\n`);
+      await chmod(script, 0o755);
+      const recorder = new Recorder();
+      const runner = createHookRunner(runnerOptions(script, out, recorder));
+      const unconfined = new Recorder();
+      const missing = createHookRunner({
+        exec: {
+          command: script,
+          args: [join(dir, 'never')],
+          timeoutMs: 1000,
+          sandbox: createChildSandbox({ setpriv: join(dir, 'no-setpriv') }),
+        },
+        onFailure: unconfined.onFailure,
+      });
+      try {
+        runner.notify(change('vip-a', 1));
+        await recorder.until('the hook ran', () => recorder.successes.length === 1);
+        const [capEff, ...env] = await lines(out);
+        assert.equal(capEff, 'CapEff:\t0000000000000000');
+        assert.deepEqual(
+          env.map((line) => line.split('=')[0]).filter((name) => !name?.startsWith('LINK_')),
+          // sh itself adds PWD.
+          ['LANG', 'PATH', 'PWD'],
+        );
+        assert.ok(env.includes('PATH=/usr/sbin:/usr/bin:/sbin:/bin'));
+
+        missing.notify(change('vip-a', 2));
+        await unconfined.until('the refusal', () => unconfined.failures.length === 1);
+        const error = unconfined.failures[0]?.error;
+        assert.equal(error?.code, 'HOOK_SPAWN');
+        assert.match(
+          error?.message ?? '',
+          /SANDBOX_UNAVAILABLE: .*no-setpriv \(util-linux\) is not executable/,
+        );
+        await assert.rejects(readFile(join(dir, 'never')), { code: 'ENOENT' }, 'the hook did not run');
+      } finally {
+        await runner.close(1000);
+        await missing.close(1000);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   void it('never throws from notify, even with a throwing observer or after close', async () => {
     await withScript(async (script, out) => {
       let failures = 0;
       const runner = createHookRunner({
-        exec: { command: script, args: [out], timeoutMs: 1000 },
+        exec: { command: script, args: [out], timeoutMs: 1000, sandbox },
         onFailure: () => {
           failures += 1;
           throw new Error('a broken journal');
