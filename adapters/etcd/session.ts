@@ -482,11 +482,9 @@ export class EtcdSessionImpl implements EtcdSession {
    */
   private enterRefused(error: EtcdConfigurationError): void {
     if (this.state === 'closed') return;
+    // Retries fail on other calls (range, lease grant): the same refusal is said once.
     const same =
-      this.state === 'fault' &&
-      this.faultSource === 'config' &&
-      this.configError?.code === error.code &&
-      this.configError.message === error.message;
+      this.state === 'fault' && this.faultSource === 'config' && this.configError?.code === error.code;
     this.state = 'fault';
     this.faultSource = 'config';
     this.configError = error;
