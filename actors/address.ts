@@ -26,9 +26,23 @@ export interface AddressControllerOptions {
    */
   mayRecreate: () => boolean;
   logger: Logger;
+  /**
+   * RFC 5227 before this controller's first bind: the MAC of a host that is not a LinK holder of
+   * the VIP and answers for it, or null to bind. It decides itself when no probe is needed (a
+   * restart's address, a handover from a known LinK host). Absent: never probe.
+   */
+  probe?: () => Promise<string | null>;
+  /** The probe found the address in use: nothing was bound; probing again in `inUseRetryMs`. */
+  onInUse?: (mac: string, retryMs: number) => void;
+  /** The probe itself failed: the bind goes ahead (the API already refused every known host's address). */
+  onProbeError?: (err: unknown) => void;
+  /** Default 10 s: a stranger holding the address is a misconfiguration someone has to fix. */
+  inUseRetryMs?: number;
   /** Monotonic milliseconds (performance.now); tests pass their own. */
   now?: () => number;
 }
+
+const DEFAULT_IN_USE_RETRY_MS = 10_000;
 
 export class AddressController {
   private wanted = false;
@@ -41,10 +55,20 @@ export class AddressController {
   /** When the kernel drops the address unless renewed before (monotonic ms); null: never. */
   private expiresAt: number | null = null;
   private lost = false;
+  /** A first bind still needs its probe (cleared by a clean probe or the first bind). */
+  private mustProbe: boolean;
+  /** Waiting to probe again after finding the address in use: no bind, no announcement meanwhile. */
+  private inUseTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: AddressControllerOptions) {
     this.now = options.now ?? (() => performance.now());
+    this.mustProbe = options.probe !== undefined;
+  }
+
+  /** Another host answered for the address and the controller is waiting to probe again. */
+  get isInUse(): boolean {
+    return this.inUseTimer !== undefined;
   }
 
   get cidr(): string {
@@ -99,7 +123,10 @@ export class AddressController {
   }
 
   want(bound: boolean): void {
-    if (!bound) this.burst++;
+    if (!bound) {
+      this.burst++;
+      this.stopInUseWait();
+    }
     this.wanted = bound;
     this.enqueue(() => this.reconcile());
   }
@@ -115,7 +142,8 @@ export class AddressController {
     const { count, intervalMs } = this.options.announce;
     const frame = (index: number): void => {
       this.enqueue(async () => {
-        if (!this.wanted || this.closed || burst !== this.burst) return;
+        // An address found in use is not ours: announcing it would take a stranger's traffic.
+        if (!this.wanted || this.closed || burst !== this.burst || this.isInUse) return;
         try {
           await this.options.net.announce(this.options.cidr, { count: 1 });
           if (index === 0) this.options.onAnnounced();
@@ -140,6 +168,42 @@ export class AddressController {
   /** Stops working; leaves the kernel as it is (the caller decides to unbind first). */
   close(): void {
     this.closed = true;
+    this.stopInUseWait();
+  }
+
+  private stopInUseWait(): void {
+    if (this.inUseTimer) clearTimeout(this.inUseTimer);
+    this.inUseTimer = undefined;
+  }
+
+  /** Runs the probe if this is still the first bind; false when the address is in use. */
+  private async probeClean(): Promise<boolean> {
+    const probe = this.options.probe;
+    if (!this.mustProbe || !probe) return true;
+    let mac: string | null;
+    try {
+      mac = await probe();
+    } catch (err) {
+      this.options.onProbeError?.(err);
+      mac = null;
+    }
+    if (mac === null) {
+      this.mustProbe = false;
+      return true;
+    }
+    const retryMs = this.options.inUseRetryMs ?? DEFAULT_IN_USE_RETRY_MS;
+    this.inUseTimer = setTimeout(() => {
+      this.inUseTimer = undefined;
+      if (!this.wanted || this.closed) return;
+      this.enqueue(async () => {
+        await this.reconcile();
+        // The burst the machine asked for was held back while the address was in use.
+        if (this.bound) this.announce();
+      });
+    }, retryMs);
+    this.inUseTimer.unref();
+    this.options.onInUse?.(mac, retryMs);
+    return false;
   }
 
   private enqueue(operation: () => Promise<void>): void {
@@ -162,6 +226,14 @@ export class AddressController {
       }
       return;
     }
+    // Waiting out an address in use: the refresher's rechecks must not probe (or bind) early.
+    if (this.isInUse) return;
+    if (!(await this.probeClean())) {
+      this.bound = false;
+      return;
+    }
+    // The probe listened a while: the machine may have let go of the VIP meanwhile.
+    if (!this.wanted || this.closed) return;
     try {
       const sentAt = this.now();
       await this.options.net.bind(this.options.cidr, { lifetimeSec: lifetime });

@@ -28,6 +28,8 @@ import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts
 import { refusedExecChecks, type ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
 import { vipInputs$, type ChecksConfig } from './inputs.ts';
 import { AddressController } from './address.ts';
+import { HostAddresses } from './host-addresses.ts';
+import { ipRefusalMessage } from '../adapters/net/vip-rule.ts';
 import { AddressRefresher } from './refresher.ts';
 import { TurnBatcher } from './batcher.ts';
 import { EtcdAdapterError } from '../adapters/etcd/errors.ts';
@@ -107,9 +109,17 @@ interface VipRuntime {
   electionOps: Promise<void>;
   /** Its IP actor once the supervisor has spawned it: a state read is one property away. */
   ipActor?: ActorRefFrom<IpMachine>;
+  /** The last other host etcd named as owner: a LinK host, so taking over from it needs no probe. */
+  previousOwner?: string;
 }
 
 const DEFAULT_HEALTHCHECK_INTERVAL_S = 0;
+/**
+ * RFC 5227 probe before a first bind, listening this long (a second probe goes out halfway).
+ * A holder on the segment answers within a millisecond or two; the listen time only delays a
+ * VIP's very first bind on this host, never a restart's or a handover's.
+ */
+const PROBE_LISTEN_MS = 250;
 /**
  * The local cache holds every VIP, so one write is O(n): writing it on each add made adding n
  * VIPs O(n²) (bench/scale). Changes within this delay share one write; stop() flushes it.
@@ -124,6 +134,9 @@ export class Agent implements AgentService {
   /** Every address this agent runs or is adding (waiting on etcd), with its VIP id. */
   private readonly vipIdsByIp = new Map<string, string>();
   private readonly refresher: AddressRefresher;
+  private readonly hostAddresses: HostAddresses;
+  /** Addresses on the interface when this process started: a restart's, bound without a probe. */
+  private boundAtStart = new Set<string>();
   private cacheTimer: NodeJS.Timeout | undefined;
   /** Adds of one turn reach the supervisor as one event; removed (or stopping) ones never. */
   private readonly spawns = new TurnBatcher<VipRuntime>(
@@ -167,6 +180,13 @@ export class Agent implements AgentService {
           `${cidr}: its kernel lifetime ran out before a refresh; kept off until etcd says who owns it`,
         ),
     });
+    this.hostAddresses = new HostAddresses({
+      hostname: options.hostname,
+      net: options.net,
+      session: options.session,
+      ownVips: () => this.vipIdsByIp.keys(),
+      logger: options.logger,
+    });
     this.actor = createActor(supervisorWith(ip), {
       input: { faultPolicy: options.faultPolicy },
       inspect: createJournalRecorder({
@@ -208,8 +228,17 @@ export class Agent implements AgentService {
         });
       }
     }
+    const local = await this.options.net.addresses().catch((err: unknown) => {
+      this.options.logger.warn('cannot read the interfaces at start', { err: errorText(err) });
+      return [];
+    });
+    this.boundAtStart = new Set(
+      local.filter((a) => a.interfaceName === this.options.net.interfaceName).map((a) => a.cidr),
+    );
     const started = performance.now();
     this.spawnAll(vips);
+    // Not awaited: with etcd down the agent must not wait on it to bind its cached VIPs.
+    void this.hostAddresses.start(local);
     this.options.logger.info('VIPs restored', {
       count: vips.length,
       ms: Math.round(performance.now() - started),
@@ -227,6 +256,7 @@ export class Agent implements AgentService {
     this.spawns.flush();
     this.flushCache();
     this.refresher.stop();
+    this.hostAddresses.stop();
     const runtimes = [...this.runtimes.values()];
     for (const runtime of runtimes) runtime.address.close();
     await Promise.allSettled(runtimes.map((r) => r.address.settled()));
@@ -288,10 +318,18 @@ export class Agent implements AgentService {
       checks: request.checks ?? [],
       healthcheck_interval: request.healthcheck_interval ?? DEFAULT_HEALTHCHECK_INTERVAL_S,
     };
+    const taken = (): void => {
+      const id = this.vipIdsByIp.get(vip.ip);
+      if (id !== undefined) throw new DuplicateVipError(vip.ip, id);
+    };
+    taken();
+    // Checked before the address is taken below: taken, it would count as this host's VIP.
+    const refusal = await this.hostAddresses.refusal(vip.ip);
+    if (refusal !== null) throw new InvalidVipError('ip', ipRefusalMessage(vip.ip, refusal));
+    this.assertRunning();
     // Taken from here on, so a concurrent add of the same address (waiting on etcd like this
     // one, or arriving before the supervisor has the batch this one joins) gets a 409.
-    const taken = this.vipIdsByIp.get(vip.ip);
-    if (taken !== undefined) throw new DuplicateVipError(vip.ip, taken);
+    taken();
     this.vipIdsByIp.set(vip.ip, vip.id);
     try {
       // Stored first: a VIP the agent runs is always one it will restore.
@@ -474,7 +512,7 @@ export class Agent implements AgentService {
   private createRuntime(vip: StoredVip): VipRuntime {
     const checks = (vip.checks ?? []) as HealthCheckSpec[];
     const election = this.options.session.election(vip.ip);
-    return {
+    const runtime: VipRuntime = {
       vip,
       election,
       address: new AddressController({
@@ -486,11 +524,35 @@ export class Agent implements AgentService {
         onError: (code, err) => this.note(vip.id, 'error', code, errorText(err)),
         onAnnounced: () => this.note(vip.id, 'info', 'ANNOUNCE_SENT', `announced ${vip.ip}`),
         mayRecreate: () => this.mayRecreateExpired(election),
+        probe: () => this.probeBeforeFirstBind(runtime),
+        onInUse: (mac, retryMs) =>
+          this.note(
+            vip.id,
+            'warn',
+            'ADDRESS_IN_USE',
+            `${vip.ip} is in use by ${mac}, not a LinK holder of it: not bound; probing again in ${retryMs / 1000} s`,
+          ),
+        onProbeError: (err) => this.note(vip.id, 'error', 'PROBE_FAILED', errorText(err)),
       }),
       checks: new BehaviorSubject({ checks, intervalMs: this.intervalMsOf(vip) }),
       removing: false,
       electionOps: Promise.resolve(),
     };
+    return runtime;
+  }
+
+  /**
+   * RFC 5227 before a VIP's first bind on this host: the MAC of a stranger answering for it, or
+   * null. No probe for an address this host already held (a restart keeps it bound: the gap
+   * must stay zero) nor when etcd named another LinK host as owner before (a handover or a
+   * failover: that host is a LinK holder, and the probe would slow the takeover by its listen).
+   */
+  private async probeBeforeFirstBind(runtime: VipRuntime): Promise<string | null> {
+    if (this.boundAtStart.has(runtime.vip.ip) || runtime.previousOwner !== undefined) return null;
+    const report = await this.options.net.probeConflict(runtime.vip.ip, { timeoutMs: PROBE_LISTEN_MS });
+    if (report === null) return null;
+    const carriers = await runtime.election.hosts().catch(() => null);
+    return (await this.hostAddresses.isLinkHolder(report.mac, carriers)) ? null : report.mac;
   }
 
   /** election$ and health$ of one VIP, merged: the IP actor's only inputs. */
@@ -502,6 +564,8 @@ export class Agent implements AgentService {
     // `elected` in ACTIVATED being a self-transition.
     const election$ = runtime.election.events$.pipe(
       tap((event) => {
+        if (event.type === 'demoted' && event.owner !== undefined && event.owner !== this.hostname)
+          runtime.previousOwner = event.owner;
         if (event.type === 'elected' && runtime.address.isLost) runtime.address.recheck();
       }),
     );

@@ -7,7 +7,7 @@ import { VipElection } from './election.ts';
 import type { ElectionContext } from './election.ts';
 import { FenceDeadline, systemClock } from './fence.ts';
 import type { Clock } from './fence.ts';
-import { makeKeys } from './keys.ts';
+import { cidrFromStorable, makeKeys } from './keys.ts';
 import type { Keys } from './keys.ts';
 import { LeaseKeeper } from './lease.ts';
 import { limitKvCalls } from './limit.ts';
@@ -346,6 +346,17 @@ export class EtcdSessionImpl implements EtcdSession {
       const record = parseHostRecord(kv.value.toString());
       return record === null ? [] : [record];
     });
+  }
+
+  async carriedVips(): Promise<string[]> {
+    const key = Buffer.from(`${this.keys.prefix}/ips/`);
+    const res = await this.rpc.range({ key, range_end: prefixRangeEnd(key), keys_only: true });
+    const cidrs = new Set<string>();
+    for (const kv of res.kvs) {
+      const storable = kv.key.toString().slice(key.length).split('/')[0];
+      if (storable) cidrs.add(cidrFromStorable(storable));
+    }
+    return [...cidrs];
   }
 
   /** Re-attaches every lock and membership key held with lease `from` to lease `to`. */

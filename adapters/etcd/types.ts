@@ -101,6 +101,8 @@ export interface EtcdSession {
   publishHost(record: HostRecord): Promise<void>;
   /** Every live agent's record (this host's included). */
   hostRecords(): Promise<HostRecord[]>;
+  /** Every CIDR some live agent carries as a VIP (membership keys), once each. */
+  carriedVips(): Promise<string[]>;
   /** Graceful: with revoke the lease is revoked so peers take over at once. */
   close(options: { revoke: boolean }): Promise<void>;
   /** Stop for a restart: this host's locks move to a bridge lease of `graceSeconds` the next agent reuses. */

@@ -232,15 +232,16 @@ class LinuxNetAdapter implements NetAdapter {
 
   async addresses(): Promise<InterfaceAddress[]> {
     if (this.closed) throw new AdapterClosedError();
-    const entries = [...(await this.dumpAddresses(AF_INET)), ...(await this.dumpAddresses(AF_INET6))];
     const names = new Map<number, string | null>();
     const out: InterfaceAddress[] = [];
-    for (const entry of entries) {
-      if (!entry.address) continue;
-      if (!names.has(entry.ifindex)) names.set(entry.ifindex, libc.ifIndexToName(entry.ifindex));
-      const interfaceName = names.get(entry.ifindex);
-      if (interfaceName == null) continue; // the interface went away since the dump
-      out.push({ interfaceName, cidr: `${formatIp(entry.address)}/${entry.prefixLength}` });
+    for (const family of [AF_INET, AF_INET6]) {
+      for (const entry of await this.dumpAddresses(family)) {
+        if (!entry.address) continue;
+        if (!names.has(entry.ifindex)) names.set(entry.ifindex, libc.ifIndexToName(entry.ifindex));
+        const interfaceName = names.get(entry.ifindex);
+        if (interfaceName == null) continue; // the interface went away since the dump
+        out.push({ interfaceName, cidr: `${formatIp(entry.address)}/${entry.prefixLength}` });
+      }
     }
     return out;
   }

@@ -140,7 +140,9 @@ export class RouteSocket {
           if (e.errno !== 0) error = e;
           return true;
         }
-        messages.push(msg);
+        // A copy: the payload is a view into the receive buffer, which the dump's next part
+        // overwrites (a dump longer than one read came back with its first entries garbled).
+        messages.push({ ...msg, payload: Buffer.from(msg.payload) });
         return false;
       });
       return error ? { messages, error } : { messages };
