@@ -4,10 +4,12 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Etcd3 } from 'etcd3';
 import { buildClientOptions, translateEtcdError } from '../adapters/etcd/index.ts';
+import { createExecChecksPolicy } from '../adapters/health/exec-policy.ts';
 import { PermissionError } from '../adapters/net/errors.ts';
 import * as libc from '../adapters/net/libc.ts';
 import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM } from '../adapters/net/linux.ts';
 import { PacketSocket } from '../adapters/net/packet-socket.ts';
+import { createChildSandbox } from '../adapters/process/sandbox.ts';
 import {
   MIN_ETCD_VERSION,
   NEEDED_CAPABILITIES,
@@ -91,6 +93,7 @@ export async function collectChecks(
     ['TLS_CERT', 'TLS_KEY', 'ETCD_TLS_CERT', 'ETCD_TLS_KEY', 'ETCD_CACERT', 'NOTIFY_EXEC'],
     (c) => checkFiles(c),
   );
+  await guarded('EXEC checks', ['EXEC_CHECKS_DIR', 'NOTIFY_EXEC'], (c) => checkChildren(c));
   await guarded('interface', ['INTERFACE'], (c) => checkInterface(c.interfaceName));
   results.push(await checkCapabilities(options.procStatusFile));
   await guarded(
@@ -156,6 +159,34 @@ async function checkFiles(config: AgentConfig): Promise<CheckResult> {
       present.length === 0
         ? 'no certificate, key or hook configured'
         : `${present.map(([v]) => v).join(', ')} readable by uid ${process.getuid?.() ?? '?'}`,
+  };
+}
+
+/**
+ * EXEC_CHECKS_DIR (unset: EXEC checks refused; set: a root-owned folder nobody else can write)
+ * and, when anything will run (EXEC checks or NOTIFY_EXEC), the sandbox that confines it.
+ */
+async function checkChildren(config: AgentConfig): Promise<CheckResult> {
+  const name = 'EXEC checks';
+  const dir = config.execChecksDir;
+  const folder = createExecChecksPolicy(dir).folder();
+  if (dir !== undefined && !folder.ok) return { name, status: 'fail', message: folder.message };
+  if (dir !== undefined || config.hooks.exec !== undefined) {
+    const unavailable = await createChildSandbox().check();
+    if (unavailable) return { name, status: 'fail', message: unavailable.message };
+  }
+  const confined = "run without capabilities nor the agent's environment (setpriv)";
+  if (dir === undefined) {
+    return {
+      name,
+      status: 'ok',
+      message: `refused: EXEC_CHECKS_DIR is not set${config.hooks.exec ? `; NOTIFY_EXEC will ${confined}` : ''}`,
+    };
+  }
+  return {
+    name,
+    status: 'ok',
+    message: `EXEC_CHECKS_DIR=${dir} is root's and writable by nobody else; its programs ${confined}`,
   };
 }
 

@@ -34,6 +34,8 @@ export interface ExecChecksPolicy {
   readonly dir: string | undefined;
   /** The program to run for `command`, or why it may not run. Reads the file system. */
   resolve(command: string): ExecResolution;
+  /** The folder alone (`linkctl agent --check`): its realpath, or why no check can run from it. */
+  folder(): ExecResolution;
 }
 
 /** What the rule needs of a file's status. */
@@ -131,6 +133,10 @@ export function createExecChecksPolicy(
 
   return {
     dir,
+    folder(): ExecResolution {
+      const folder = checkDir();
+      return folder.ok ? { ok: true, path: folder.real } : folder.resolution;
+    },
     resolve(command: string): ExecResolution {
       const folder = checkDir();
       if (!folder.ok) return folder.resolution;

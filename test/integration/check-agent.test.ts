@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import {
   type EtcdCluster,
   type EtcdTlsMaterial,
 } from '../support/etcd.ts';
+import { makeExecChecksDir } from '../support/exec-dir.ts';
 
 /**
  * `bin/linkctl agent --check` as an operator runs it, against a real etcd (plain and TLS with a
@@ -103,6 +104,7 @@ describe('linkctl agent --check', { timeout: 180_000 }, () => {
     for (const name of [
       'configuration',
       'files',
+      'EXEC checks',
       'interface',
       'capabilities',
       'etcd',
@@ -112,7 +114,8 @@ describe('linkctl agent --check', { timeout: 180_000 }, () => {
       assert.match(line(lines, name), /^✓ /);
     }
     assert.match(line(lines, 'etcd'), /etcd 3\.\d+\.\d+ ≥ 3\.3\.0/);
-    assert.equal(lines.at(-1), 'all 7 checks passed');
+    assert.equal(line(lines, 'EXEC checks'), '✓ refused: EXEC_CHECKS_DIR is not set');
+    assert.equal(lines.at(-1), 'all 8 checks passed');
   });
 
   it('etcd over TLS with a client certificate: ✓', async () => {
@@ -176,7 +179,7 @@ describe('linkctl agent --check', { timeout: 180_000 }, () => {
     assert.match(line(lines, 'state directory'), /^✗ .* is not a writable directory/);
     assert.match(line(lines, 'API port'), new RegExp(`^✗ 127\\.0\\.0\\.1:${busyPort} is in use`));
     assert.match(line(lines, 'capabilities'), /^✓ /);
-    assert.match(lines.at(-1)!, /^6 of 8 checks failed$/);
+    assert.match(lines.at(-1)!, /^6 of 9 checks failed$/);
   });
 
   it('an API opened without PASSWORD: ✗ naming PASSWORD and LISTEN_ADDRESS, the port still checked', async () => {
@@ -194,6 +197,30 @@ describe('linkctl agent --check', { timeout: 180_000 }, () => {
     assert.equal(code, 1);
     assert.match(line(lines, 'interface'), /^✗ nosuch0 does not exist in this network namespace/);
     assert.equal(line(lines, 'API port'), '- not checked: PORT is invalid');
+  });
+
+  it('EXEC_CHECKS_DIR: ✓ for a root-owned folder; ✗ naming it when missing or writable by others', async () => {
+    const checks = makeExecChecksDir();
+    try {
+      const ok = await linkctlCheck({ ...good(), EXEC_CHECKS_DIR: checks.dir });
+      assert.equal(ok.code, 0, ok.lines.join('\n'));
+      assert.match(
+        line(ok.lines, 'EXEC checks'),
+        /^✓ EXEC_CHECKS_DIR=.* is root's and writable by nobody else/,
+      );
+      const missing = await linkctlCheck({ ...good(), EXEC_CHECKS_DIR: join(checks.base, 'nope') });
+      assert.equal(missing.code, 1);
+      assert.match(line(missing.lines, 'EXEC checks'), /^✗ EXEC_CHECKS_DIR .*nope cannot be read \(ENOENT\)/);
+      chmodSync(checks.dir, 0o777);
+      const open = await linkctlCheck({ ...good(), EXEC_CHECKS_DIR: checks.dir });
+      assert.equal(open.code, 1);
+      assert.match(
+        line(open.lines, 'EXEC checks'),
+        /^✗ EXEC_CHECKS_DIR is not safe: .* is writable by its group \(mode 0777\)/,
+      );
+    } finally {
+      checks.remove();
+    }
   });
 
   it('without the capabilities: ✗ naming CAP_NET_ADMIN and CAP_NET_RAW', async () => {
