@@ -7,13 +7,22 @@ import { join } from 'node:path';
 import { DEFAULT_VIP, Lab } from '../../lab/lab.ts';
 import { REPO_ROOT } from '../../lab/netns.ts';
 import type { VipView } from '../../actors/types.ts';
+import { SETPRIV, SETPRIV_FLAGS } from '../../adapters/process/sandbox.ts';
 import { until } from '../support/until.ts';
+import { seccompPrefix, seccompUnavailable, unitUmask } from '../support/unit-restrictions.ts';
 
 /**
- * Least privilege: agents run as a system user holding only CAP_NET_ADMIN and CAP_NET_RAW
- * (ambient, as systemd's AmbientCapabilities= gives them), and a full failover still works.
- * Without one of the two, the agent stops at start with one line naming it and a non-zero exit.
+ * Least privilege: agents run as packaging/link.service runs them, as far as that can be done
+ * without systemd as PID 1 (test/support/unit-restrictions.ts): a system user holding only
+ * CAP_NET_ADMIN and CAP_NET_RAW (ambient, as AmbientCapabilities= gives them), no_new_privs, the
+ * unit's system call filter, address families, namespace and personality locks (seccomp, built
+ * as systemd builds it) and its umask; and a full failover still works: they bind, announce and
+ * serve. Without one of the two capabilities, the agent stops at start with one line naming it
+ * and a non-zero exit.
  */
+
+/** Why the unit's seccomp filter is not applied here (then the rest still is), or null. */
+const NO_SECCOMP = seccompUnavailable();
 
 const USER_NAME = 'link-test';
 const TTL_MS = 2000;
@@ -38,22 +47,30 @@ function setpriv(uid: number, gid: number, caps: readonly string[]): string[] {
     `--reuid=${uid}`,
     `--regid=${gid}`,
     '--init-groups',
+    '--no-new-privs',
     ...(caps.length > 0 ? [`--inh-caps=-all,${list}`, `--ambient-caps=-all,${list}`] : ['--inh-caps=-all']),
     `--bounding-set=-all${caps.length > 0 ? `,${list}` : ''}`,
     '--',
   ];
 }
 
+/** The unit's system call filter as a command prefix (nothing when it cannot be applied here). */
+function seccomp(): string[] {
+  return NO_SECCOMP === null ? seccompPrefix() : [];
+}
+
 /**
  * The lab's wrapper: as root, hands the host's state directory and the lab folder (where the
- * API socket lives) to the user, then execs setpriv, which execs node (the pid stays the agent's).
+ * API socket lives) to the user, sets the unit's umask, then execs the seccomp loader, which
+ * execs setpriv, which execs node (the pid stays the agent's).
  */
 function labWrapper(uid: number, gid: number): string[] {
   return [
     'sh',
     '-c',
-    `chown -R ${uid}:${gid} "$STATE_DIR" && chown ${uid}:${gid} "$(dirname "$API_SOCKET")" && exec "$@"`,
+    `chown -R ${uid}:${gid} "$STATE_DIR" && chown ${uid}:${gid} "$(dirname "$API_SOCKET")" && umask ${unitUmask()} && exec "$@"`,
     'link-wrapper',
+    ...seccomp(),
     ...setpriv(uid, gid, ['net_admin', 'net_raw']),
   ];
 }
@@ -96,7 +113,7 @@ function runAgentOnce(
 }
 
 describe(
-  'least privilege: an unprivileged agent with CAP_NET_ADMIN and CAP_NET_RAW',
+  "least privilege: an agent under link.service's restrictions (user, CAP_NET_ADMIN and CAP_NET_RAW only, no_new_privs, seccomp, umask)",
   { timeout: 240_000 },
   () => {
     let lab: Lab;
@@ -135,6 +152,59 @@ describe(
         }
       }
     });
+
+    it(
+      "runs with no_new_privs, the unit's seccomp filter and its umask",
+      { skip: NO_SECCOMP ?? false },
+      () => {
+        for (const host of lab.hosts) {
+          const pid = host.pid!;
+          assert.equal(statusField(pid, 'NoNewPrivs'), '1', host.name);
+          // 2 = SECCOMP_MODE_FILTER.
+          assert.equal(statusField(pid, 'Seccomp'), '2', host.name);
+          assert.equal(statusField(pid, 'Umask'), unitUmask().padStart(4, '0'), host.name);
+        }
+      },
+    );
+
+    it('serves its API', async () => {
+      for (const host of lab.hosts) {
+        const res = await lab.api(host.name, 'GET', '/healthz');
+        assert.equal(res.status, 200, `${host.name}: ${JSON.stringify(res.body)}`);
+      }
+    });
+
+    it(
+      "the children's sandbox (setpriv, as EXEC checks run) works under the unit's filter and drops every capability",
+      { skip: NO_SECCOMP ?? false },
+      async () => {
+        const host = lab.hosts[0]!;
+        const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
+          execFile(
+            'ip',
+            [
+              'netns',
+              'exec',
+              host.ns,
+              ...seccomp(),
+              ...setpriv(uid, gid, ['net_admin', 'net_raw']),
+              SETPRIV,
+              ...SETPRIV_FLAGS,
+              '--',
+              'cat',
+              '/proc/self/status',
+            ],
+            (err, out, stderr) =>
+              err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve({ stdout: out }),
+          );
+        });
+        for (const set of ['CapEff', 'CapPrm', 'CapAmb', 'CapInh']) {
+          const line = stdout.split('\n').find((l) => l.startsWith(`${set}:`)) ?? '';
+          assert.equal(BigInt(`0x${line.slice(set.length + 1).trim()}`), 0n, `${set} of the child`);
+        }
+        assert.match(stdout, /^Seccomp:\s+2$/m, 'the child inherits the filter');
+      },
+    );
 
     it('binds, announces and fails over (kill -9 of the owner)', async () => {
       const owner = await until(

@@ -64,6 +64,24 @@ describe('packaging/link.service', () => {
     assert.equal(one('PrivateTmp'), 'yes', 'tsx writes its cache under /tmp');
   });
 
+  it('keeps what the agent needs and nothing it must not have', () => {
+    // V8 compiles JavaScript to machine code at run time: node aborts under W^X.
+    assert.equal(service.get('MemoryDenyWriteExecute'), undefined, 'MemoryDenyWriteExecute= breaks V8');
+    // The VIPs live in the host's network namespace; capabilities in a private user namespace
+    // would not reach it.
+    assert.equal(service.get('PrivateNetwork'), undefined);
+    assert.equal(service.get('PrivateUsers'), undefined);
+    assert.deepEqual(one('RestrictAddressFamilies').split(/\s+/).sort(), [
+      'AF_INET',
+      'AF_INET6',
+      'AF_NETLINK',
+      'AF_PACKET',
+      'AF_UNIX',
+    ]);
+    assert.deepEqual(service.get('SystemCallFilter'), ['@system-service', '~@resources']);
+    assert.equal(one('UMask'), '0077');
+  });
+
   it('restarts on failure and waits long enough for a graceful handover', () => {
     assert.equal(one('Restart'), 'on-failure');
     // The agent hands over and exits within 10 s of SIGTERM (cli/agent.ts STOP_BOUND_MS).
@@ -128,6 +146,41 @@ describe('packaging/link.service', () => {
   } catch {
     analyze = false;
   }
+  /** The unit as systemd-analyze can load it here: ExecStart in this checkout, the env file optional. */
+  function loadableUnit(dir: string): string {
+    const text = unitText
+      .replace(/^ExecStart=\S+/m, `ExecStart=${join(root, 'bin/linkctl')}`)
+      .replace(/^EnvironmentFile=/m, 'EnvironmentFile=-');
+    writeFileSync(join(dir, 'link.service'), text);
+    return join(dir, 'link.service');
+  }
+
+  function analyzeOutput(args: readonly string[]): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      execFile('systemd-analyze', args, (err, stdout, stderr) => {
+        if (err) reject(new Error(`${stdout}${stderr}`));
+        else resolve(`${stdout}${stderr}`);
+      });
+    });
+  }
+
+  it(
+    'is exposed 2.0 or less by systemd-analyze security (issue 12: 5.2 before)',
+    { skip: analyze ? false : 'systemd-analyze is not installed' },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'link-unit-'));
+      try {
+        const output = await analyzeOutput(['security', '--offline=yes', '--no-pager', loadableUnit(dir)]);
+        const match = /Overall exposure level for link\.service: (\d+(?:\.\d+)?)/.exec(output);
+        assert.ok(match, output);
+        const score = Number(match[1]);
+        assert.ok(score <= 2.0, `exposure ${score} > 2.0:\n${output}`);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
   it(
     'passes systemd-analyze verify',
     { skip: analyze ? false : 'systemd-analyze is not installed' },
@@ -135,16 +188,7 @@ describe('packaging/link.service', () => {
       const dir = mkdtempSync(join(tmpdir(), 'link-unit-'));
       try {
         // verify checks that ExecStart exists: point it at this checkout, and the env file may be absent.
-        const text = unitText
-          .replace(/^ExecStart=\S+/m, `ExecStart=${join(root, 'bin/linkctl')}`)
-          .replace(/^EnvironmentFile=/m, 'EnvironmentFile=-');
-        writeFileSync(join(dir, 'link.service'), text);
-        const output = await new Promise<string>((resolve, reject) => {
-          execFile('systemd-analyze', ['verify', join(dir, 'link.service')], (err, stdout, stderr) => {
-            if (err) reject(new Error(`${stdout}${stderr}`));
-            else resolve(`${stdout}${stderr}`);
-          });
-        });
+        const output = await analyzeOutput(['verify', loadableUnit(dir)]);
         // Unknown or misspelt keys are only warnings for systemd: fail on them here.
         assert.doesNotMatch(output, /Unknown key|Unknown section|Invalid|Failed/i, output);
       } finally {
