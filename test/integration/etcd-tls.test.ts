@@ -4,7 +4,7 @@ import { Subject } from 'rxjs';
 import { createEtcdSession, EtcdConfigError } from '../../adapters/etcd/index.ts';
 import type { EtcdLogger, EtcdSessionImpl, EtcdSessionOptions } from '../../adapters/etcd/index.ts';
 import type { ElectionEvent, SessionStatus } from '../../adapters/etcd/types.ts';
-import { makeTlsMaterial, removeTlsMaterial, startEtcd, waitFor } from '../support/etcd.ts';
+import { freePort, makeTlsMaterial, removeTlsMaterial, startEtcd, waitFor } from '../support/etcd.ts';
 import type { EtcdCluster, EtcdTlsMaterial } from '../support/etcd.ts';
 
 const decided = (e: ElectionEvent) => e.type === 'elected' || e.type === 'demoted';
@@ -159,6 +159,45 @@ describe('etcd over TLS with user/password (real etcd)', () => {
     await elected;
     assert.equal(s.status().configError, undefined);
     await s.close({ revoke: true });
+  });
+
+  it("etcd back with a certificate the agent does not trust: the outage's fault, then a refusal (demoted)", async () => {
+    const ports = { client: await freePort(), peer: await freePort() };
+    const first = await startEtcd({ tls, ports: [ports] });
+    let second: EtcdCluster | undefined;
+    const s = await createEtcdSession({
+      hosts: first.endpoints,
+      hostname: 'tls-swap',
+      tls: { certFile: tls.clientCertFile, keyFile: tls.clientKeyFile, caFile: tls.caFile },
+      retry: { configErrorDelayMs: 100 },
+    });
+    try {
+      const election = s.election('198.18.0.22/32');
+      const events: ElectionEvent[] = [];
+      election.events$.subscribe((e) => events.push(e));
+      await waitFor(election.events$, (e) => e.type === 'elected', 3000, 'elected');
+      // etcd gone: an outage, `fault` (what at-least-one binds on) is right here.
+      const fault = waitFor(election.events$, (e) => e.type === 'fault', 5000, 'fault');
+      await first.close();
+      await fault;
+      // Back on the same address with a certificate of another CA: a configuration error now.
+      const refused = waitFor(s.status$, (st) => st.configError?.code === 'ETCD_TLS', 10_000, 'ETCD_TLS');
+      second = await startEtcd({ tls: foreign, ports: [ports] });
+      await refused;
+      await waitFor(election.events$, (e) => e.type === 'demoted', 1000, 'demoted');
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['elected', 'fault', 'demoted'],
+      );
+      assert.match(
+        events[2]!.reason ?? '',
+        /^etcd configuration error: etcd TLS: certificate signed by unknown authority/,
+      );
+    } finally {
+      await s.close({ revoke: false });
+      await first.close();
+      await second?.close();
+    }
   });
 
   it('an unreadable certificate file is an EtcdConfigError', async () => {
