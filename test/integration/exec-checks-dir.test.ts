@@ -86,7 +86,8 @@ describe('EXEC_CHECKS_DIR and the children of the real daemon', () => {
       headers: { Authorization: AUTH, 'Content-Type': 'application/json' },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
-  const stored = () => etcd.etcdctl(['get', '--prefix', '/link/']);
+  // What the API stores (the VIPs' configuration); membership and agent keys come and go.
+  const stored = () => etcd.etcdctl(['get', '--prefix', '/link/hosts/']);
   const journal = async (daemon: Daemon, id: string): Promise<JournalEntry[]> =>
     ((await call(daemon, 'GET', `/ips/${id}/events`)).json as { events: JournalEntry[] }).events;
 
