@@ -8,7 +8,17 @@ export {
   WebhookDeliveryError,
   type DeliveryResult,
 } from './webhook.ts';
-export { signBody, verifySignature, SIGNATURE_HEADER } from './sign.ts';
+export {
+  DELIVERY_HEADER,
+  DELIVERY_TOLERANCE_SECONDS,
+  SeenDeliveries,
+  SIGNATURE_HEADER,
+  signDelivery,
+  TIMESTAMP_HEADER,
+  verifyDelivery,
+  type DeliveryHeaders,
+  type DeliveryVerdict,
+} from './sign.ts';
 export {
   HookCancelledError,
   HookError,

@@ -7,7 +7,7 @@ import {
   WebhookTimeoutError,
   WebhookUnreachableError,
 } from './errors.ts';
-import { signBody, SIGNATURE_HEADER } from './sign.ts';
+import { DELIVERY_HEADER, SIGNATURE_HEADER, signDelivery, TIMESTAMP_HEADER } from './sign.ts';
 import type { RetryPolicy, StateChange, WebhookOptions } from './types.ts';
 
 /**
@@ -116,10 +116,12 @@ export interface DeliveryResult {
 
 /**
  * POSTs the change to the webhook, retrying transient failures (network, timeout, 408, 429,
- * 5xx) with exponential backoff. Headers: `Content-Type: application/json`, `X-Link-Signature:
- * sha256=<hex>` (when a secret is set), `X-Link-Delivery` (one id for all attempts of a change,
- * for deduplication) and `X-Link-Attempt`. On final failure throws a WebhookDeliveryError with
- * the last HookError and the number of attempts made.
+ * 5xx) with exponential backoff. Headers: `Content-Type: application/json`, `X-Link-Delivery`
+ * (one id for all attempts of a change, for deduplication), `X-Link-Timestamp` (Unix seconds,
+ * of this attempt), `X-Link-Signature: v1=<hex>` over both and the body (when a secret is set)
+ * and `X-Link-Attempt`. Each attempt is signed afresh: a retry after a long backoff is not stale,
+ * and a receiver that processed an attempt whose answer was lost recognises its id. On final
+ * failure throws a WebhookDeliveryError with the last HookError and the number of attempts made.
  */
 export async function deliverWebhook(
   change: StateChange,
@@ -127,24 +129,29 @@ export async function deliverWebhook(
   context: { signal?: AbortSignal; random?: () => number } = {},
 ): Promise<DeliveryResult> {
   const body = webhookBody(change);
+  const deliveryId = randomUUID();
   const baseHeaders: Record<string, string> = {
     'content-type': 'application/json',
     'user-agent': 'link-agent',
-    'x-link-delivery': randomUUID(),
+    [DELIVERY_HEADER.toLowerCase()]: deliveryId,
   };
-  if (options.secret !== undefined)
-    baseHeaders[SIGNATURE_HEADER.toLowerCase()] = signBody(options.secret, body);
+  const attemptHeaders = (attempt: number): Record<string, string> => {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const headers = {
+      ...baseHeaders,
+      [TIMESTAMP_HEADER.toLowerCase()]: String(timestamp),
+      'x-link-attempt': String(attempt),
+    };
+    if (options.secret !== undefined) {
+      headers[SIGNATURE_HEADER.toLowerCase()] = signDelivery(options.secret, timestamp, deliveryId, body);
+    }
+    return headers;
+  };
   const maxAttempts = Math.max(0, Math.floor(options.retry.retries)) + 1;
 
   for (let attempt = 1; ; attempt++) {
     try {
-      await postOnce(
-        options.url,
-        body,
-        { ...baseHeaders, 'x-link-attempt': String(attempt) },
-        options.timeoutMs,
-        context.signal,
-      );
+      await postOnce(options.url, body, attemptHeaders(attempt), options.timeoutMs, context.signal);
       return { attempts: attempt };
     } catch (error) {
       const failure = error instanceof HookError ? error : new WebhookUnreachableError(undefined, error);

@@ -42,7 +42,8 @@ const CHILD_VARIABLES = ['LANG', 'PATH', 'PWD'];
 const RECEIVER_SCRIPT = `
 const [secret, port, host] = process.argv.slice(1);
 const { createHmac, timingSafeEqual } = require('node:crypto');
-const sign = (key, body) => 'sha256=' + createHmac('sha256', key).update(body).digest('hex');
+const sign = (key, req, body) =>
+  'v1=' + createHmac('sha256', key).update(req.headers['x-link-timestamp'] + '.' + req.headers['x-link-delivery'] + '.').update(body).digest('hex');
 const same = (a, b) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 require('node:http')
   .createServer((req, res) => {
@@ -51,8 +52,8 @@ require('node:http')
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       const signature = String(req.headers['x-link-signature'] ?? '');
-      const valid = same(signature, sign(secret, body));
-      const validWithOtherKey = same(signature, sign(secret + 'x', body));
+      const valid = same(signature, sign(secret, req, body));
+      const validWithOtherKey = same(signature, sign(secret + 'x', req, body));
       console.log(JSON.stringify({ method: req.method, path: req.url, type: req.headers['content-type'], valid, validWithOtherKey, body: body.toString() }));
       res.writeHead(valid ? 204 : 401).end();
     });

@@ -1,13 +1,21 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { createHookRunner } from '../../adapters/hooks/runner.ts';
-import { verifySignature } from '../../adapters/hooks/sign.ts';
+import { SeenDeliveries, signDelivery, verifyDelivery } from '../../adapters/hooks/sign.ts';
 import type { HookRunnerOptions, RetryPolicy, StateChange } from '../../adapters/hooks/types.ts';
+import { httpCall } from '../../lab/api.ts';
+import { freePort } from '../support/etcd.ts';
 import { Recorder } from '../support/hook-recorder.ts';
+import { until } from '../support/until.ts';
 
 const SECRET = 'correct horse battery staple';
 
@@ -46,6 +54,63 @@ const ok = (_request: Received, _index: number, response: ServerResponse): void 
   response.end('thanks');
 };
 
+function deliveryHeaders(request: Received) {
+  const header = (name: string) => {
+    const value = request.headers[name];
+    return typeof value === 'string' ? value : undefined;
+  };
+  return {
+    signature: header('x-link-signature'),
+    timestamp: header('x-link-timestamp'),
+    deliveryId: header('x-link-delivery'),
+  };
+}
+
+/** The receiver of docs/hooks.md, its code block run as is in a child process. */
+async function withDocsReceiver(
+  run: (
+    port: number,
+    verdicts: { delivery: string; verdict: string }[],
+    processed: string[],
+  ) => Promise<void>,
+): Promise<void> {
+  const doc = readFileSync(new URL('../../docs/hooks.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('### Verifying a delivery'));
+  const code = /```js\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(code, 'docs/hooks.md has the verifier code block');
+  const dir = mkdtempSync(join(tmpdir(), 'link-receiver-'));
+  writeFileSync(join(dir, 'receiver.mjs'), code);
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(dir, 'receiver.mjs')], {
+    env: { NOTIFY_WEBHOOK_SECRET: SECRET, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const verdicts: { delivery: string; verdict: string }[] = [];
+  const processed: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (line.startsWith('{')) verdicts.push(JSON.parse(line) as { delivery: string; verdict: string });
+    else processed.push(line);
+  });
+  try {
+    await until(
+      'the docs receiver listens',
+      () =>
+        httpCall({ host: '127.0.0.1', port }, 'GET', '/').then(
+          () => true,
+          () => false,
+        ),
+      10_000,
+    );
+    // The readiness probe's own verdict, printed after its answer: wait for it, then forget it.
+    await until('the probe is logged', () => verdicts.length > 0, 5000);
+    verdicts.length = 0;
+    await run(port, verdicts, processed);
+  } finally {
+    child.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 const noRetry: RetryPolicy = { retries: 0, initialDelayMs: 10, maxDelayMs: 10, factor: 2 };
 
 function change(revision: number, vipId = 'vip-a'): StateChange {
@@ -76,7 +141,7 @@ function options(
 }
 
 void describe('webhook hook (a real receiver on 127.0.0.1)', () => {
-  void it('POSTs the change as JSON, signed over the exact body bytes', async () => {
+  void it('POSTs the change as JSON, signed over its timestamp, delivery id and exact body bytes', async () => {
     await withReceiver(ok, async (url, received) => {
       const recorder = new Recorder();
       const runner = createHookRunner(options(url, recorder));
@@ -87,15 +152,30 @@ void describe('webhook hook (a real receiver on 127.0.0.1)', () => {
         assert.ok(request);
         assert.equal(request.headers['content-type'], 'application/json');
         assert.deepEqual(JSON.parse(request.body.toString('utf8')), change(1));
-        // What a receiver does, in a few lines of Node (docs/hooks.md shows the same):
-        const header = String(request.headers['x-link-signature']);
-        const expected = 'sha256=' + createHmac('sha256', SECRET).update(request.body).digest('hex');
+        // What a receiver computes, in a few lines of Node (docs/hooks.md shows the same):
+        const { signature, timestamp, deliveryId } = deliveryHeaders(request);
+        assert.match(String(deliveryId), /^[0-9a-f-]{36}$/);
+        assert.ok(Math.abs(Number(timestamp) - Date.now() / 1000) < 5, `timestamp ${timestamp}`);
+        const expected =
+          'v1=' +
+          createHmac('sha256', SECRET)
+            .update(`${timestamp}.${deliveryId}.`)
+            .update(request.body)
+            .digest('hex');
         assert.ok(
-          header.length === expected.length && timingSafeEqual(Buffer.from(header), Buffer.from(expected)),
+          signature?.length === expected.length &&
+            timingSafeEqual(Buffer.from(signature), Buffer.from(expected)),
         );
-        assert.equal(verifySignature(SECRET, request.body, header), true);
-        assert.equal(verifySignature('another secret', request.body, header), false);
-        assert.equal(verifySignature(SECRET, Buffer.concat([request.body, Buffer.from(' ')]), header), false);
+        const headers = deliveryHeaders(request);
+        assert.equal(verifyDelivery(SECRET, request.body, headers).ok, true);
+        assert.deepEqual(verifyDelivery('another secret', request.body, headers), {
+          ok: false,
+          reason: 'bad-signature',
+        });
+        assert.equal(
+          verifyDelivery(SECRET, Buffer.concat([request.body, Buffer.from(' ')]), headers).ok,
+          false,
+        );
       } finally {
         await runner.close(1000);
       }
@@ -123,6 +203,13 @@ void describe('webhook hook (a real receiver on 127.0.0.1)', () => {
         );
         const deliveries = new Set(received.map((request) => request.headers['x-link-delivery']));
         assert.equal(deliveries.size, 1, 'one delivery id for all attempts');
+        for (const request of received) {
+          assert.equal(
+            verifyDelivery(SECRET, request.body, deliveryHeaders(request)).ok,
+            true,
+            'each attempt signed',
+          );
+        }
         const [first, second, third] = received.map((request) => request.at);
         // Waits of 60 then 120 ms (timers may fire a little late, never early; 2 ms of clock slack).
         assert.ok(second! - first! >= 58, `first retry after ${second! - first!} ms`);
@@ -262,6 +349,101 @@ void describe('webhook hook (a real receiver on 127.0.0.1)', () => {
       assert.deepEqual(
         recorder.failures.map((failure) => [failure.error.code, failure.attempts]),
         [['HOOK_CANCELLED', 1]],
+      );
+    });
+  });
+
+  void it('the verifier of docs/hooks.md takes a fresh delivery, refuses it replayed and refuses a stale one', async () => {
+    await withDocsReceiver(async (port, verdicts, processed) => {
+      // A fresh delivery from the agent's webhook client, straight to the docs' receiver.
+      const recorder = new Recorder();
+      const runner = createHookRunner(options(`http://127.0.0.1:${port}/link-events`, recorder));
+      try {
+        runner.notify(change(1));
+        await recorder.until('delivered', () => recorder.successes.length === 1);
+      } finally {
+        await runner.close(1000);
+      }
+      // The receiver prints after it answered: wait for its lines.
+      await until('the verdict', () => verdicts.length >= 1 && processed.length >= 1, 5000);
+      assert.deepEqual(
+        verdicts.map((v) => v.verdict),
+        ['ok'],
+      );
+      assert.equal(processed.length, 1, 'processed once');
+
+      // A delivery captured on the wire (by a receiver of our own), then sent again, twice.
+      let captured: Received | undefined;
+      await withReceiver(ok, async (url, received) => {
+        const capture = new Recorder();
+        const sender = createHookRunner(options(url, capture));
+        try {
+          sender.notify(change(2));
+          await capture.until('captured', () => capture.successes.length === 1);
+        } finally {
+          await sender.close(1000);
+        }
+        captured = received[0];
+      });
+      assert.ok(captured);
+      const resend = (request: Received, headers: Record<string, string> = {}) =>
+        httpCall({ host: '127.0.0.1', port }, 'POST', '/link-events', {
+          headers: {
+            'content-type': 'application/json',
+            'x-link-signature': String(request.headers['x-link-signature']),
+            'x-link-timestamp': String(request.headers['x-link-timestamp']),
+            'x-link-delivery': String(request.headers['x-link-delivery']),
+            ...headers,
+          },
+          body: request.body,
+        });
+      assert.equal((await resend(captured)).status, 204, 'first arrival of the capture: accepted');
+      const replayed = await resend(captured);
+      assert.equal(replayed.text, 'already processed');
+      assert.equal(
+        (
+          await resend(captured, {
+            'x-link-timestamp': String(Number(captured.headers['x-link-timestamp']) + 1),
+          })
+        ).status,
+        401,
+        'a refreshed timestamp breaks the signature',
+      );
+
+      // A delivery signed 5 min 1 s ago (what a capture replayed later looks like).
+      const staleAt = Math.floor(Date.now() / 1000) - 301;
+      const body = Buffer.from(JSON.stringify(change(3)));
+      const stale = await httpCall({ host: '127.0.0.1', port }, 'POST', '/link-events', {
+        headers: {
+          'content-type': 'application/json',
+          'x-link-delivery': 'd-stale',
+          'x-link-timestamp': String(staleAt),
+          'x-link-signature': signDelivery(SECRET, staleAt, 'd-stale', body),
+        },
+        body,
+      });
+      assert.equal(stale.status, 401);
+      assert.equal(stale.text, 'stale');
+
+      await until('five verdicts', () => verdicts.length >= 5, 5000);
+      assert.deepEqual(
+        verdicts.map((v) => v.verdict),
+        ['ok', 'ok', 'replayed', 'bad-signature', 'stale'],
+      );
+      assert.equal(processed.length, 2, 'the fresh delivery and the capture, each processed once');
+
+      // The reference verifier agrees, on the same captured bytes.
+      const seen = new SeenDeliveries();
+      const headers = deliveryHeaders(captured);
+      assert.equal(verifyDelivery(SECRET, captured.body, headers, { seen }).ok, true);
+      seen.remember(String(headers.deliveryId));
+      assert.deepEqual(verifyDelivery(SECRET, captured.body, headers, { seen }), {
+        ok: false,
+        reason: 'replayed',
+      });
+      assert.deepEqual(
+        verifyDelivery(SECRET, captured.body, headers, { nowSeconds: Number(headers.timestamp) + 301 }),
+        { ok: false, reason: 'stale' },
       );
     });
   });

@@ -9,7 +9,12 @@ import {
   WebhookUnreachableError,
 } from '../../adapters/hooks/errors.ts';
 import { hookEnvironment } from '../../adapters/hooks/exec.ts';
-import { signBody, verifySignature } from '../../adapters/hooks/sign.ts';
+import {
+  SeenDeliveries,
+  signDelivery,
+  verifyDelivery,
+  type DeliveryHeaders,
+} from '../../adapters/hooks/sign.ts';
 import type { StateChange } from '../../adapters/hooks/types.ts';
 import { backoffDelay, webhookBody } from '../../adapters/hooks/webhook.ts';
 
@@ -60,21 +65,53 @@ void describe('hook helpers', () => {
     assert.equal(new HookCancelledError().code, 'HOOK_CANCELLED');
   });
 
-  void it('signs with HMAC-SHA256 in the sha256=<hex> form (RFC 4231 test case 2)', () => {
+  void it('signs timestamp, delivery id and body with HMAC-SHA256 as v1=<hex> (RFC 4231 key "Jefe")', () => {
+    // HMAC-SHA256("Jefe", "1767268800.d-1.what do ya want for nothing?"), computed with openssl.
     assert.equal(
-      signBody('Jefe', 'what do ya want for nothing?'),
-      'sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843',
+      signDelivery('Jefe', 1767268800, 'd-1', 'what do ya want for nothing?'),
+      'v1=f2baec2a9c4131b4da367e845c51cdf54c11e14746850d7bf7534f1e6a1c02dd',
     );
-    assert.equal(
-      verifySignature(
-        'Jefe',
-        'what do ya want for nothing?',
-        signBody('Jefe', 'what do ya want for nothing?'),
-      ),
-      true,
-    );
-    assert.equal(verifySignature('Jefe', 'what do ya want for nothing?', undefined), false);
-    assert.equal(verifySignature('Jefe', 'what do ya want for nothing?', 'sha256=00'), false);
+  });
+
+  void it('verifies a delivery: signature, then ±5 min, then the seen ids', () => {
+    const now = 1767268800;
+    const body = '{"ip":"198.18.0.10/32"}';
+    const headers = (timestamp: number, deliveryId = 'd-1', secret = 'k'): DeliveryHeaders => ({
+      signature: signDelivery(secret, timestamp, deliveryId, body),
+      timestamp: String(timestamp),
+      deliveryId,
+    });
+    const seen = new SeenDeliveries();
+    const verdict = (h: DeliveryHeaders, b = body) => verifyDelivery('k', b, h, { seen, nowSeconds: now });
+    assert.deepEqual(verdict(headers(now)), { ok: true, deliveryId: 'd-1', timestamp: now });
+    assert.deepEqual(verdict(headers(now - 300)), { ok: true, deliveryId: 'd-1', timestamp: now - 300 });
+    assert.deepEqual(verdict(headers(now - 301)), { ok: false, reason: 'stale' });
+    assert.deepEqual(verdict(headers(now + 301)), { ok: false, reason: 'future' });
+    assert.deepEqual(verdict(headers(now, 'd-1', 'other')), { ok: false, reason: 'bad-signature' });
+    assert.deepEqual(verdict(headers(now), body + ' '), { ok: false, reason: 'bad-signature' });
+    // The timestamp and the id are signed: changing either breaks the signature.
+    assert.deepEqual(verdict({ ...headers(now - 400), timestamp: String(now) }), {
+      ok: false,
+      reason: 'bad-signature',
+    });
+    assert.deepEqual(verdict({ ...headers(now), deliveryId: 'd-2' }), { ok: false, reason: 'bad-signature' });
+    assert.deepEqual(verdict({ ...headers(now), signature: undefined }), { ok: false, reason: 'unsigned' });
+    assert.deepEqual(verdict({ ...headers(now), timestamp: '1e9' }), { ok: false, reason: 'bad-signature' });
+    const both = headers(now);
+    assert.equal(verdict({ ...both, signature: `v2=abc, ${both.signature}` }).ok, true, 'any listed value');
+    seen.remember('d-1', now);
+    assert.deepEqual(verdict(headers(now)), { ok: false, reason: 'replayed' });
+    assert.equal(verdict(headers(now, 'd-3')).ok, true);
+  });
+
+  void it('remembers seen ids for 10 minutes and at most its bound', () => {
+    const seen = new SeenDeliveries(100);
+    for (let i = 0; i < 1000; i++) seen.remember(`d-${i}`, 1000);
+    assert.equal(seen.size, 100);
+    assert.equal(seen.has('d-999'), true);
+    assert.equal(seen.has('d-0'), false, 'the oldest went first');
+    seen.remember('late', 1000 + 601);
+    assert.equal(seen.size, 1, 'expired ids are dropped');
   });
 
   void it('builds the webhook body and the notify environment from the change', () => {
