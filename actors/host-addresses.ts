@@ -131,26 +131,30 @@ export class HostAddresses {
     return out;
   }
 
-  /** Reads the interfaces and publishes the record if it changed; failures are logged and retried next round. */
+  /**
+   * Reads the interfaces and publishes the record if they changed. Unchanged, etcd is not asked
+   * at all: in steady state the agent's etcd traffic stays its keep-alives. Failures are logged
+   * and retried next round.
+   */
   private async publish(local?: InterfaceAddress[]): Promise<void> {
     if (this.stopped) return;
     try {
-      const [addresses, mac, carried] = await Promise.all([
+      const [addresses, mac] = await Promise.all([
         local ?? this.options.net.addresses(),
         this.options.net.hardwareAddress(),
-        this.options.session.carriedVips().catch(() => []),
       ]);
-      const vips = this.vipAddresses(carried);
-      const record: HostRecord = {
+      const own = this.vipAddresses([]);
+      const candidates = addresses.filter((a) => !own.has(addressOf(a.cidr) ?? ''));
+      const seen = JSON.stringify([mac, candidates]);
+      if (seen === this.published) return;
+      const vips = this.vipAddresses(await this.options.session.carriedVips().catch(() => []));
+      await this.options.session.publishHost({
         hostname: this.options.hostname,
         interfaceName: this.options.net.interfaceName,
         mac,
-        addresses: addresses.filter((a) => !vips.has(addressOf(a.cidr) ?? '')),
-      };
-      const text = JSON.stringify(record);
-      if (text === this.published) return;
-      await this.options.session.publishHost(record);
-      this.published = text;
+        addresses: candidates.filter((a) => !vips.has(addressOf(a.cidr) ?? '')),
+      });
+      this.published = seen;
     } catch (err) {
       this.options.logger.warn("cannot publish this host's addresses to etcd; retrying", {
         err: err instanceof Error ? err.message : String(err),
