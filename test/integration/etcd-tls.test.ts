@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Subject } from 'rxjs';
 import { createEtcdSession, EtcdConfigError } from '../../adapters/etcd/index.ts';
@@ -197,6 +199,47 @@ describe('etcd over TLS with user/password (real etcd)', () => {
       await s.close({ revoke: false });
       await first.close();
       await second?.close();
+    }
+  });
+
+  it('an owner whose etcd starts presenting an untrusted certificate: demoted at once, never fault', async () => {
+    // A switchable TCP proxy: the session's etcd address moves, in one step, to an etcd whose
+    // certificate another CA signed, as if etcd's certificate were replaced under a live agent.
+    const untrusted = await startEtcd({ tls: foreign });
+    let target = Number(new URL(etcd.endpoints[0]!).port);
+    const sockets = new Set<Socket>();
+    const proxy = createServer((client) => {
+      const upstream = connect(target, '127.0.0.1');
+      for (const sock of [client, upstream]) {
+        sockets.add(sock);
+        sock.on('close', () => sockets.delete(sock));
+        sock.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxyPort = (proxy.address() as AddressInfo).port;
+    const s = await session({ ...options('tls-moved'), hosts: [`https://127.0.0.1:${proxyPort}`] });
+    try {
+      const election = s.election('198.18.0.23/32');
+      const events: ElectionEvent[] = [];
+      election.events$.subscribe((e) => events.push(e));
+      await waitFor(election.events$, (e) => e.type === 'elected', 3000, 'elected');
+      const refused = waitFor(s.status$, (st) => st.configError?.code === 'ETCD_TLS', 5000, 'ETCD_TLS');
+      target = Number(new URL(untrusted.endpoints[0]!).port);
+      for (const sock of sockets) sock.destroy();
+      await refused;
+      await waitFor(election.events$, (e) => e.type === 'demoted', 1000, 'demoted');
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['elected', 'demoted'],
+        'the keep-alive failures were classified before the session would have faulted',
+      );
+    } finally {
+      await s.close({ revoke: false });
+      for (const sock of sockets) sock.destroy();
+      proxy.close();
+      await untrusted.close();
     }
   });
 
