@@ -162,8 +162,8 @@ export function createExecChecksPolicy(
         }
         const problem = unsafe(real, false);
         if (problem) return refuse('EXEC_UNSAFE_FILE', `${command}: ${problem}`);
+        // Fails for root too when no execute bit is set.
         accessSync(real, constants.X_OK);
-        if ((statSync(real).mode & 0o111) === 0) throw Object.assign(new Error(), { code: 'EACCES' });
       } catch (err) {
         return refuse('EXEC_NOT_EXECUTABLE', `${command} is not executable by the agent (${errnoOf(err)})`);
       }

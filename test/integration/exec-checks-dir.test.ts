@@ -99,6 +99,7 @@ describe('EXEC_CHECKS_DIR and the children of the real daemon', () => {
     allowed = checks.script('report', reportScript(checkOut));
     const hook = checks.script('notify', reportScript(hookOut));
     checks.script('group-writable', '#!/bin/sh\nexit 0\n', 0o775);
+    checks.script('not-executable', '#!/bin/sh\nexit 0\n', 0o644);
     symlinkSync('/bin/sh', join(checks.dir, 'shell'));
 
     etcd = await startEtcd();
@@ -177,6 +178,16 @@ describe('EXEC_CHECKS_DIR and the children of the real daemon', () => {
         checks: [tcp, { type: 'EXEC', command: 'group-writable' }],
         field: 'checks[1].command',
         why: /writable by its group/,
+      },
+      {
+        checks: [{ type: 'EXEC', command: 'not-executable' }],
+        field: 'checks[0].command',
+        why: /not-executable is not executable by the agent \(EACCES\)/,
+      },
+      {
+        checks: [{ type: 'EXEC', command: 'missing' }],
+        field: 'checks[0].command',
+        why: /cannot be resolved \(ENOENT\)/,
       },
     ];
     for (const [index, { checks: list, field, why }] of cases.entries()) {
