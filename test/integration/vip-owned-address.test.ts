@@ -13,7 +13,11 @@ import { until } from '../support/until.ts';
  * is not bound until that machine lets go of it, with ADDRESS_IN_USE naming its MAC.
  */
 
-const FOREIGN_VIP = '198.18.0.150/32';
+/** The VIP, and the address a machine that is not a LinK agent (the lab's observer) holds. */
+const FOREIGN: [string, string][] = [
+  ['198.18.0.150/32', '198.18.0.150/24'],
+  ['2001:db8::150/128', '2001:db8::150/64'],
+];
 /** The agent probes again every 10 s (actors/address.ts); the probe listens 250 ms. */
 const RETRY_MS = 10_000;
 
@@ -82,59 +86,68 @@ describe('a VIP cannot be an address that belongs to someone', { timeout: 120_00
     assert.deepEqual(await storedVips(lab, 'h1'), []);
   });
 
-  it('a foreign machine holds the address: not bound, ADDRESS_IN_USE names its MAC, bound once it lets go', async () => {
-    const observer = lab.observer;
-    await run('ip', ['-n', observer.ns, 'addr', 'add', '198.18.0.150/24', 'dev', 'eth0']);
-    let dropped = false;
-    try {
-      const added = await lab.api<VipView>('h1', 'POST', '/ips', { ip: FOREIGN_VIP });
-      assert.equal(added.status, 201, JSON.stringify(added.body));
-      const id = added.body.id;
-      const note = await until(
-        'the ADDRESS_IN_USE note',
-        async () => {
-          const res = await lab.api<{ events: JournalEntry[] }>('h1', 'GET', `/ips/${id}/events`);
-          return res.body.events.find((e) => e.kind === 'note' && e.code === 'ADDRESS_IN_USE');
-        },
-        5000,
-      );
-      assert.ok(note.kind === 'note');
-      assert.match(note.message, new RegExp(observer.mac));
-      // The kernel, sampled every 100 ms for 2 s after the note: h1 never holds it.
-      const until2s = Date.now() + 2000;
-      while (Date.now() < until2s) {
-        assert.deepEqual(await lab.holders(FOREIGN_VIP), [], 'bound while a foreign machine holds it');
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      const view = await lab.api<{ ip: VipView }>('h1', 'GET', `/ips/${id}`);
-      assert.equal(view.body.ip.status, 'ACTIVATED', 'h1 owns it in etcd, but does not bind it');
-
-      await run('ip', ['-n', observer.ns, 'addr', 'del', '198.18.0.150/24', 'dev', 'eth0']);
-      dropped = true;
-      const droppedAt = Date.now();
-      await until(
-        'h1 to bind the VIP',
-        async () => (await lab.holders(FOREIGN_VIP)).includes('h1'),
-        RETRY_MS + 3000,
-      );
-      const waited = Date.now() - droppedAt;
-      console.log(`bound ${waited} ms after the foreign machine dropped the address`);
-      const announced = await until(
-        'an announcement after the delayed bind',
-        async () => {
-          const res = await lab.api<{ events: JournalEntry[] }>('h1', 'GET', `/ips/${id}/events`);
-          return res.body.events.find((e) => e.kind === 'note' && e.code === 'ANNOUNCE_SENT');
-        },
-        3000,
-      );
-      assert.ok(announced);
-    } finally {
-      if (!dropped)
-        await run('ip', ['-n', observer.ns, 'addr', 'del', '198.18.0.150/24', 'dev', 'eth0']).catch(
-          () => undefined,
+  for (const [vip, held] of FOREIGN) {
+    it(`a foreign machine holds ${vip}: not bound, ADDRESS_IN_USE names its MAC, bound once it lets go`, async () => {
+      const observer = lab.observer;
+      await run('ip', [
+        '-n',
+        observer.ns,
+        'addr',
+        'add',
+        held,
+        'dev',
+        'eth0',
+        ...(vip.includes(':') ? ['nodad'] : []),
+      ]);
+      let dropped = false;
+      try {
+        const added = await lab.api<VipView>('h1', 'POST', '/ips', { ip: vip });
+        assert.equal(added.status, 201, JSON.stringify(added.body));
+        const id = added.body.id;
+        const note = await until(
+          'the ADDRESS_IN_USE note',
+          async () => {
+            const res = await lab.api<{ events: JournalEntry[] }>('h1', 'GET', `/ips/${id}/events`);
+            return res.body.events.find((e) => e.kind === 'note' && e.code === 'ADDRESS_IN_USE');
+          },
+          5000,
         );
-    }
-  });
+        assert.ok(note.kind === 'note');
+        assert.match(note.message, new RegExp(observer.mac));
+        // The kernel, sampled every 100 ms for 2 s after the note: h1 never holds it.
+        const until2s = Date.now() + 2000;
+        while (Date.now() < until2s) {
+          assert.deepEqual(await lab.holders(vip), [], 'bound while a foreign machine holds it');
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        const view = await lab.api<{ ip: VipView }>('h1', 'GET', `/ips/${id}`);
+        assert.equal(view.body.ip.status, 'ACTIVATED', 'h1 owns it in etcd, but does not bind it');
+
+        await run('ip', ['-n', observer.ns, 'addr', 'del', held, 'dev', 'eth0']);
+        dropped = true;
+        const droppedAt = Date.now();
+        await until(
+          'h1 to bind the VIP',
+          async () => (await lab.holders(vip)).includes('h1'),
+          RETRY_MS + 3000,
+        );
+        const waited = Date.now() - droppedAt;
+        console.log(`bound ${waited} ms after the foreign machine dropped the address`);
+        const announced = await until(
+          'an announcement after the delayed bind',
+          async () => {
+            const res = await lab.api<{ events: JournalEntry[] }>('h1', 'GET', `/ips/${id}/events`);
+            return res.body.events.find((e) => e.kind === 'note' && e.code === 'ANNOUNCE_SENT');
+          },
+          3000,
+        );
+        assert.ok(announced);
+      } finally {
+        if (!dropped)
+          await run('ip', ['-n', observer.ns, 'addr', 'del', held, 'dev', 'eth0']).catch(() => undefined);
+      }
+    });
+  }
 
   it('an ordinary VIP: the first bind (with its probe) and a handover to a LinK host (without)', async () => {
     const vip = '198.18.0.160/32';
