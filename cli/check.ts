@@ -3,7 +3,7 @@ import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Etcd3 } from 'etcd3';
-import { buildClientOptions, translateEtcdError } from '../adapters/etcd/index.ts';
+import { buildClientOptions, tlsProbeFor, translateEtcdError } from '../adapters/etcd/index.ts';
 import { createExecChecksPolicy } from '../adapters/health/exec-policy.ts';
 import { PermissionError } from '../adapters/net/errors.ts';
 import * as libc from '../adapters/net/libc.ts';
@@ -313,7 +313,15 @@ async function checkEtcd(config: AgentConfig, timeoutMs: number): Promise<CheckR
       message: `${config.etcd.hosts.join(',')} reachable (${how}), etcd ${status.version} ≥ ${MIN_ETCD_VERSION}, ${config.etcd.prefix}/ readable`,
     };
   } catch (err) {
-    const typed = translateEtcdError(err, `etcd at ${config.etcd.hosts.join(',')} (${how})`);
+    let typed = translateEtcdError(err, `etcd at ${config.etcd.hosts.join(',')} (${how})`);
+    // gRPC says UNAVAILABLE for a refused certificate too: the handshake itself says which.
+    const probe =
+      typed.code === 'ETCD_UNAVAILABLE' ? tlsProbeFor(config.etcd.hosts, config.etcd.tls, timeoutMs) : null;
+    if (probe)
+      typed = await probe().then(
+        () => typed,
+        (refusal: unknown) => translateEtcdError(refusal, 'etcd TLS'),
+      );
     return { name, status: 'fail', message: `${typed.code}: ${typed.message}` };
   } finally {
     client.close();

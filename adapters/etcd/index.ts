@@ -20,3 +20,4 @@ export * from './errors.ts';
 export { makeKeys, storableIp, cidrFromStorable, DEFAULT_PREFIX, LEASE_KEY_NAME } from './keys.ts';
 export type { Keys } from './keys.ts';
 export { VipElection } from './election.ts';
+export { tlsProbeFor } from './tls-probe.ts';

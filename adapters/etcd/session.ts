@@ -11,11 +11,11 @@ import { cidrFromStorable, makeKeys } from './keys.ts';
 import type { Keys } from './keys.ts';
 import { LeaseKeeper } from './lease.ts';
 import { limitKvCalls } from './limit.ts';
-import { backoffDelay, buildClientOptions, readTlsPems, resolveSessionOptions } from './options.ts';
+import { backoffDelay, buildClientOptions, resolveSessionOptions } from './options.ts';
 import type { EtcdSessionOptions, ResolvedSessionOptions } from './options.ts';
 import { createRpc } from './rpc.ts';
 import type { EtcdRpc } from './rpc.ts';
-import { createTlsProbe } from './tls-probe.ts';
+import { tlsProbeFor } from './tls-probe.ts';
 import type { TlsProbe } from './tls-probe.ts';
 import type { ConfigStore, EtcdSession, HostRecord, SessionState, SessionStatus } from './types.ts';
 import { LockWatcher, prefixRangeEnd, type LockObservation } from './watch.ts';
@@ -594,14 +594,6 @@ function parseHostRecord(text: string): HostRecord | null {
   return { hostname: r.hostname, interfaceName: r.interfaceName, mac: r.mac, addresses };
 }
 
-function defaultTlsProbe(options: EtcdSessionOptions, callTimeoutMs: number): TlsProbe | null {
-  const pems = readTlsPems(options.tls ?? {});
-  if (pems === null) return null;
-  // Short: under at-least-one it delays the fault of a real outage by at most this much.
-  const timeoutMs = Math.min(1000, callTimeoutMs);
-  return createTlsProbe({ hosts: options.hosts, files: options.tls ?? {}, pems, timeoutMs });
-}
-
 /**
  * Opens the agent's etcd session. Resolves once the first connection attempt is done: on success
  * the session is `alive`; when etcd is unreachable it is in `fault` and keeps retrying (the agent
@@ -621,7 +613,7 @@ export async function createEtcdSession(
     resolved,
     rpc,
     deps.clock ?? systemClock,
-    deps.tlsProbe ?? defaultTlsProbe(options, resolved.callTimeoutMs),
+    deps.tlsProbe ?? tlsProbeFor(options.hosts, options.tls, resolved.callTimeoutMs),
   );
   await session.start();
   return session;

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { checkServerIdentity, connect } from 'node:tls';
 import type { PeerCertificate, TLSSocket } from 'node:tls';
 import { isTlsFailureCode } from './errors.ts';
+import { readTlsPems } from './options.ts';
 import type { EtcdTlsFiles } from './options.ts';
 
 /**
@@ -151,4 +152,19 @@ export function createTlsProbe(options: TlsProbeOptions): TlsProbe {
     const refused = outcomes.find((o) => o.kind === 'refused');
     if (refused !== undefined) throw refused.error;
   };
+}
+
+/**
+ * The probe for these settings, or null without a CA (then etcd is plain text, or trusted by the
+ * system store, and a failed connection is an outage). Short: under at-least-one it delays the
+ * fault of a real outage by at most `callTimeoutMs`, capped at 1 s.
+ */
+export function tlsProbeFor(
+  hosts: readonly string[],
+  tls: EtcdTlsFiles | undefined,
+  callTimeoutMs: number,
+): TlsProbe | null {
+  const pems = readTlsPems(tls ?? {});
+  if (pems === null) return null;
+  return createTlsProbe({ hosts, files: tls ?? {}, pems, timeoutMs: Math.min(1000, callTimeoutMs) });
 }
