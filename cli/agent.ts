@@ -8,10 +8,12 @@ import { createExecChecksPolicy, createHealthMonitor, createProbe } from '../ada
 import { createHookRunner, type HookRunner } from '../adapters/hooks/index.ts';
 import { createNetAdapter } from '../adapters/net/index.ts';
 import { createChildSandbox, makeNonDumpable, type ChildSandbox } from '../adapters/process/index.ts';
+import { createSystemdNotifier, SystemdEnvError, type SystemdNotifier } from '../adapters/systemd/index.ts';
 import { ConfigError, parseConfig, type AgentConfig } from '../config/parse.ts';
 import type { ApiServer } from '../http/index.ts';
 import { assertNetCapabilities, runCheck } from './check.ts';
 import { createLogger } from './logger.ts';
+import { currentStatus, reportStatus } from './systemd.ts';
 import { packageVersion } from './version.ts';
 
 /**
@@ -19,6 +21,8 @@ import { packageVersion } from './version.ts';
  * - SIGTERM / SIGINT: graceful handover — unbind, release the locks, revoke the lease, exit 0.
  * - SIGUSR2: stop for a restart — keep every VIP bound and the lease alive, so the next agent
  *   (started within RESTART_GRACE) takes over in BOOTING without a client-visible gap.
+ * Under systemd (NOTIFY_SOCKET): READY=1 once it serves, STATUS= lines, STOPPING=1 at a signal,
+ * WATCHDOG=1 every WATCHDOG_USEC/2 (adapters/systemd).
  */
 
 const STOP_BOUND_MS = 10_000;
@@ -49,16 +53,34 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
     throw err;
   }
   const logger = createLogger(config.log);
+  let systemd: SystemdNotifier;
   try {
-    return await serve(config, logger);
+    systemd = createSystemdNotifier({
+      env,
+      pid: process.pid,
+      onError: (err) => logger.warn('systemd notification failed', { code: err.code, err: err.message }),
+    });
+  } catch (err) {
+    if (err instanceof SystemdEnvError) {
+      process.stderr.write(`linkctl agent: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  try {
+    return await serve(config, logger, systemd);
   } catch (err) {
     const code = typeof err === 'object' && err !== null && 'code' in err ? `${String(err.code)}: ` : '';
-    process.stderr.write(`linkctl agent: ${code}${err instanceof Error ? err.message : String(err)}\n`);
+    const message = err instanceof Error ? err.message : String(err);
+    systemd.status(`failed: ${code}${message}`);
+    process.stderr.write(`linkctl agent: ${code}${message}\n`);
     return 1;
+  } finally {
+    systemd.close();
   }
 }
 
-async function serve(config: AgentConfig, logger: Logger): Promise<number> {
+async function serve(config: AgentConfig, logger: Logger, systemd: SystemdNotifier): Promise<number> {
   // First: the agent's environment and memory hold its secrets; non-dumpable, its children
   // (checks, hooks), even as the same user, cannot read /proc/<agent>/environ or /mem.
   makeNonDumpable();
@@ -80,6 +102,7 @@ async function serve(config: AgentConfig, logger: Logger): Promise<number> {
   await net.isBound('198.18.0.0/32');
   await assertNetCapabilities(config.interfaceName);
 
+  systemd.status('starting: connecting to etcd');
   const session = await createEtcdSession({
     hosts: config.etcd.hosts,
     hostname: config.hostname,
@@ -124,6 +147,7 @@ async function serve(config: AgentConfig, logger: Logger): Promise<number> {
       message: `${failure.hook} hook: ${failure.error.code}: ${failure.error.message}`,
     }),
   );
+  systemd.status('starting: restoring the VIPs');
   await agent.start();
 
   // Loaded after the VIPs are back in etcd: a restart must beat the lease TTL.
@@ -153,14 +177,19 @@ async function serve(config: AgentConfig, logger: Logger): Promise<number> {
     vips: agent.list().length,
     faultPolicy: config.faultPolicy,
   });
+  // With etcd down the agent is ready all the same: it serves its cached VIPs (at-least-one),
+  // and a start timeout would stop it and unbind them. STATUS= says what it waits for.
+  systemd.ready(currentStatus(agent, session));
+  const statusReports = reportStatus(systemd, agent, session);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     for (const name of ['SIGTERM', 'SIGINT', 'SIGUSR2'] as const) process.once(name, () => resolve(name));
   });
   const handover = signal !== 'SIGUSR2';
-  logger.info(handover ? 'stopping: handing the VIPs over' : 'stopping for a restart: VIPs stay bound', {
-    signal,
-  });
+  const stopping = handover ? 'stopping: handing the VIPs over' : 'stopping for a restart: VIPs stay bound';
+  statusReports.unsubscribe();
+  systemd.stopping(stopping);
+  logger.info(stopping, { signal });
   const bound = setTimeout(() => {
     logger.error('stop took too long, exiting', { boundMs: STOP_BOUND_MS });
     process.exit(1);

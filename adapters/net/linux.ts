@@ -6,6 +6,7 @@
  */
 
 // <bits/socket.h>, <linux/socket.h>
+export const AF_UNIX = 1;
 export const AF_INET = 2;
 export const AF_INET6 = 10;
 export const AF_NETLINK = 16;
@@ -18,6 +19,7 @@ export const SOCK_CLOEXEC = 0o2000000;
 // <bits/socket.h>
 export const MSG_DONTWAIT = 0x40;
 export const MSG_TRUNC = 0x20;
+export const MSG_NOSIGNAL = 0x4000;
 // <asm-generic/socket.h>
 export const SOL_SOCKET = 1;
 export const SO_RCVBUF = 8;
