@@ -96,6 +96,18 @@ export function isLoopbackAddress(address: string): boolean {
   return address === '::1' || (isIP(v4) === 4 && v4.startsWith('127.'));
 }
 
+/** `host[:port]` or `http(s)://host[:port]`, as the etcd client dials it: a host, a port in range. */
+function isEtcdEndpoint(text: string): boolean {
+  if (!/^(https?:\/\/)?[\w.[\]:-]+(:\d+)?\/?$/.test(text)) return false;
+  let url: URL;
+  try {
+    url = new URL(/^https?:\/\//.test(text) ? text : `http://${text}`);
+  } catch {
+    return false;
+  }
+  return url.hostname !== '' && (url.pathname === '/' || url.pathname === '');
+}
+
 /** Reads one variable with its schema; throws ConfigError naming it. */
 class EnvReader {
   constructor(
@@ -289,12 +301,19 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
     throw new ConfigError(tlsCert ? 'TLS_KEY' : 'TLS_CERT', 'TLS_CERT and TLS_KEY go together');
   }
 
+  // Set but empty is a mistake (an unfilled template, `ETCD_HOSTS=$UNSET`), not "use the default".
+  if (env['ETCD_HOSTS'] !== undefined && !read.isSet('ETCD_HOSTS')) {
+    throw new ConfigError('ETCD_HOSTS', 'is set but empty: give host:port or http(s)://host:port, or unset it');
+  }
   const etcdHosts = (read.string('ETCD_HOSTS') ?? '')
     .split(',')
     .map((h) => h.trim())
     .filter(Boolean);
+  if (etcdHosts.length === 0) {
+    throw new ConfigError('ETCD_HOSTS', 'names no endpoint: give host:port or http(s)://host:port');
+  }
   for (const host of etcdHosts) {
-    if (!/^(https?:\/\/)?[\w.[\]:-]+(:\d+)?\/?$/.test(host)) {
+    if (!isEtcdEndpoint(host)) {
       throw new ConfigError('ETCD_HOSTS', `got "${host}", expected host:port or http(s)://host:port`);
     }
   }
