@@ -261,8 +261,10 @@ export class LinkClient {
   }
 
   /**
-   * Streams the VIP's journal (SSE): the history, then live entries, until the server ends the
-   * stream (resolves) or `signal` aborts (resolves). Rejects with ApiClientError on failure.
+   * Streams the VIP's journal (SSE): the history, then live entries, until `signal` aborts
+   * (resolves). The stream has no end of its own: the server ending it (the agent stopped, a
+   * proxy cut it) rejects with ApiClientError, as does any other failure, so that a script
+   * following events learns that it no longer does.
    */
   followEvents(id: string, onEntry: (entry: JournalEntry) => void, signal?: AbortSignal): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -306,8 +308,15 @@ export class LinkClient {
           });
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => parser(chunk));
-          res.on('end', () => finish());
-          res.on('error', () => finish());
+          const cut = () =>
+            finish(
+              signal?.aborted
+                ? undefined
+                : new ApiClientError(`${this.target.label} ended the event stream of ${id}`),
+            );
+          res.on('end', cut);
+          res.on('error', cut);
+          res.on('close', cut);
         },
         (err) =>
           finish(

@@ -1,23 +1,17 @@
-import { InvalidArgumentError } from 'commander';
 import type { Command, CommanderError } from 'commander';
-import type { HealthCheckSpec } from '../adapters/health/types.ts';
 import type { VipView } from '../actors/types.ts';
-import { parseCidr } from '../http/cidr.ts';
-import {
-  MAX_HEALTHCHECK_INTERVAL,
-  createVipBody,
-  describeZodError,
-  normaliseVipId,
-} from '../http/schemas.ts';
 import { ApiClientError, DEFAULT_HOST, HostSyntaxError, LinkClient } from './client.ts';
 import { formatHosts, formatJournal, formatJournalEntry, formatVip, formatVipList } from './format.ts';
+import type { GlobalOptions } from './global.ts';
+import { UsageError } from './usage.ts';
 
 /**
  * `linkctl ips …` and `linkctl version`. Exit codes: 0 done, 1 the request failed (HTTP error,
- * agent unreachable), 2 usage (bad arguments). Errors are one line on stderr, `linkctl: …`.
- * Connection: `--host` (or LINK_HOST; `http://127.0.0.1:1313` by default, `unix:/path.sock`
- * works), `--user/-u` and `--password/-p` (or LINK_USER, LINK_PASSWORD). `--json` prints the
- * API's JSON for scripts.
+ * agent unreachable, the event stream cut), 2 usage (bad arguments). Errors are one line on
+ * stderr, `linkctl: …`. Connection: the global options (cli/global.ts) `--host` (or LINK_HOST;
+ * `http://127.0.0.1:1313` by default, `unix:/path.sock` works), `--user/-u` and `--password/-p`
+ * (or LINK_USER, LINK_PASSWORD); `--json` prints the API's JSON for scripts. Modules that only
+ * some commands need (the API's schemas, hence zod) are imported by those commands.
  */
 
 export interface CliIo {
@@ -56,103 +50,12 @@ export interface RegisterIpsOptions {
   io?: CliIo;
 }
 
-/** A usage problem found by our own checks (exit 2). */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-interface ConnectionOptions {
-  host?: string;
-  user?: string;
-  password?: string;
-  json?: boolean;
-}
-
-function addConnectionOptions(command: Command): Command {
-  return command
-    .option('--host <url>', 'agent API: http://HOST:PORT, https://…, unix:/path.sock (env LINK_HOST)')
-    .option('-u, --user <user>', 'basic auth user (env LINK_USER)')
-    .option('-p, --password <password>', 'basic auth password (env LINK_PASSWORD)')
-    .option('--json', 'print JSON for scripts');
-}
-
-function parseInterval(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) > MAX_HEALTHCHECK_INTERVAL) {
-    throw new InvalidArgumentError(`a whole number of seconds, 0-${MAX_HEALTHCHECK_INTERVAL}`);
-  }
-  return Number(value);
-}
-
-/** `host:port` or `[v6]:port`. */
-function splitHostPort(text: string): { host: string; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  if (!match) throw new UsageError(`TCP check ${text}: expected HOST:PORT or [IPv6]:PORT`);
-  return { host: match[1] ?? match[2] ?? '', port: Number(match[3]) };
-}
-
-/**
- * LinK v2's check arguments: pairs `TYPE SPEC`: `TCP HOST:PORT`, `HTTP URL`, `EXEC "CMD ARGS…"`
- * (split on spaces). The result is validated later, with the API's own schema.
- */
-export function parseCheckArgs(args: readonly string[]): unknown[] {
-  if (args.length % 2 !== 0) {
-    throw new UsageError(`checks come in pairs TYPE SPEC (e.g. TCP 198.18.0.2:80); got ${args.join(' ')}`);
-  }
-  const checks: unknown[] = [];
-  for (let i = 0; i < args.length; i += 2) {
-    const type = (args[i] ?? '').toUpperCase();
-    const spec = args[i + 1] ?? '';
-    switch (type) {
-      case 'TCP':
-        checks.push({ type, ...splitHostPort(spec) });
-        break;
-      case 'HTTP':
-        checks.push({ type, url: spec });
-        break;
-      case 'EXEC': {
-        const [command = '', ...rest] = spec.trim().split(/\s+/);
-        checks.push(rest.length > 0 ? { type, command, args: rest } : { type, command });
-        break;
-      }
-      default:
-        throw new UsageError(`unknown check type ${args[i] ?? ''}: use TCP, HTTP or EXEC`);
-    }
-  }
-  return checks;
-}
-
-function checksFromJson(text: string): unknown[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text) as unknown;
-  } catch {
-    throw new UsageError('--checks-json is not valid JSON');
-  }
-  if (!Array.isArray(parsed)) throw new UsageError('--checks-json must be a JSON array of checks');
-  return parsed;
-}
-
-/** Validates a VIP body locally with the API's schema, so a typo is a usage error (exit 2). */
-export function buildAddBody(
-  ip: string,
-  checks: unknown[],
-  interval: number | undefined,
-): { ip: string; checks: HealthCheckSpec[]; healthcheck_interval?: number } {
-  const raw: Record<string, unknown> = { ip, checks };
-  if (interval !== undefined) raw['healthcheck_interval'] = interval;
-  const result = createVipBody.safeParse(raw);
-  if (!result.success) throw new UsageError(describeZodError(result.error).error);
-  const body: { ip: string; checks: HealthCheckSpec[]; healthcheck_interval?: number } = {
-    ip: result.data.ip,
-    checks: result.data.checks ?? [],
-  };
-  if (result.data.healthcheck_interval !== undefined)
-    body.healthcheck_interval = result.data.healthcheck_interval;
-  return body;
-}
-
 /** `vip-<uuid>` as is; an IP (with or without prefix) is looked up in the agent's list. */
 async function resolveId(client: LinkClient, ref: string): Promise<string> {
+  const [{ normaliseVipId }, { parseCidr }] = await Promise.all([
+    import('../http/schemas.ts'),
+    import('../http/cidr.ts'),
+  ]);
   const id = normaliseVipId(ref);
   if (id) return id;
   const parsed = parseCidr(ref);
@@ -177,7 +80,7 @@ export function registerIpsCommands(program: Command, options: RegisterIpsOption
   const exitOverride = (err: CommanderError): never => io.exit(err.exitCode === 0 ? 0 : 2);
 
   const connect = (command: Command): { client: LinkClient; json: boolean } => {
-    const opts = command.optsWithGlobals<ConnectionOptions>();
+    const opts = command.optsWithGlobals<GlobalOptions>();
     const env = io.env;
     const clientOptions: { host: string; user?: string; password?: string } = {
       host: opts.host ?? env['LINK_HOST'] ?? DEFAULT_HOST,
@@ -218,7 +121,7 @@ export function registerIpsCommands(program: Command, options: RegisterIpsOption
     .description('manage the virtual IPs of an agent')
     .exitOverride(exitOverride);
   const leaf = (name: string, description: string): Command =>
-    addConnectionOptions(ips.command(name).description(description).exitOverride(exitOverride));
+    ips.command(name).description(description).exitOverride(exitOverride);
 
   leaf('list', 'list the VIPs of the agent')
     .alias('ls')
@@ -245,16 +148,12 @@ export function registerIpsCommands(program: Command, options: RegisterIpsOption
   leaf('add', 'add a VIP; checks as LinK v2 pairs: TCP HOST:PORT, HTTP URL, EXEC "CMD ARGS"')
     .argument('<ip>', 'address with prefix, e.g. 198.18.0.10/32 (default prefix /32, /128)')
     .argument('[checks...]', 'TYPE SPEC pairs')
-    .option('--interval <seconds>', 'health check interval in seconds (0 = agent default)', parseInterval)
+    .option('--interval <seconds>', 'health check interval in seconds (0 = agent default)')
     .option('--checks-json <json>', 'checks as a JSON array (all fields)')
     .action(
       run(async (command, ip: string, checkArgs: string[]) => {
-        const opts = command.opts<{ interval?: number; checksJson?: string }>();
-        const checks = [
-          ...parseCheckArgs(checkArgs),
-          ...(opts.checksJson ? checksFromJson(opts.checksJson) : []),
-        ];
-        const body = buildAddBody(ip, checks, opts.interval);
+        const { bodyFromArgs } = await import('./vip-body.ts');
+        const body = bodyFromArgs(ip, checkArgs, command.opts<{ interval?: string; checksJson?: string }>());
         const { client, json } = connect(command);
         const vip = await client.addIp(body);
         if (json) printJson(vip);
@@ -271,7 +170,7 @@ export function registerIpsCommands(program: Command, options: RegisterIpsOption
         const id = await resolveId(client, ref);
         await client.removeIp(id);
         if (json) printJson({ id, removed: true });
-        else io.stdout(`removed ${id}\n`);
+        else io.stdout(`removed ${id}${id === ref ? '' : ` (${ref})`}\n`);
       }),
     );
 
@@ -296,8 +195,10 @@ export function registerIpsCommands(program: Command, options: RegisterIpsOption
         const { client, json } = connect(command);
         const id = await resolveId(client, ref);
         await client.failover(id);
-        if (json) printJson({ id, failover: true });
-        else io.stdout(`${id} handed over\n`);
+        // The API answers 204 once another host holds the lock; its membership names which.
+        const owner = (await client.hosts(id)).find((h) => h.owner)?.hostname ?? null;
+        if (json) printJson({ id, failover: true, owner });
+        else io.stdout(`${id} handed over to ${owner ?? 'another host'}\n`);
       }),
     );
 
@@ -340,51 +241,52 @@ export function registerIpsCommands(program: Command, options: RegisterIpsOption
     );
 
   const checks = ips.command('checks').description("a VIP's health checks").exitOverride(exitOverride);
-  addConnectionOptions(
-    checks
-      .command('set')
-      .description('replace the checks of a VIP (no pairs: remove them all)')
-      .exitOverride(exitOverride),
-  )
+  checks
+    .command('set')
+    .description('replace the checks of a VIP (no pairs: remove them all)')
+    .exitOverride(exitOverride)
     .argument('<vip>', 'VIP id or IP')
     .argument('[checks...]', 'TYPE SPEC pairs: TCP HOST:PORT, HTTP URL, EXEC "CMD ARGS"')
-    .option('--interval <seconds>', 'health check interval in seconds (0 = agent default)', parseInterval)
+    .option('--interval <seconds>', 'health check interval in seconds (0 = agent default)')
     .option('--checks-json <json>', 'checks as a JSON array (all fields)')
     .action(
       run(async (command, ref: string, checkArgs: string[]) => {
-        const opts = command.opts<{ interval?: number; checksJson?: string }>();
-        const list = [
-          ...parseCheckArgs(checkArgs),
-          ...(opts.checksJson ? checksFromJson(opts.checksJson) : []),
-        ];
+        const { bodyFromArgs } = await import('./vip-body.ts');
         // Same validation as the API; the address is a placeholder, only checks are looked at.
-        const body = buildAddBody('198.18.0.1/32', list, opts.interval);
+        const opts = command.opts<{ interval?: string; checksJson?: string }>();
+        const { checks: list, healthcheck_interval } = bodyFromArgs('198.18.0.1/32', checkArgs, opts);
         const { client, json } = connect(command);
         const id = await resolveId(client, ref);
-        const params: { checks: HealthCheckSpec[]; healthcheck_interval?: number } = { checks: body.checks };
-        if (body.healthcheck_interval !== undefined) params.healthcheck_interval = body.healthcheck_interval;
-        const vip = await client.setChecks(id, params);
+        const vip = await client.setChecks(
+          id,
+          healthcheck_interval === undefined ? { checks: list } : { checks: list, healthcheck_interval },
+        );
         if (json) printJson(vip);
-        else io.stdout(formatVip(vip));
+        else {
+          io.stdout(`set ${list.length} check${list.length === 1 ? '' : 's'} on ${vip.id} ${vip.ip}\n`);
+          io.stdout(formatVip(vip));
+        }
       }),
     );
 
-  addConnectionOptions(
-    program.command('version').description("linkctl's version and the agent's").exitOverride(exitOverride),
-  ).action(
-    run(async (command) => {
-      const { client, json } = connect(command);
-      let agentVersion: string | undefined;
-      let failure: ApiClientError | undefined;
-      try {
-        agentVersion = await client.version();
-      } catch (err: unknown) {
-        if (!(err instanceof ApiClientError)) throw err;
-        failure = err;
-      }
-      if (json) printJson({ linkctl: options.version, agent: agentVersion ?? null });
-      else io.stdout(`linkctl ${options.version}\nagent   ${agentVersion ?? 'unknown'}\n`);
-      if (failure) throw failure;
-    }),
-  );
+  program
+    .command('version')
+    .description("linkctl's version and the agent's")
+    .exitOverride(exitOverride)
+    .action(
+      run(async (command) => {
+        const { client, json } = connect(command);
+        let agentVersion: string | undefined;
+        let failure: ApiClientError | undefined;
+        try {
+          agentVersion = await client.version();
+        } catch (err: unknown) {
+          if (!(err instanceof ApiClientError)) throw err;
+          failure = err;
+        }
+        if (json) printJson({ linkctl: options.version, agent: agentVersion ?? null });
+        else io.stdout(`linkctl ${options.version}\nagent   ${agentVersion ?? 'unknown'}\n`);
+        if (failure) throw failure;
+      }),
+    );
 }

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Lab, DEFAULT_VIP } from '../lab/lab.ts';
 import { forwardToUnixSocket } from '../lab/forward.ts';
@@ -5,12 +7,23 @@ import type { VipView } from '../actors/types.ts';
 
 /**
  * `linkctl lab …`: the namespace lab as a person drives it. The lab outlives each command;
- * its layout lives in `.lab/<name>/lab.json`.
+ * its layout lives in `.lab/<name>/lab.json`. Like every linkctl command: one line
+ * `linkctl: …` on failure, exit 2 for usage, 1 when the lab could not do it; each command that
+ * acts says what it did.
  */
 
-function fail(message: string): never {
-  process.stderr.write(`linkctl lab: ${message}\n`);
-  process.exit(1);
+function fail(message: string, exitCode: 1 | 2 = 1): never {
+  process.stderr.write(`linkctl: ${message}\n`);
+  process.exit(exitCode);
+}
+
+const ENV_ASSIGNMENT = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
+
+/** `--env NAME=VALUE`, repeatable: the agents' extra environment. */
+function collectEnv(text: string, previous: Record<string, string>): Record<string, string> {
+  const match = ENV_ASSIGNMENT.exec(text);
+  if (!match) fail(`lab up --env ${text}: expected NAME=VALUE`, 2);
+  return { ...previous, [match[1]!]: match[2]! };
 }
 
 async function withLab(name: string, action: (lab: Lab) => Promise<void>): Promise<void> {
@@ -53,6 +66,15 @@ export async function printStatus(
     write(`  ${vip} is bound (kernel) on: ${(await lab.holders(vip)).join(', ') || 'nobody'}`);
 }
 
+interface UpOptions {
+  name: string;
+  hosts: string;
+  etcd: string;
+  vip?: string;
+  env: Record<string, string>;
+  force?: boolean;
+}
+
 export function registerLabCommands(program: Command): void {
   const lab = program
     .command('lab')
@@ -64,12 +86,29 @@ export function registerLabCommands(program: Command): void {
     .option('--hosts <n>', 'number of hosts', '3')
     .option('--etcd <members>', 'etcd members (1 or 3)', '1')
     .option('--vip <cidr>', `add this VIP on every host (e.g. ${DEFAULT_VIP})`)
-    .action(async (options: { name: string; hosts: string; etcd: string; vip?: string }) => {
+    .option(
+      '--env <NAME=VALUE>',
+      'extra environment of every agent, repeatable (USER and PASSWORD: lab commands use them)',
+      collectEnv,
+      {},
+    )
+    .option('--force', 'replace a lab of the same name that is up')
+    .action(async (options: UpOptions) => {
       const hosts = Number(options.hosts);
-      if (!Number.isInteger(hosts) || hosts < 1 || hosts > 50) fail('--hosts: expected 1 to 50');
-      if (options.etcd !== '1' && options.etcd !== '3') fail('--etcd: expected 1 or 3');
+      if (!Number.isInteger(hosts) || hosts < 1 || hosts > 50) fail('lab up --hosts: expected 1 to 50', 2);
+      if (options.etcd !== '1' && options.etcd !== '3') fail('lab up --etcd: expected 1 or 3', 2);
+      if (!options.force && existsSync(join(Lab.dirOf(options.name), 'lab.json'))) {
+        fail(
+          `lab ${options.name} is up: tear it down first (linkctl lab down --name ${options.name}) or replace it with --force`,
+        );
+      }
       try {
-        const built = await Lab.up({ name: options.name, hosts, etcdMembers: options.etcd === '3' ? 3 : 1 });
+        const built = await Lab.up({
+          name: options.name,
+          hosts,
+          etcdMembers: options.etcd === '3' ? 3 : 1,
+          agentEnv: options.env,
+        });
         if (options.vip) {
           for (const host of built.hosts) {
             const res = await built.api(host.name, 'POST', '/ips', { ip: options.vip });
@@ -88,33 +127,57 @@ export function registerLabCommands(program: Command): void {
   lab
     .command('down')
     .option('--name <name>', 'lab name', 'lab')
-    .action((options: { name: string }) => withLab(options.name, (l) => l.down()));
+    .action((options: { name: string }) =>
+      withLab(options.name, async (l) => {
+        await l.down();
+        process.stdout.write(`lab ${l.name}: torn down\n`);
+      }),
+    );
   lab
     .command('status')
     .option('--name <name>', 'lab name', 'lab')
     .action((options: { name: string }) => withLab(options.name, (l) => printStatus(l)));
+  /** A command on one host; `done` is what it prints once the action succeeded. */
   const hostCommand = (
     name: string,
     description: string,
+    done: string,
     action: (lab: Lab, host: string) => Promise<void>,
   ) =>
     lab
       .command(`${name} <host>`)
       .description(description)
       .option('--name <name>', 'lab name', 'lab')
-      .action((host: string, options: { name: string }) => withLab(options.name, (l) => action(l, host)));
-  hostCommand('kill', "kill -9 the host's agent", (l, h) => l.signalAgent(h, 'SIGKILL'));
-  hostCommand('stop', "stop the host's agent gracefully (SIGTERM: hand over)", (l, h) =>
-    l.signalAgent(h, 'SIGTERM'),
+      .action((host: string, options: { name: string }) =>
+        withLab(options.name, async (l) => {
+          await action(l, host);
+          process.stdout.write(`${host}: ${done}\n`);
+        }),
+      );
+  hostCommand('kill', "kill -9 the host's agent", 'agent killed (SIGKILL)', (l, h) =>
+    l.signalAgent(h, 'SIGKILL'),
   );
-  hostCommand('start', "start the host's agent", (l, h) => l.startAgent(h));
-  hostCommand('restart', "restart the host's agent keeping its VIPs (SIGUSR2, then start)", async (l, h) => {
-    await l.signalAgent(h, 'SIGUSR2');
-    await l.startAgent(h);
-  });
-  hostCommand('partition', 'cut the host from etcd only', (l, h) => l.partition(h));
-  hostCommand('heal', "undo 'partition'", (l, h) => l.heal(h));
-  hostCommand('crash', "cut the host's switch port (the host vanishes)", (l, h) => l.cutLink(h));
+  hostCommand(
+    'stop',
+    "stop the host's agent gracefully (SIGTERM: hand over)",
+    'agent stopped (SIGTERM, VIPs handed over)',
+    (l, h) => l.signalAgent(h, 'SIGTERM'),
+  );
+  hostCommand('start', "start the host's agent", 'agent started', (l, h) => l.startAgent(h));
+  hostCommand(
+    'restart',
+    "restart the host's agent keeping its VIPs (SIGUSR2, then start)",
+    'agent restarted (VIPs kept bound)',
+    async (l, h) => {
+      await l.signalAgent(h, 'SIGUSR2');
+      await l.startAgent(h);
+    },
+  );
+  hostCommand('partition', 'cut the host from etcd only', 'cut from etcd', (l, h) => l.partition(h));
+  hostCommand('heal', "undo 'partition'", 'reaches etcd again', (l, h) => l.heal(h));
+  hostCommand('crash', "cut the host's switch port (the host vanishes)", 'switch port cut', (l, h) =>
+    l.cutLink(h),
+  );
   lab
     .command('forward <host>')
     .description("serve the host's API (and its visualiser, /ui) on a loopback port until Ctrl-C")
@@ -131,5 +194,5 @@ export function registerLabCommands(program: Command): void {
         await forwarder.close();
       }),
     );
-  hostCommand('restore', "undo 'crash'", (l, h) => l.restoreLink(h));
+  hostCommand('restore', "undo 'crash'", 'switch port up', (l, h) => l.restoreLink(h));
 }

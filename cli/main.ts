@@ -1,20 +1,27 @@
 import { Command } from 'commander';
+import { addGlobalOptions, commandOf } from './global.ts';
 import { packageVersion } from './version.ts';
 
 /**
  * `linkctl`: the agent, the operator's commands against an agent's API, and the lab.
- * `linkctl agent` loads only what the agent needs: a restart that keeps its VIPs must be
- * back in etcd within one lease TTL, and every module loaded costs start-up time.
+ * Each command loads only its own modules: `linkctl agent` must be back in etcd within one
+ * lease TTL after a restart, and `linkctl ips list` must not pay for etcd, koa, the FFI, zod
+ * or the lab (every module loaded costs start-up time). Only help, a bare `linkctl` and an
+ * unknown command load them all, so that commander can list or refuse them.
  */
 const program = new Command('linkctl')
   .description('LinK (Link is not Keepalived): virtual IPs shared by Linux hosts through etcd')
+  .version(`linkctl ${packageVersion()}`, '-V, --version', "print linkctl's version")
+  .configureHelp({ showGlobalOptions: true })
+  // Commander's own usage errors ("error: unknown option …") wear linkctl's prefix like ours.
+  .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'linkctl: ')) })
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
-const only = process.argv[2];
-if (only !== 'ips' && only !== 'lab' && only !== 'version') {
-  (await import('./agent.ts')).registerAgentCommand(program);
-}
-if (only !== 'agent') {
+addGlobalOptions(program);
+const only = commandOf(process.argv.slice(2));
+const all = only !== 'agent' && only !== 'ips' && only !== 'version' && only !== 'lab';
+if (all || only === 'agent') (await import('./agent.ts')).registerAgentCommand(program);
+if (all || only === 'ips' || only === 'version') {
   (await import('./ips.ts')).registerIpsCommands(program, { version: packageVersion() });
-  (await import('./lab.ts')).registerLabCommands(program);
 }
+if (all || only === 'lab') (await import('./lab.ts')).registerLabCommands(program);
 await program.parseAsync(process.argv);

@@ -383,8 +383,11 @@ export class Lab {
     return alive(this.host(name).pid);
   }
 
+  /** A call to the host's API, with the credentials the agents run with (agentEnv USER/PASSWORD). */
   api<T = unknown>(name: string, method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
-    return callAgent<T>(this.host(name).socket, method, path, body);
+    const { USER: user, PASSWORD: password } = this.state.spec.agentEnv ?? {};
+    const auth = user !== undefined && password !== undefined ? { auth: { user, password } } : {};
+    return callAgent<T>(this.host(name).socket, method, path, body, auth);
   }
 
   /** The host's switch port goes down: the host is gone for everyone (a crash, seen from outside). */

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { HostSyntaxError, createSseParser, parseHost } from '../../cli/client.ts';
 import type { SseEvent } from '../../cli/client.ts';
 import { formatTable, formatVipList } from '../../cli/format.ts';
-import { UsageError, buildAddBody, parseCheckArgs } from '../../cli/ips.ts';
+import { UsageError } from '../../cli/usage.ts';
+import { buildAddBody, parseCheckArgs } from '../../cli/vip-body.ts';
 
 describe('linkctl pieces', () => {
   it('parses LinK v2 check pairs', () => {
