@@ -24,7 +24,6 @@ import {
 const IF_A = 'sdn0';
 const IF_B = 'sdn1';
 const VIP = '198.18.17.10/32';
-const HOST = 'sd-a';
 
 const status = (n: Notification) => n.fields.get('STATUS');
 const isWatchdog = (n: Notification) => n.fields.get('WATCHDOG') === '1';
@@ -55,9 +54,9 @@ describe('systemd notifications (sd_notify)', () => {
     return listener;
   }
 
-  async function agent(env: Record<string, string>): Promise<Daemon> {
+  async function agent(hostname: string, env: Record<string, string>): Promise<Daemon> {
     const daemon = await startDaemon({
-      hostname: HOST,
+      hostname,
       interfaceName: IF_A,
       etcdHosts: etcd.hosts,
       port: await freePort(),
@@ -110,7 +109,7 @@ describe('systemd notifications (sd_notify)', () => {
 
   it('tells systemd what it does while starting, READY=1 once it serves, WATCHDOG=1 every WATCHDOG_USEC/2 (none while frozen), STATUS= as it changes, STOPPING=1 at SIGTERM', async (t) => {
     const systemd = listen(join(dir, 'agent-1.sock'));
-    const daemon = await agent({ NOTIFY_SOCKET: systemd.address, WATCHDOG_USEC: '500000' });
+    const daemon = await agent('sd-a', { NOTIFY_SOCKET: systemd.address, WATCHDOG_USEC: '500000' });
     const pid = daemon.child.pid!;
 
     const ready = await systemd.next('READY=1', (n) => n.fields.get('READY') === '1', 5000);
@@ -185,8 +184,11 @@ describe('systemd notifications (sd_notify)', () => {
   });
 
   it('a restarted agent says READY=1 only once its session is alive and its VIPs are restored', async () => {
+    // The VIP this host carried before its restart, as etcd keeps it.
+    const stored = { id: 'vip-restored', ip: '198.18.17.11/32', checks: [] };
+    await etcd.etcdctl(['put', `/link/hosts/sd-b/${stored.id}`, JSON.stringify(stored)]);
     const systemd = listen(join(dir, 'agent-2.sock'));
-    await agent({ NOTIFY_SOCKET: systemd.address });
+    await agent('sd-b', { NOTIFY_SOCKET: systemd.address });
     const ready = await systemd.next('READY=1', (n) => n.fields.get('READY') === '1', 5000);
     // Sent before the VIP was restored it would say 0 VIPs; before the session, "connecting to etcd".
     assert.match(status(ready) ?? '', /^1 VIP, [01] owned$/);
@@ -199,7 +201,7 @@ describe('systemd notifications (sd_notify)', () => {
   });
 
   it('without NOTIFY_SOCKET the agent opens no notification socket', async () => {
-    const daemon = await agent({ WATCHDOG_USEC: '500000' });
+    const daemon = await agent('sd-c', { WATCHDOG_USEC: '500000' });
     assert.deepEqual(unixDatagramSockets(daemon.child.pid!), []);
     assert.equal(await daemon.stop(), 0);
     assert.ok(!daemon.logs.some((line) => line.includes('systemd notification failed')));
