@@ -89,6 +89,17 @@ describe('packaging/link.service', () => {
     assert.equal(one('KillSignal'), 'SIGTERM');
   });
 
+  it('is a notify service whose watchdog the agent feeds (issue 17)', () => {
+    // cli/agent.ts sends READY=1, STATUS=, STOPPING=1 and WATCHDOG=1 (adapters/systemd).
+    assert.equal(one('Type'), 'notify');
+    assert.equal(one('NotifyAccess'), 'main', 'only the agent itself speaks for the service');
+    const watchdog = durationSec(one('WatchdogSec'));
+    // Pinged every half: often enough to survive a busy second, seldom enough to cost nothing.
+    assert.ok(watchdog >= 4 && watchdog <= 60, `WatchdogSec=${watchdog}`);
+    // The notification socket is a unix datagram socket.
+    assert.ok(one('RestrictAddressFamilies').split(/\s+/).includes('AF_UNIX'));
+  });
+
   it('reads its configuration from /etc/link/link.env and runs linkctl agent', () => {
     assert.equal(one('EnvironmentFile'), '/etc/link/link.env');
     assert.match(one('ExecStart'), /^\/\S+\/bin\/linkctl agent$/);
