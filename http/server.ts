@@ -2,9 +2,48 @@ import { existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type Koa from 'koa';
 import { closeApp } from './app.ts';
+import { sourceKey } from './source.ts';
+
+/**
+ * How many connections the API holds and how long a client may take, so that idle or slow
+ * connections (thousands of them, from one or a few addresses) cannot keep others out:
+ *
+ * - a source (`sourceKey`: an IPv4 address or an IPv6 /64) holds at most `perSource` open
+ *   connections; the next one is destroyed at once, before any byte is read. A global cap alone
+ *   would let one attacker fill it;
+ * - `total` caps all connections (Node's `maxConnections`), for many sources at once;
+ * - a connection must finish its request headers within `headersTimeoutMs` (from its first
+ *   byte, or from its accept when it sends nothing) and the whole request within
+ *   `requestTimeoutMs`, else 408 and closed; Node checks every `checkIntervalMs` (its default,
+ *   30 s, would let dead connections pile up that long); a TLS handshake gets `headersTimeoutMs`;
+ * - an idle keep-alive connection is closed after `keepAliveTimeoutMs`.
+ *
+ * Only the request is timed, never the response: an SSE stream (`GET /ips/:id/events`) stays
+ * open as long as its client reads it. It counts as one of its source's connections.
+ */
+export interface ConnectionLimits {
+  perSource: number;
+  total: number;
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  checkIntervalMs: number;
+  /** Accept queue length asked of the kernel (capped by net.core.somaxconn, 4096 by default). */
+  backlog: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = {
+  perSource: 64,
+  total: 1024,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  checkIntervalMs: 1_000,
+  backlog: 4096,
+};
 
 export interface ApiServerOptions {
   app: Koa;
@@ -16,6 +55,8 @@ export interface ApiServerOptions {
   socketPath?: string;
   /** HTTPS with these PEM files (TLS_CERT, TLS_KEY). */
   tls?: { certFile: string; keyFile: string };
+  /** Defaults: DEFAULT_CONNECTION_LIMITS. */
+  limits?: Partial<ConnectionLimits>;
 }
 
 export interface ApiServer {
@@ -25,6 +66,27 @@ export interface ApiServer {
   readonly url: string;
   /** Stops accepting, ends SSE streams and open connections, removes the socket file. */
   close(): Promise<void>;
+}
+
+/** Destroys a new connection at once when its source already holds `max`. */
+function capConnectionsPerSource(server: Server, max: number): void {
+  const open = new Map<string, number>();
+  // Prepended: runs before the HTTP server sets the socket up, so a refused one costs nothing more.
+  server.prependListener('connection', (socket: Socket) => {
+    const source = sourceKey(socket.remoteAddress);
+    if (source === null) return;
+    const count = open.get(source) ?? 0;
+    if (count >= max) {
+      socket.destroy();
+      return;
+    }
+    open.set(source, count + 1);
+    socket.once('close', () => {
+      const left = (open.get(source) ?? 1) - 1;
+      if (left <= 0) open.delete(source);
+      else open.set(source, left);
+    });
+  });
 }
 
 function removeStaleSocket(path: string): void {
@@ -37,12 +99,26 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
   const callback = (req: IncomingMessage, res: ServerResponse): void => {
     void koaCallback(req, res);
   };
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...options.limits };
+  const httpOptions = {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: limits.checkIntervalMs,
+  };
   const server: Server = tls
-    ? createHttpsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, callback)
-    : createHttpServer(callback);
-  // Slow clients cannot hold a request open for ever; SSE responses are not affected.
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
+    ? createHttpsServer(
+        {
+          ...httpOptions,
+          cert: readFileSync(tls.certFile),
+          key: readFileSync(tls.keyFile),
+          handshakeTimeout: limits.headersTimeoutMs,
+        },
+        callback,
+      )
+    : createHttpServer(httpOptions, callback);
+  server.maxConnections = limits.total;
+  capConnectionsPerSource(server, limits.perSource);
 
   if (socketPath) removeStaleSocket(socketPath);
   await new Promise<void>((resolve, reject) => {
@@ -52,9 +128,13 @@ export async function startApiServer(options: ApiServerOptions): Promise<ApiServ
       server.off('error', onError);
       resolve();
     };
-    if (socketPath) server.listen(socketPath, done);
-    else if (options.host !== undefined) server.listen(options.port ?? 1313, options.host, done);
-    else server.listen(options.port ?? 1313, done);
+    // A deep accept queue: under a connection flood the kernel drops the SYNs that find it full,
+    // a legitimate client's too (it retries only after 1 s), while the agent drains it quickly.
+    const backlog = limits.backlog;
+    if (socketPath) server.listen({ path: socketPath, backlog }, done);
+    else if (options.host !== undefined)
+      server.listen({ port: options.port ?? 1313, host: options.host, backlog }, done);
+    else server.listen({ port: options.port ?? 1313, backlog }, done);
   });
 
   const address = server.address();
