@@ -145,6 +145,11 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** gRPC details may span lines; an error message is one. */
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim();
+}
+
 /**
  * Codes of a refused TLS handshake as Node reports them: OpenSSL's certificate verification
  * results (etcd's certificate), the host name check, and OpenSSL errors, among them the alerts
@@ -184,6 +189,25 @@ export function isTlsFailureCode(code: unknown): boolean {
 export interface TranslationContext {
   /** `ETCD_USER`, named when etcd refuses it. */
   user?: string;
+  /** The endpoints dialled (`ETCD_HOSTS`), named when none answers. */
+  endpoints?: readonly string[];
+}
+
+/**
+ * What a person can act on in gRPC's UNAVAILABLE text ("14 UNAVAILABLE: No connection
+ * established. Last error: Error: connect ECONNREFUSED 198.18.0.2:2379. Resolution note: "):
+ * the socket's errno and the address it dialled. grpc-js passes the socket error on as text
+ * only, so this reads the text; it picks words for the message and never decides the class.
+ */
+function socketFailure(text: string): { errno?: string; address?: string } {
+  const connect = /\bconnect (E[A-Z]+) (\S+?)\.?(?:\s|$)/.exec(text);
+  if (connect) return { errno: connect[1]!, address: connect[2]! };
+  const errno = /\b(E[A-Z]{4,}|ENOTFOUND|EAI_AGAIN)\b/.exec(text);
+  return errno ? { errno: errno[1]! } : {};
+}
+
+function endpointsOf(context: TranslationContext, fallback = 'etcd'): string {
+  return context.endpoints && context.endpoints.length > 0 ? context.endpoints.join(',') : fallback;
 }
 
 /**
@@ -202,7 +226,8 @@ export function translateEtcdError(
   }
   // etcd3 types gRPC's generic errors by status code; a stream's raw error arrives untyped.
   const typed = err instanceof Error ? castGrpcError(err) : err;
-  const message = `${operation}: ${messageOf(typed)}`;
+  // gRPC's "14 UNAVAILABLE: " is for programs; the class and its code say it.
+  const message = `${operation}: ${messageOf(typed).replace(/^\d+ [A-Z_]+: /, '')}`;
   const user = context.user === undefined ? '' : ` for user ${JSON.stringify(context.user)}`;
   if (typed instanceof EtcdLeaseInvalidError) return new EtcdLeaseLostError(message, options);
   if (typed instanceof EtcdAuthenticationFailedError) {
@@ -221,10 +246,21 @@ export function translateEtcdError(
     return new EtcdAuthTokenError(message, options);
   }
   if (typed instanceof ClientClosedError) return new EtcdSessionClosedError(message, options);
-  if (typed instanceof GRPCDeadlineExceededError) return new EtcdTimeoutError(message, options);
+  // Outages say which endpoint, what failed and what to check, in one line without gRPC's
+  // status text: they reach the API's 503, linkctl and the visualiser as they are.
+  if (typed instanceof GRPCDeadlineExceededError) {
+    return new EtcdTimeoutError(
+      `${operation}: no answer from ${endpointsOf(context)} in time: check that etcd is up and not overloaded (ETCD_HOSTS)`,
+      options,
+    );
+  }
   // Unavailable, cancelled, internal, aborted, resource exhausted (etcd3 marks them recoverable).
   if (typed instanceof Error && isRecoverableError(typed)) {
-    return new EtcdUnavailableError(message, options);
+    const { errno, address } = socketFailure(typed.message);
+    return new EtcdUnavailableError(
+      `${operation}: cannot reach ${address ?? endpointsOf(context)}${errno ? ` (${errno})` : ''}: check ETCD_HOSTS and that etcd runs there`,
+      options,
+    );
   }
-  return new EtcdRequestError(message, options);
+  return new EtcdRequestError(oneLine(message), options);
 }

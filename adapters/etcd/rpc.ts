@@ -49,8 +49,11 @@ function describe(method: string, key?: Buffer): string {
 /** The real transport: etcd3's low-level clients, no namespace (keys carry LinK's prefix). */
 export function createRpc(clientOptions: IOptions): EtcdRpc {
   const client = new Etcd3(clientOptions);
-  const context: TranslationContext =
-    clientOptions.auth === undefined ? {} : { user: clientOptions.auth.username };
+  const hosts = clientOptions.hosts;
+  const context: TranslationContext = {
+    endpoints: typeof hosts === 'string' ? [hosts] : hosts,
+    ...(clientOptions.auth === undefined ? {} : { user: clientOptions.auth.username }),
+  };
   const call = async <T>(operation: string, fn: () => Promise<T>): Promise<T> => {
     try {
       return await fn();
