@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import {
   BehaviorSubject,
   EMPTY,
+  Subject,
   catchError,
   filter,
   firstValueFrom,
@@ -24,7 +25,7 @@ import {
 } from '../machines/ip.ts';
 import type { Election, EtcdSession, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
 import type { NetAdapter } from '../adapters/net/types.ts';
-import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
+import type { HealthCheckSpec, HealthMonitor, HealthRound } from '../adapters/health/types.ts';
 import { refusedExecChecks, type ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
 import { vipInputs$, type ChecksConfig } from './inputs.ts';
 import { AddressController } from './address.ts';
@@ -46,7 +47,7 @@ import {
 import type { Journal } from './journal.ts';
 import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
 import type { Logger } from './logger.ts';
-import type { AgentHealth, AgentService, JournalEntry, NewVip, VipView } from './types.ts';
+import type { AgentHealth, AgentService, HealthRoundReport, JournalEntry, NewVip, VipView } from './types.ts';
 
 /**
  * The agent: wires the pure machines to the adapters. It owns one runtime per VIP (its
@@ -138,6 +139,7 @@ export class Agent implements AgentService {
   /** Addresses on the interface when this process started: a restart's, bound without a probe. */
   private boundAtStart = new Set<string>();
   private cacheTimer: NodeJS.Timeout | undefined;
+  private readonly healthRounds = new Subject<HealthRoundReport>();
   /** Adds of one turn reach the supervisor as one event; removed (or stopping) ones never. */
   private readonly spawns = new TurnBatcher<VipRuntime>(
     (batch) => this.spawnNow(batch),
@@ -203,6 +205,10 @@ export class Agent implements AgentService {
 
   get journal$(): Observable<JournalEntry> {
     return this.options.journal.entries$;
+  }
+
+  get healthRounds$(): Observable<HealthRoundReport> {
+    return this.healthRounds.asObservable();
   }
 
   /** Restores the VIPs from etcd, or from the local cache when etcd cannot be read. */
@@ -285,6 +291,7 @@ export class Agent implements AgentService {
     // (Under one parent XState stopped n IP actors in O(n²), ~7 s at 5,000 VIPs; under the
     // supervisor's shards it is 0.23 s.)
     this.actor.stop();
+    this.healthRounds.complete();
   }
 
   list(): VipView[] {
@@ -569,7 +576,15 @@ export class Agent implements AgentService {
         if (event.type === 'elected' && runtime.address.isLost) runtime.address.recheck();
       }),
     );
-    return vipInputs$(election$, runtime.checks, this.options.monitorHealth, this.options.health, (err) =>
+    const health = {
+      ...this.options.health,
+      onRound: ({ results }: HealthRound) =>
+        this.healthRounds.next({
+          vipId,
+          results: results.map(({ check, ok, durationMs }) => ({ check, ok, durationMs })),
+        }),
+    };
+    return vipInputs$(election$, runtime.checks, this.options.monitorHealth, health, (err) =>
       this.note(vipId, 'error', 'INPUTS_FAILED', errorText(err)),
     );
   }

@@ -63,6 +63,12 @@ export interface AgentHealth {
   configError?: SessionStatus['configError'];
 }
 
+/** One health-check round of a VIP: every check probed once (for metrics; not journaled). */
+export interface HealthRoundReport {
+  vipId: string;
+  results: { check: string; ok: boolean; durationMs: number }[];
+}
+
 /** The agent as the HTTP layer and the CLI see it. Methods throw `AgentError`s. */
 export interface AgentService {
   readonly hostname: string;
@@ -80,5 +86,7 @@ export interface AgentService {
   journal(id: string): JournalEntry[];
   /** Live journal entries of every VIP (filter by vipId). */
   readonly journal$: Observable<JournalEntry>;
+  /** Live health-check rounds of every VIP: too frequent for the bounded journal. */
+  readonly healthRounds$: Observable<HealthRoundReport>;
   health(): AgentHealth;
 }

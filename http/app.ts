@@ -76,7 +76,7 @@ export function createApp(options: CreateAppOptions): Koa {
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const heartbeatMs = options.sseHeartbeatMs ?? 15_000;
   const app = new Koa();
-  const metrics = createMetrics(agent, registry);
+  const metrics = createMetrics(agent, registry, { version: options.version });
   const streams = new Set<() => void>();
   appStates.set(app, { metrics, streams });
 
@@ -164,7 +164,12 @@ export function createApp(options: CreateAppOptions): Koa {
   router.put('/ips/:id', updateChecks);
 
   router.delete('/ips/:id', async (ctx) => {
-    await agent.remove(vipId(ctx));
+    const id = vipId(ctx);
+    // Only a VIP this host held is handed over (remove() waits for the next owner, bounded).
+    const owned = agent.get(id).owner;
+    const started = performance.now();
+    await agent.remove(id);
+    if (owned) metrics.observeHandover(id, 'delete', (performance.now() - started) / 1000);
     ctx.status = 204;
   });
 
@@ -176,7 +181,7 @@ export function createApp(options: CreateAppOptions): Koa {
     const id = vipId(ctx);
     const started = performance.now();
     await agent.failover(id);
-    metrics.observeFailover(id, (performance.now() - started) / 1000);
+    metrics.observeHandover(id, 'failover', (performance.now() - started) / 1000);
     ctx.status = 204;
   });
 
@@ -217,7 +222,8 @@ export function createApp(options: CreateAppOptions): Koa {
   });
 
   router.get('/version', (ctx) => {
-    ctx.body = { version: options.version };
+    // hostname: which host this is, for the visualiser's header and scripts behind a proxy.
+    ctx.body = { version: options.version, hostname: agent.hostname };
   });
 
   router.get('/healthz', (ctx) => {

@@ -1,13 +1,16 @@
-import { Counter, Gauge, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
-import type { AgentHealth, AgentService, JournalEntry, VipView } from '../actors/types.ts';
+import type { AgentHealth, AgentService, HealthRoundReport, JournalEntry, VipView } from '../actors/types.ts';
 import { IP_STATES } from '../machines/ip.ts';
 
 /**
  * Prometheus metrics of one agent. Counters are fed by the agent's live journal (`journal$`):
  * `event` entries give transitions, `note` entries carry the actor layer's stable codes.
- * Gauges (state, owner, lease, health) are read from the agent when Prometheus scrapes.
+ * Gauges (state, owner, lease, health) are read from the agent when Prometheus scrapes; health
+ * checks come from the agent's `healthRounds$` (one report per round, too many for the journal).
+ * Every name follows Prometheus's conventions, `promtool check metrics` passing on a scrape (a
+ * test runs it): counters end in `_total`, nothing else does, units are base units.
  *
  * | metric | type | labels | source |
  * |---|---|---|---|
@@ -24,9 +27,17 @@ import { IP_STATES } from '../machines/ip.ts';
  * | link_etcd_session_state | gauge (1 for the current state) | state | agent.health() |
  * | link_agent_healthy | gauge | | agent.health() |
  * | link_last_failover_duration_seconds | gauge | vip_id | POST /ips/:id/failover: from the call to another host holding the lock |
+ * | link_handover_duration_seconds | histogram | vip_id, trigger | POST /ips/:id/failover (trigger failover), DELETE of an owned VIP (trigger delete): from the call until another host holds it |
+ * | link_takeover_duration_seconds | histogram | vip_id | journal: `elected` into ACTIVATED until the first ANNOUNCE_SENT after it |
+ * | link_health_check_duration_seconds | histogram | vip_id, check | healthRounds$: each probe, start to result |
+ * | link_health_check_results_total | counter | vip_id, check, result (pass, fail) | healthRounds$ |
+ * | link_build_info | gauge (always 1) | version | createMetrics' version |
  * | link_api_auth_failures_total | counter | | requests with wrong or malformed credentials (http/auth.ts) |
  * | link_api_auth_refused_total | counter | | requests refused with 429: their source failed too often |
- * | process_*, nodejs_* | prom-client defaults | | |
+ * | process_*, nodejs_* | prom-client defaults, less the three `nodejs_active_*_total` | | |
+ *
+ * Series of a VIP are dropped when it leaves the agent (checked at each scrape) and a check's
+ * when its VIP's checks change, so label sets stay bounded by the configuration.
  */
 
 export const NOTE_CODES = [
@@ -40,14 +51,37 @@ export const NOTE_CODES = [
 
 const SESSION_STATES = ['connecting', 'alive', 'fault', 'closed'] as const;
 
+/** What asked this host to give up a VIP: POST /ips/:id/failover, or DELETE of a VIP it held. */
+export type HandoverTrigger = 'failover' | 'delete';
+
+/**
+ * prom-client's default gauges that promtool refuses (`non-counter metrics should not have
+ * "_total" suffix`): sums over their `type` label, which `sum(nodejs_active_handles)` gives.
+ */
+const DROPPED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
+
+/** Seconds: from a fast TCP connect to a probe at its timeout. */
+const CHECK_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Seconds: a handover on one segment takes milliseconds, a lease expiry seconds. */
+const HANDOVER_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export interface MetricsOptions {
+  /** The agent's version, the label of link_build_info. */
+  version: string;
+}
+
 export interface ApiMetrics {
   readonly registry: Registry;
   /** Feeds one journal entry (exported for tests; the live feed calls it). */
   record(entry: JournalEntry): void;
   /** Prometheus text of the registry, the agent read once for it. */
   scrape(): Promise<string>;
-  /** A manual failover finished in `seconds`. */
-  observeFailover(vipId: string, seconds: number): void;
+  /** Another host took the VIP `seconds` after this host was asked to give it up. */
+  observeHandover(vipId: string, trigger: HandoverTrigger, seconds: number): void;
   /** A request came with wrong or malformed credentials. */
   authFailure(): void;
   /** A request was refused (429) because its source failed to authenticate too often. */
@@ -81,12 +115,31 @@ function scrapeReader(agent: AgentService): { list(): VipView[]; health(): Agent
   };
 }
 
-export function createMetrics(service: AgentService, registry: Registry): ApiMetrics {
+export function createMetrics(
+  service: AgentService,
+  registry: Registry,
+  options: MetricsOptions,
+): ApiMetrics {
   const agent = scrapeReader(service);
   if (!registry.getSingleMetric('process_cpu_user_seconds_total')) {
     collectDefaultMetrics({ register: registry });
+    for (const name of DROPPED_DEFAULTS) registry.removeSingleMetric(name);
   }
   const registers = [registry];
+
+  const buildInfo = getOrCreate(
+    registry,
+    'link_build_info',
+    () =>
+      new Gauge({
+        name: 'link_build_info',
+        help: 'Always 1; its label names the version of the agent that serves this.',
+        labelNames: ['version'] as const,
+        registers,
+      }),
+  );
+  buildInfo.reset();
+  buildInfo.set({ version: options.version }, 1);
 
   getOrCreate(
     registry,
@@ -243,6 +296,54 @@ export function createMetrics(service: AgentService, registry: Registry): ApiMet
       }),
   );
 
+  const handovers = getOrCreate(
+    registry,
+    'link_handover_duration_seconds',
+    () =>
+      new Histogram({
+        name: 'link_handover_duration_seconds',
+        help: 'From asking this host to give up a VIP (failover, delete) until another host held it.',
+        labelNames: ['vip_id', 'trigger'] as const,
+        buckets: HANDOVER_BUCKETS,
+        registers,
+      }),
+  );
+  const takeovers = getOrCreate(
+    registry,
+    'link_takeover_duration_seconds',
+    () =>
+      new Histogram({
+        name: 'link_takeover_duration_seconds',
+        help: "From this host's election for a VIP until the address was bound and announced.",
+        labelNames: ['vip_id'] as const,
+        buckets: HANDOVER_BUCKETS,
+        registers,
+      }),
+  );
+  const checkDurations = getOrCreate(
+    registry,
+    'link_health_check_duration_seconds',
+    () =>
+      new Histogram({
+        name: 'link_health_check_duration_seconds',
+        help: 'Duration of each health-check probe, by VIP and check.',
+        labelNames: ['vip_id', 'check'] as const,
+        buckets: CHECK_BUCKETS,
+        registers,
+      }),
+  );
+  const checkResults = getOrCreate(
+    registry,
+    'link_health_check_results_total',
+    () =>
+      new Counter({
+        name: 'link_health_check_results_total',
+        help: 'Health-check probes, by VIP, check and result (pass, fail).',
+        labelNames: ['vip_id', 'check', 'result'] as const,
+        registers,
+      }),
+  );
+
   const authFailures = simpleCounter(
     'link_api_auth_failures_total',
     'API requests with wrong or malformed credentials.',
@@ -252,18 +353,63 @@ export function createMetrics(service: AgentService, registry: Registry): ApiMet
     'API requests refused with 429 because their source failed to authenticate too often.',
   );
 
+  // Per VIP: the checks and handover triggers that have series, so they can be dropped.
+  const checksOf = new Map<string, Set<string>>();
+  const triggersOf = new Map<string, Set<HandoverTrigger>>();
+  const tookOver = new Set<string>();
+  /** VIP id → when this host was elected (performance.now()), until its first announcement. */
+  const electedAt = new Map<string, number>();
+
+  const forgetVip = (vipId: string): void => {
+    for (const check of checksOf.get(vipId) ?? []) dropCheck(vipId, check);
+    for (const trigger of triggersOf.get(vipId) ?? []) handovers.remove({ vip_id: vipId, trigger });
+    if (tookOver.has(vipId)) takeovers.remove({ vip_id: vipId });
+    checksOf.delete(vipId);
+    triggersOf.delete(vipId);
+    tookOver.delete(vipId);
+    electedAt.delete(vipId);
+  };
+  const dropCheck = (vipId: string, check: string): void => {
+    checkDurations.remove({ vip_id: vipId, check });
+    for (const result of ['pass', 'fail']) checkResults.remove({ vip_id: vipId, check, result });
+  };
+  const knownVips = (): Set<string> =>
+    new Set([...checksOf.keys(), ...triggersOf.keys(), ...tookOver, ...electedAt.keys()]);
+
+  const recordRound = (round: HealthRoundReport): void => {
+    const current = new Set(round.results.map((result) => checkLabel(result.check)));
+    const previous = checksOf.get(round.vipId);
+    for (const check of previous ?? []) if (!current.has(check)) dropCheck(round.vipId, check);
+    checksOf.set(round.vipId, current);
+    for (const result of round.results) {
+      const labels = { vip_id: round.vipId, check: checkLabel(result.check) };
+      checkDurations.observe(labels, result.durationMs / 1000);
+      checkResults.inc({ ...labels, result: result.ok ? 'pass' : 'fail' });
+    }
+  };
+
   const record = (entry: JournalEntry): void => {
     if (entry.kind === 'event') {
       events.inc({ event: entry.event });
       if (entry.from !== entry.to) transitions.inc({ from: entry.from, to: entry.to });
+      if (entry.to !== 'ACTIVATED') electedAt.delete(entry.vipId);
+      else if (entry.event === 'elected' && entry.from !== 'ACTIVATED')
+        electedAt.set(entry.vipId, performance.now());
       return;
     }
     if (entry.kind !== 'note') return;
     notes.inc({ code: entry.code, level: entry.level });
     switch (entry.code) {
-      case 'ANNOUNCE_SENT':
+      case 'ANNOUNCE_SENT': {
         announcements.inc({ vip_id: entry.vipId });
+        const since = electedAt.get(entry.vipId);
+        if (since !== undefined) {
+          electedAt.delete(entry.vipId);
+          takeovers.observe({ vip_id: entry.vipId }, (performance.now() - since) / 1000);
+          tookOver.add(entry.vipId);
+        }
         break;
+      }
       case 'CONFLICT_DETECTED':
         conflicts.inc({ vip_id: entry.vipId });
         break;
@@ -282,26 +428,43 @@ export function createMetrics(service: AgentService, registry: Registry): ApiMet
     }
   };
 
-  let subscription: Subscription | undefined = service.journal$.subscribe({
-    next: (entry) => {
-      try {
-        record(entry);
-      } catch {
-        // A metric must never break the journal feed.
-      }
-    },
-    error: () => undefined,
-  });
+  const subscriptions: Subscription[] = [
+    service.journal$.subscribe({
+      next: (entry) => {
+        try {
+          record(entry);
+        } catch {
+          // A metric must never break the journal feed.
+        }
+      },
+      error: () => undefined,
+    }),
+    service.healthRounds$.subscribe({
+      next: (round) => {
+        try {
+          recordRound(round);
+        } catch {
+          // Nor the health checks.
+        }
+      },
+      error: () => undefined,
+    }),
+  ];
 
   return {
     registry,
     record,
     async scrape() {
       agent.reset();
+      const present = new Set(agent.list().map((vip) => vip.id));
+      for (const vipId of knownVips()) if (!present.has(vipId)) forgetVip(vipId);
       return spellNaNAsTheFormatDoes(await registry.metrics());
     },
-    observeFailover(vipId, seconds) {
-      lastFailover.set({ vip_id: vipId }, seconds);
+    observeHandover(vipId, trigger, seconds) {
+      if (trigger === 'failover') lastFailover.set({ vip_id: vipId }, seconds);
+      handovers.observe({ vip_id: vipId, trigger }, seconds);
+      const triggers = triggersOf.get(vipId) ?? new Set();
+      triggersOf.set(vipId, triggers.add(trigger));
     },
     authFailure() {
       authFailures.inc();
@@ -310,10 +473,14 @@ export function createMetrics(service: AgentService, registry: Registry): ApiMet
       authRefused.inc();
     },
     stop() {
-      subscription?.unsubscribe();
-      subscription = undefined;
+      for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
     },
   };
+}
+
+/** A check as a label: an HTTP check's URL without its user, password, query or fragment. */
+function checkLabel(check: string): string {
+  return check.replace(/^(HTTP \w+:\/\/)[^/@]*@/, '$1').replace(/[?#].*$/, '');
 }
 
 /**

@@ -9,6 +9,8 @@ declare -A NEED=(
   [capsh]=libcap2-bin [setpriv]=util-linux [openssl]=openssl [chromium]=chromium
   [keepalived]=keepalived [ucarp]=ucarp [ping]=iputils-ping [sysctl]=procps [curl]=curl
   [unshare]=util-linux [useradd]=passwd
+  # promtool checks /metrics (test/integration/metrics-promtool.test.ts): a 19 MB download.
+  [promtool]=prometheus
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
@@ -24,7 +26,7 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian starts these as services on install; LinK's tests and lab start their own.
-  for svc in etcd keepalived ucarp; do
+  for svc in etcd keepalived ucarp prometheus; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   done
 fi

@@ -16,6 +16,7 @@ import {
 } from 'rxjs';
 import { describeCheck } from './validate.ts';
 import type {
+  CheckResult,
   HealthCheckSpec,
   HealthEvent,
   HealthMonitor,
@@ -95,29 +96,37 @@ export function createHealthMonitor(deps: HealthMonitorDeps): HealthMonitor {
     const scheduler = options.scheduler ?? asyncScheduler;
     const list = [...checks];
 
-    const probeOne = (check: HealthCheckSpec): Observable<ProbeResult> =>
+    const probeOne = (check: HealthCheckSpec): Observable<CheckResult> =>
       defer(() => {
-        const controller = new AbortController();
-        return from(probe(check, { timeoutMs: options.timeoutMs, signal: controller.signal })).pipe(
-          finalize(() => controller.abort()),
+        const started = scheduler.now();
+        return defer(() => {
+          const controller = new AbortController();
+          return from(probe(check, { timeoutMs: options.timeoutMs, signal: controller.signal })).pipe(
+            finalize(() => controller.abort()),
+          );
+        }).pipe(
+          timeout({
+            first: options.timeoutMs + graceMs,
+            scheduler,
+            with: () => of<ProbeResult>({ ok: false, reason: `no answer within ${options.timeoutMs} ms` }),
+          }),
+          catchError((error: unknown) =>
+            of<ProbeResult>({ ok: false, reason: `probe error: ${errorMessage(error)}` }),
+          ),
+          map((result) => ({
+            ok: result.ok === true,
+            reason: `${describeCheck(check)}: ${result.reason}`,
+            check: describeCheck(check),
+            durationMs: scheduler.now() - started,
+          })),
         );
-      }).pipe(
-        timeout({
-          first: options.timeoutMs + graceMs,
-          scheduler,
-          with: () => of<ProbeResult>({ ok: false, reason: `no answer within ${options.timeoutMs} ms` }),
-        }),
-        catchError((error: unknown) =>
-          of<ProbeResult>({ ok: false, reason: `probe error: ${errorMessage(error)}` }),
-        ),
-        map((result) => ({ ok: result.ok === true, reason: `${describeCheck(check)}: ${result.reason}` })),
-      );
+      });
 
     const round$ = forkJoin(list.map(probeOne));
 
     return timer(0, options.intervalMs, scheduler).pipe(
       exhaustMap(() => round$),
-      scan<ProbeResult[], VerdictState>(
+      scan<CheckResult[], VerdictState>(
         (state, results) => {
           const ok = results.every((result) => result.ok);
           const failures = ok ? 0 : state.failures + 1;

@@ -47,10 +47,19 @@ export interface ProbeContext {
 /** Runs one check once. Must not throw (a throw or rejection counts as a failure anyway). */
 export type HealthProbe = (check: HealthCheckSpec, context: ProbeContext) => ObservableInput<ProbeResult>;
 
+/** A probe's result as the monitor reports it in a round (for logs and metrics). */
+export interface CheckResult extends ProbeResult {
+  /** `describeCheck(check)`: `TCP 127.0.0.1:80`, `HTTP http://…`, `EXEC name`. */
+  check: string;
+  /** From the probe's start to its result (or the monitor's own timeout), by the scheduler's clock. */
+  durationMs: number;
+}
+
 /** One round: every check of the VIP probed once, in parallel. The round passes when all pass. */
 export interface HealthRound {
   ok: boolean;
-  results: ProbeResult[];
+  /** In the order of the VIP's checks. */
+  results: CheckResult[];
   consecutiveFailures: number;
   consecutiveSuccesses: number;
   verdict: 'unknown' | 'healthy' | 'unhealthy';

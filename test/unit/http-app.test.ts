@@ -13,7 +13,14 @@ import {
   NotOwnerError,
   VipNotFoundError,
 } from '../../actors/errors.ts';
-import type { AgentHealth, AgentService, JournalEntry, NewVip, VipView } from '../../actors/types.ts';
+import type {
+  AgentHealth,
+  AgentService,
+  HealthRoundReport,
+  JournalEntry,
+  NewVip,
+  VipView,
+} from '../../actors/types.ts';
 import type { HostMembership } from '../../adapters/etcd/types.ts';
 import type { HealthCheckSpec } from '../../adapters/health/types.ts';
 import { createApp } from '../../http/app.ts';
@@ -41,6 +48,8 @@ class FakeAgent implements AgentService {
       subscription.unsubscribe();
     };
   });
+  readonly rounds = new Subject<HealthRoundReport>();
+  readonly healthRounds$ = this.rounds.asObservable();
   /** Next error thrown by a mutating call, to test the mapping. */
   failNext: Error | undefined;
   healthy = true;
@@ -321,7 +330,10 @@ describe('HTTP API in-process (fake agent)', () => {
   });
 
   it('serves /version, /machine and /metrics', async () => {
-    assert.deepEqual((await call(server, 'GET', '/version')).json, { version: '9.9.9-test' });
+    assert.deepEqual((await call(server, 'GET', '/version')).json, {
+      version: '9.9.9-test',
+      hostname: 'fake-host',
+    });
     const machine = (await call(server, 'GET', '/machine')).json as {
       machine: { id: string };
       states: string[];
