@@ -170,6 +170,11 @@ async function serve(config: AgentConfig, logger: Logger, systemd: SystemdNotifi
     }),
   ];
   if (config.apiSocket) servers.push(await startApiServer({ app, socketPath: config.apiSocket }));
+  // Listening before anyone learns the agent is up ("agent started", READY=1): a SIGTERM sent
+  // on either would otherwise meet the default action and kill the agent without a handover.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    for (const name of ['SIGTERM', 'SIGINT', 'SIGUSR2'] as const) process.once(name, () => resolve(name));
+  });
   logger.info('agent started', {
     hostname: config.hostname,
     interface: config.interfaceName,
@@ -182,9 +187,7 @@ async function serve(config: AgentConfig, logger: Logger, systemd: SystemdNotifi
   systemd.ready(currentStatus(agent, session));
   const statusReports = reportStatus(systemd, agent, session);
 
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    for (const name of ['SIGTERM', 'SIGINT', 'SIGUSR2'] as const) process.once(name, () => resolve(name));
-  });
+  const signal = await stopSignal;
   const handover = signal !== 'SIGUSR2';
   const stopping = handover ? 'stopping: handing the VIPs over' : 'stopping for a restart: VIPs stay bound';
   statusReports.unsubscribe();

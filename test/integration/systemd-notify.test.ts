@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createSystemdNotifier, type SystemdError } from '../../adapters/systemd/index.ts';
 import { LinkClient } from '../../cli/client.ts';
-import { createVethPair, deleteLink, startDaemon, type Daemon } from '../../lab/daemon.ts';
+import { createVethPair, deleteLink, LINKCTL, startDaemon, type Daemon } from '../../lab/daemon.ts';
 import { freePort, startEtcd, type EtcdCluster } from '../support/etcd.ts';
 import {
   listenNotify,
@@ -200,10 +201,38 @@ describe('systemd notifications (sd_notify)', () => {
     await systemd.next('the VIP owned', (n) => status(n) === '1 VIP, 1 owned', 5000);
   });
 
+  it('a NOTIFY_SOCKET or WATCHDOG_USEC it cannot use stops the agent at start with one line naming it (exit 2)', async () => {
+    const run = (extra: Record<string, string>) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const env = {
+          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+          INTERFACE: IF_A,
+          ETCD_HOSTS: etcd.hosts.join(','),
+          STATE_DIR: dir,
+          ...extra,
+        };
+        const child = execFile(LINKCTL, ['agent'], { env }, (_err, _stdout, stderr) =>
+          resolve({ code: child.exitCode, stderr }),
+        );
+      });
+    const [watchdog, socket] = await Promise.all([
+      run({ NOTIFY_SOCKET: join(dir, 'n.sock'), WATCHDOG_USEC: '2s' }),
+      run({ NOTIFY_SOCKET: 'vsock:2:9999' }),
+    ]);
+    assert.equal(watchdog.code, 2);
+    assert.equal(
+      watchdog.stderr,
+      'linkctl agent: WATCHDOG_USEC: got "2s", expected a positive whole number of microseconds\n',
+    );
+    assert.equal(socket.code, 2);
+    assert.match(socket.stderr, /^linkctl agent: NOTIFY_SOCKET: got "vsock:2:9999", expected [^\n]+\n$/);
+  });
+
   it('without NOTIFY_SOCKET the agent opens no notification socket', async () => {
     const daemon = await agent('sd-c', { WATCHDOG_USEC: '500000' });
     assert.deepEqual(unixDatagramSockets(daemon.child.pid!), []);
-    assert.equal(await daemon.stop(), 0);
+    const code = await daemon.stop();
+    assert.equal(code, 0);
     assert.ok(!daemon.logs.some((line) => line.includes('systemd notification failed')));
   });
 });
