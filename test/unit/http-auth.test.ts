@@ -124,7 +124,12 @@ describe('API answers 429 to a guessing source only', () => {
     etcd: 'fault',
     leaseRemainingMs: 0,
   };
-  const agent = { journal$: EMPTY, list: () => [], health: () => health } as unknown as AgentService;
+  const agent = {
+    journal$: EMPTY,
+    healthRounds$: EMPTY,
+    list: () => [],
+    health: () => health,
+  } as unknown as AgentService;
   const good = `Basic ${Buffer.from('admin:secret').toString('base64')}`;
   const wrong = `Basic ${Buffer.from('admin:guess').toString('base64')}`;
   const from = (localAddress: string, path: string, auth?: string) =>
