@@ -92,6 +92,27 @@ describe('linkctl against running agents', () => {
     return (JSON.parse(run.stdout) as { ip: VipView }).ip;
   }
 
+  /** Follows the journal until the VIP entered ACTIVATED at or after `since` (ISO time). */
+  async function activatedSince(env: Record<string, string>, ref: string, since: string): Promise<void> {
+    const follow = spawn(LINKCTL, ['ips', 'events', ref, '--follow', '--json'], {
+      env: { PATH: process.env['PATH'] ?? '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => follow.once('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${ref} did not become ACTIVATED`)), 10_000);
+      createInterface({ input: follow.stdout }).on('line', (line) => {
+        const entry = JSON.parse(line) as JournalEntry;
+        if (entry.kind === 'event' && entry.to === 'ACTIVATED' && entry.time >= since) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    follow.kill('SIGINT');
+    await exited;
+  }
+
   it('add (LinK v2 form too), list, get, hosts, lock, events, failover, checks set, rm', async () => {
     const addA = await linkctl(['ips', 'add', '198.18.0.130/32', '--json'], envA);
     assert.equal(addA.code, 0, addA.stderr);
@@ -153,9 +174,16 @@ describe('linkctl against running agents', () => {
     assert.equal(notOwner.code, 1);
     assertOneLineError(notOwner, /409 this host does not own 198\.18\.0\.130\/32/);
 
+    const handedAt = new Date().toISOString();
     const failover = await linkctl(['ips', 'failover', ownerRef, '--json'], ownerEnv);
     assert.equal(failover.code, 0, failover.stderr);
-    assert.deepEqual(JSON.parse(failover.stdout), { id: ownerRef, failover: true });
+    const [ownerName, otherName] = viewA.owner ? ['cli-a', 'cli-b'] : ['cli-b', 'cli-a'];
+    assert.deepEqual(JSON.parse(failover.stdout), { id: ownerRef, failover: true, owner: otherName });
+    // And back, as a person reads it: the command names the host that holds the VIP now.
+    await activatedSince(otherEnv, otherRef, handedAt);
+    const back = await linkctl(['ips', 'failover', otherRef], otherEnv);
+    assert.equal(back.code, 0, back.stderr);
+    assert.equal(back.stdout, `${otherRef} handed over to ${ownerName}\n`);
 
     for (const [env, ref] of [
       [envA, vipA.id],
