@@ -20,6 +20,7 @@ import {
 } from './netns.ts';
 import type { Announcement, ProbeRound } from './samples.ts';
 import { AGENT_BUNDLE, buildAgentBundle } from './bundle.ts';
+import { withoutNotifyVariables } from '../adapters/systemd/protocol.ts';
 
 /**
  * The namespace lab: N hosts, an etcd (1 or 3 members) and an observer, each a network
@@ -344,7 +345,8 @@ export class Lab {
     rmSync(host.socket, { force: true });
     const [command, ...args] = [...wrapper, process.execPath, AGENT_BUNDLE, 'agent'];
     host.pid = spawnDetached(host.ns, command, args, host.log, {
-      ...process.env,
+      // A lab started from a systemd service: its agents must not notify for that service.
+      ...withoutNotifyVariables(process.env),
       INTERFACE: 'eth0',
       HOSTNAME: name,
       ETCD_HOSTS: this.etcdHosts,

@@ -1,9 +1,11 @@
 export { createSystemdNotifier, type SystemdNotifier, type SystemdNotifierOptions } from './notifier.ts';
 export {
+  NOTIFY_VARIABLES,
   notifyMessage,
   parseNotifySocket,
   sockaddrUn,
   watchdogPingMs,
+  withoutNotifyVariables,
   STATUS_MAX,
   type NotifyAddress,
   type NotifyFields,

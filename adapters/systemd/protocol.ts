@@ -97,3 +97,16 @@ function statusText(text: string): string {
   const line = text.replace(/[\r\n]+/g, ' ').trim();
   return line.length <= STATUS_MAX ? line : `${line.slice(0, STATUS_MAX - 1)}…`;
 }
+
+/** What systemd sets for this protocol: addressed to the service's main process alone. */
+export const NOTIFY_VARIABLES = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'] as const;
+
+/**
+ * `env` without NOTIFY_VARIABLES, for processes started from a service (the lab's agents): they
+ * would otherwise tell systemd READY=1 or STOPPING=1 on the service's behalf.
+ */
+export function withoutNotifyVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  for (const name of NOTIFY_VARIABLES) delete copy[name];
+  return copy;
+}

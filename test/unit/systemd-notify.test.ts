@@ -8,6 +8,7 @@ import {
   STATUS_MAX,
   SystemdEnvError,
   watchdogPingMs,
+  withoutNotifyVariables,
 } from '../../adapters/systemd/index.ts';
 import { statusLine } from '../../cli/systemd.ts';
 
@@ -137,5 +138,13 @@ describe('the agent status line', () => {
       ),
       'etcd refuses this agent (ETCD_TLS); 3 VIPs, 1 owned',
     );
+  });
+});
+
+describe('processes started from a service', () => {
+  it('do not inherit the notification variables', () => {
+    const env = { NOTIFY_SOCKET: '/run/systemd/notify', WATCHDOG_USEC: '1', WATCHDOG_PID: '1', PATH: '/bin' };
+    assert.deepEqual(withoutNotifyVariables(env), { PATH: '/bin' });
+    assert.equal(env.NOTIFY_SOCKET, '/run/systemd/notify', 'the agent keeps its own');
   });
 });
