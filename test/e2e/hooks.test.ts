@@ -282,7 +282,7 @@ describe('notify hooks in the lab', { timeout: 240_000 }, () => {
     );
   });
 
-  it('the webhook is signed with HMAC-SHA256 of the body; the receiver verifies it', () => {
+  it('the webhook is signed (v1: HMAC-SHA256 over timestamp, delivery id and body); the receiver verifies it', () => {
     assert.ok(deliveries.length >= 4, `${deliveries.length} deliveries`);
     for (const delivery of deliveries) {
       assert.equal(delivery.method, 'POST');
