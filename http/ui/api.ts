@@ -1,11 +1,17 @@
 import type { JournalEntry, VipView } from '../../actors/types.ts';
 import type { HostMembership } from '../../adapters/etcd/types.ts';
+import { apiUrl } from './url.ts';
 
 /**
  * The page's reads of the agent's API. Paths are relative to the page (/ui), so the page also
  * works behind a proxy that mounts the agent under a prefix. Same-origin requests carry the
  * basic-auth credentials the browser cached when it loaded /ui (EventSource included, which
  * cannot set an Authorization header itself).
+ *
+ * Every URL is resolved against `location.origin` and the page's path, never against the page's
+ * address itself: opened as `http://user:pass@host:1313/ui`, that address holds credentials and
+ * browsers refuse `fetch()` of any URL resolved against it ("Request cannot be constructed from
+ * a URL that includes credentials").
  */
 
 export type { HostMembership, JournalEntry, VipView };
@@ -39,9 +45,14 @@ export class UnreachableError extends Error {
   override readonly name = 'UnreachableError';
 }
 
+/** `path` (relative to the page) as an absolute URL without credentials. */
+function url(path: string): string {
+  return apiUrl(path, location);
+}
+
 async function request(path: string): Promise<Response> {
   try {
-    return await fetch(path, { headers: { accept: 'application/json' }, cache: 'no-store' });
+    return await fetch(url(path), { headers: { accept: 'application/json' }, cache: 'no-store' });
   } catch (err: unknown) {
     throw new UnreachableError(err instanceof Error ? err.message : String(err));
   }
@@ -74,8 +85,15 @@ export function vipPath(id: string, rest = ''): string {
   return `ips/${encodeURIComponent(id)}${rest}`;
 }
 
+export interface VersionResponse {
+  version: string;
+  /** The host this agent runs on (HOSTNAME). */
+  hostname?: string;
+}
+
 export const api = {
   machine: () => getJson<MachineResponse>('machine'),
+  version: () => getJson<VersionResponse>('version'),
   ips: async () => (await getJson<{ ips: VipView[] }>('ips')).ips,
   hosts: async (id: string) => (await getJson<{ hosts: HostMembership[] }>(vipPath(id, '/hosts'))).hosts,
   /** 200 and 503 both carry the agent's health; only other answers are errors. */
@@ -87,5 +105,5 @@ export const api = {
     }
     return (body ?? { status: 'failing', error: `HTTP ${response.status}` }) as HealthResponse;
   },
-  eventsUrl: (id: string) => vipPath(id, '/events'),
+  eventsUrl: (id: string) => url(vipPath(id, '/events')),
 };

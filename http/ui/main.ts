@@ -1,10 +1,20 @@
 import ElkBundled from 'elkjs/lib/elk.bundled.js';
 import { api, ApiError, UnreachableError } from './api.ts';
-import type { HostMembership, JournalEntry, VipView } from './api.ts';
+import type { JournalEntry, VipView } from './api.ts';
 import { chartModel, edgeId, edgeOf, type ChartModel } from './chart-model.ts';
 import { layoutChart } from './layout.ts';
+import { mergeHosts, type ShownHost } from './hosts.ts';
 import { highlight, renderChart } from './render.ts';
-import { cursorForKey, isStep, normalise, stepBack, stepForward, viewAt, type Cursor } from './timeline.ts';
+import {
+  cursorForKey,
+  isStep,
+  normalise,
+  replayCaption,
+  stepBack,
+  stepForward,
+  viewAt,
+  type Cursor,
+} from './timeline.ts';
 
 /**
  * The visualiser page: VIP list, the state chart (from GET /machine, laid out by elkjs), the live
@@ -64,6 +74,7 @@ function describe(entry: JournalEntry): { what: string; meta: string } {
 
 const dom = {
   agent: byId<HTMLParagraphElement>('agent'),
+  host: byId<HTMLSpanElement>('host'),
   agentText: byId<HTMLSpanElement>('agent-text'),
   banner: byId<HTMLDivElement>('banner'),
   vipList: byId<HTMLUListElement>('vip-list'),
@@ -89,7 +100,9 @@ interface PageState {
   selected: string | null;
   entries: JournalEntry[];
   cursor: Cursor;
-  hosts: HostMembership[] | null;
+  hosts: ShownHost[] | null;
+  /** The agent's HOSTNAME (GET /version), once known. */
+  hostname: string | null;
   hostsError: string | null;
   source: EventSource | null;
   streamOpen: boolean;
@@ -105,6 +118,7 @@ const page: PageState = {
   entries: [],
   cursor: null,
   hosts: null,
+  hostname: null,
   hostsError: null,
   source: null,
   streamOpen: false,
@@ -185,13 +199,23 @@ function renderHosts(): void {
   for (const host of hosts) {
     const row = el(
       'li',
-      { attrs: { 'data-host': host.hostname, 'data-owner': String(host.owner) } },
+      {
+        className: host.up ? '' : 'down',
+        attrs: { 'data-host': host.hostname, 'data-owner': String(host.owner), 'data-up': String(host.up) },
+      },
       el('span', { className: 'host-name mono', text: host.hostname }),
     );
+    if (host.hostname === page.hostname) row.append(el('span', { className: 'muted', text: 'this host' }));
     row.append(
-      host.owner
-        ? el('span', { className: 'badge owner', text: 'owner' })
-        : el('span', { className: 'badge gone', text: 'candidate' }),
+      !host.up
+        ? el('span', {
+            className: 'badge down',
+            text: 'down',
+            attrs: { title: 'no longer carries this VIP: stopped, gone, failing its checks or deleted it' },
+          })
+        : host.owner
+          ? el('span', { className: 'badge owner', text: 'owner' })
+          : el('span', { className: 'badge gone', text: 'candidate' }),
     );
     dom.hostList.append(row);
   }
@@ -251,15 +275,7 @@ function renderCursor(): void {
   if (!page.selected) {
     dom.caption.textContent = page.vips?.length ? 'Choose a VIP to highlight its state.' : '';
   } else if (replaying && entry) {
-    const { what } = describe(entry);
-    const source = view.replayed
-      ? 'replayed through the machine'
-      : 'as recorded (journal start not in memory)';
-    const mismatch =
-      view.replayed && view.recorded && view.recorded !== view.state
-        ? ` — the journal recorded ${view.recorded}`
-        : '';
-    dom.caption.textContent = `Replaying step ${view.position} of ${view.steps} (${clock(entry.time)}, ${what}): ${state ?? '?'} ${source}${mismatch}`;
+    dom.caption.textContent = replayCaption(view, clock(entry.time));
   } else {
     const where = state === 'ACTIVATED' ? 'this host holds it' : 'this host does not hold it';
     dom.caption.textContent = `Live: ${vip?.ip ?? page.selected} is ${state ?? '…'} (${where})${page.streamOpen ? '' : ' · reconnecting…'}`;
@@ -386,7 +402,7 @@ async function refreshHosts(): Promise<void> {
   try {
     const hosts = await api.hosts(id);
     if (page.selected !== id) return;
-    page.hosts = hosts;
+    page.hosts = mergeHosts(page.hosts ?? [], hosts);
     page.hostsError = null;
   } catch (err: unknown) {
     if (page.selected !== id) return;
@@ -395,12 +411,23 @@ async function refreshHosts(): Promise<void> {
   renderHosts();
 }
 
+function showHostname(hostname: string): void {
+  page.hostname = hostname;
+  dom.host.textContent = hostname;
+  dom.host.title = `the agent at ${location.host}`;
+  document.title = `LinK · ${hostname} · visualiser`;
+}
+
 async function refresh(): Promise<void> {
   try {
     const health = await api.health();
     const healthy = health.status === 'ok';
     dom.agent.dataset['health'] = healthy ? 'ok' : 'unhealthy';
     dom.agentText.textContent = `${location.host} · ${healthy ? 'healthy' : 'unhealthy'} · etcd ${health.etcd ?? '?'}`;
+    if (page.hostname === null) {
+      const { hostname } = await api.version();
+      if (hostname) showHostname(hostname);
+    }
     page.problem = healthy
       ? null
       : {

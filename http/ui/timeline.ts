@@ -117,3 +117,25 @@ export function cursorForKey(
       return undefined;
   }
 }
+
+/**
+ * The caption of a replayed step: which journal entry is highlighted (its seq, its event and the
+ * move it recorded, its time) and the state the machine is in there. `time` is the entry's time
+ * as the page shows it.
+ */
+export function replayCaption(view: TimelineView, time: string): string {
+  const entry = view.entry;
+  if (!entry) return '';
+  const what =
+    entry.kind === 'start'
+      ? `start (actor started in ${entry.state})`
+      : entry.kind === 'event'
+        ? `${entry.event} (${entry.from} → ${entry.to})`
+        : `${entry.code} note`;
+  const how = view.replayed ? 'replayed through the machine' : 'as recorded (journal start not in memory)';
+  const mismatch =
+    view.replayed && view.recorded && view.recorded !== view.state
+      ? ` — the journal recorded ${view.recorded}`
+      : '';
+  return `Replaying step ${view.position} of ${view.steps}: entry #${entry.seq}, ${what} at ${time} — state ${view.state ?? '?'}, ${how}${mismatch}`;
+}

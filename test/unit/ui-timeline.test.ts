@@ -6,6 +6,7 @@ import {
   cursorForKey,
   firstStep,
   normalise,
+  replayCaption,
   stepBack,
   stepForward,
   stepSeqs,
@@ -143,5 +144,22 @@ describe('timeline view: the state at the cursor, replayed through the machine',
     const restarted = [...journal, start(6), event(7, 'demoted', 'BOOTING', 'STANDBY')];
     assert.equal(viewAt(restarted, 6).state, 'BOOTING');
     assert.equal(viewAt(restarted, null).state, 'STANDBY');
+  });
+});
+
+describe('replay caption', () => {
+  it('names the entry it highlights: its seq, its event and move, and the state', () => {
+    assert.equal(
+      replayCaption(viewAt(journal, 4), '10:00:01.250'),
+      'Replaying step 3 of 4: entry #4, demoted (ACTIVATED → STANDBY) at 10:00:01.250 — state STANDBY, replayed through the machine',
+    );
+    assert.match(
+      replayCaption(viewAt(journal, 1), 'T'),
+      /^Replaying step 1 of 4: entry #1, start \(actor started in BOOTING\) at T — state BOOTING,/,
+    );
+    assert.match(
+      replayCaption(viewAt(journal.slice(3), 4), 'T'),
+      /entry #4, .* as recorded \(journal start not in memory\)$/,
+    );
   });
 });
