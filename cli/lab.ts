@@ -183,16 +183,19 @@ export function registerLabCommands(program: Command): void {
     .description("serve the host's API (and its visualiser, /ui) on a loopback port until Ctrl-C")
     .option('--name <name>', 'lab name', 'lab')
     .option('--port <port>', 'loopback port (default: any free one)', '0')
-    .action((host: string, options: { name: string; port: string }) =>
-      withLab(options.name, async (l) => {
-        const forwarder = await forwardToUnixSocket(l.host(host).socket, { port: Number(options.port) });
+    .action((host: string, options: { name: string; port: string }) => {
+      const port = Number(options.port);
+      if (!/^\d+$/.test(options.port) || port > 65535)
+        fail(`lab forward --port ${options.port}: expected 0-65535`, 2);
+      return withLab(options.name, async (l) => {
+        const forwarder = await forwardToUnixSocket(l.host(host).socket, { port });
         process.stdout.write(`${host}: ${forwarder.url}/ui  (API: ${forwarder.url}/ips); Ctrl-C to stop\n`);
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);
         });
         await forwarder.close();
-      }),
-    );
+      });
+    });
   hostCommand('restore', "undo 'crash'", 'switch port up', (l, h) => l.restoreLink(h));
 }

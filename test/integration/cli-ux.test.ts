@@ -123,6 +123,7 @@ describe('linkctl as people use it', () => {
       ['lab', 'up', '--hosts', '0'],
       ['lab', 'up', '--env', 'not-an-assignment'],
       ['lab', 'status', '--bogus'],
+      ['lab', 'forward', 'h1', '--port', 'x'],
     ];
     for (const args of usage) {
       const run = await linkctl(args, env);
