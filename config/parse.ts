@@ -303,7 +303,10 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
 
   // Set but empty is a mistake (an unfilled template, `ETCD_HOSTS=$UNSET`), not "use the default".
   if (env['ETCD_HOSTS'] !== undefined && !read.isSet('ETCD_HOSTS')) {
-    throw new ConfigError('ETCD_HOSTS', 'is set but empty: give host:port or http(s)://host:port, or unset it');
+    throw new ConfigError(
+      'ETCD_HOSTS',
+      'is set but empty: give host:port or http(s)://host:port, or unset it',
+    );
   }
   const etcdHosts = (read.string('ETCD_HOSTS') ?? '')
     .split(',')
