@@ -215,11 +215,12 @@ register(new URL('./hooks.mjs', import.meta.url), { data: { file: ${JSON.stringi
       assert.equal(run.code, 0, run.stderr);
       const loaded = readFileSync(join(dir, 'loaded'), 'utf8').trim().split('\n');
       assert.ok(
-        loaded.some((url) => /\/cli\/main\.(ts|js)$/.test(url)),
+        loaded.some((url) => /\/cli\/main\.ts$|\/dist\/linkctl\.mjs$/.test(url)),
         'the hook saw the CLI load',
       );
+      // Sources (tsx) or the release build's chunks, named after their entries (scripts/build.ts).
       const heavy = loaded.filter((url) =>
-        /\/node_modules\/(etcd3|@grpc|koa|@koa|koffi|zod|winston|xstate|prom-client)\/|\/(lab|adapters\/etcd|adapters\/net\/libc|http\/app)[/.]/.test(
+        /\/node_modules\/(etcd3|@grpc|koa|@koa|koffi|zod|winston|xstate|prom-client)\/|\/(lab|adapters\/etcd|adapters\/net\/libc|http\/app)[/.]|\/dist\/(agent|http|lab|schemas|vip-body)-\w+\.mjs$/.test(
           url,
         ),
       );
