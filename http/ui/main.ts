@@ -256,6 +256,19 @@ function scrollJournalTo(row: HTMLElement): void {
   else if (at.bottom > box.bottom) dom.journal.scrollTop += at.bottom - box.bottom;
 }
 
+/**
+ * On a narrow screen the chart is wider than its box (it keeps a readable size and scrolls
+ * sideways): bring the highlighted state to the middle, so a phone shows where the VIP is.
+ */
+function scrollChartTo(state: string): void {
+  if (dom.chart.scrollWidth <= dom.chart.clientWidth) return;
+  const group = page.svg?.querySelector(`g.state[data-state="${CSS.escape(state)}"]`);
+  if (!group) return;
+  const box = dom.chart.getBoundingClientRect();
+  const at = group.getBoundingClientRect();
+  dom.chart.scrollLeft += at.left + at.width / 2 - (box.left + box.width / 2);
+}
+
 /** Everything that depends on the cursor: highlight, caption, controls, current row. */
 function renderCursor(): void {
   const view = viewAt(page.entries, page.cursor);
@@ -267,8 +280,10 @@ function renderCursor(): void {
     entry?.kind === 'event' && page.model
       ? (edgeOf(page.model, entry.from, entry.event, entry.to)?.id ?? edgeId(entry.from, entry.to))
       : undefined;
-  if (page.svg)
+  if (page.svg) {
     highlight(page.svg, page.selected ? state : null, page.selected ? taken : undefined, replaying);
+    if (page.selected && state) scrollChartTo(state);
+  }
 
   dom.chartVip.textContent = vip ? `· ${vip.ip}` : '';
   dom.caption.dataset['replay'] = String(replaying);
@@ -508,6 +523,8 @@ window.addEventListener('hashchange', () => {
   if (id && page.vips?.some((vip) => vip.id === id)) select(id);
 });
 window.addEventListener('pagehide', closeStream);
+// A rotated phone or a resized window: the highlighted state back in the chart's box.
+window.addEventListener('resize', () => renderCursor());
 
 renderCursor();
 void drawChart();

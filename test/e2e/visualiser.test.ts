@@ -4,25 +4,30 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { VipView } from '../../actors/types.ts';
 import { callAgent, type ApiResponse } from '../../lab/api.ts';
 import { forwardToUnixSocket, type Forwarder } from '../../lab/forward.ts';
 import { DEFAULT_VIP, Lab } from '../../lab/lab.ts';
-import { REPO_ROOT } from '../../lab/netns.ts';
 import { until } from '../support/until.ts';
 
 /**
  * The visualiser in Debian's chromium (playwright-core) against two real agents in the lab,
- * with basic auth on: the chart drawn from /machine, the live highlight on both hosts' pages
- * through a failover, time travel through the journal, the empty and unreachable states, a
- * phone-width layout, and the screenshot in docs/visualiser.png. Any console error fails it.
+ * with basic auth on: the chart drawn from /machine, the host named in the header, the live
+ * highlight on both hosts' pages through a failover, time travel through the journal (its
+ * caption naming the entry), a host that left shown as down, the page opened with the
+ * credentials in its URL (http://user:pass@…/ui, in a browser without any other credentials),
+ * the empty and unreachable states, a phone-width (390 px) layout. Any console error fails it.
+ * Screenshots go to $LINK_TEST_OUTPUT (default: <tmpdir>/link-test-output), never into the
+ * tree: docs/visualiser.png is copied from there by hand when the page changes.
  * Run under scripts/in-netns.sh (the lab builds namespaces).
  */
 
 const AUTH = { user: 'admin', password: 'vis-secret' };
 const STATES = ['BOOTING', 'ACTIVATED', 'STANDBY', 'FAILING'];
-const SCREENSHOT = join(REPO_ROOT, 'docs/visualiser.png');
+const OUTPUT = process.env['LINK_TEST_OUTPUT'] ?? join(tmpdir(), 'link-test-output');
+const SCREENSHOT = join(OUTPUT, 'visualiser.png');
+const PHONE_SCREENSHOT = join(OUTPUT, 'visualiser-390px.png');
 
 function api<T>(
   lab: Lab,
@@ -59,9 +64,22 @@ async function highlighted(page: Page, state: string, ms = 15_000): Promise<void
   await page.locator(`#chart g.state.current[data-state="${state}"]`).waitFor({ timeout: ms });
 }
 
+/** On a phone the chart keeps a readable size and scrolls sideways: the current state is in its box. */
+async function currentStateInView(page: Page): Promise<void> {
+  const chartBox = await page.locator('#chart').boundingBox();
+  const current = await page.locator('#chart g.state.current').boundingBox();
+  assert.ok(chartBox && current, 'chart and current state drawn');
+  assert.ok(
+    current.x >= chartBox.x && current.x + current.width <= chartBox.x + chartBox.width,
+    `current state at x ${current.x}..${current.x + current.width}, chart box ${chartBox.x}..${chartBox.x + chartBox.width}`,
+  );
+}
+
 describe('visualiser (browser, lab with two agents)', { timeout: 180_000 }, () => {
   let lab: Lab | undefined;
   let context: BrowserContext | undefined;
+  /** A second browser, with no credentials of its own: only those in the page's URL. */
+  let bare: Browser | undefined;
   const forwarders: Forwarder[] = [];
   let userDataDir = '';
 
@@ -92,6 +110,7 @@ describe('visualiser (browser, lab with two agents)', { timeout: 180_000 }, () =
 
   after(async () => {
     await context?.close().catch(() => undefined);
+    await bare?.close().catch(() => undefined);
     await Promise.all(forwarders.map((f) => f.close()));
     await lab?.down();
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
@@ -148,6 +167,8 @@ describe('visualiser (browser, lab with two agents)', { timeout: 180_000 }, () =
       );
       assert.ok(await page.locator('#chart g.edge[data-edge="FAILING->FAILING"]').count(), 'self-loop drawn');
       await page.locator(`#vip-list button[data-vip="${ids[host]}"][aria-pressed="true"]`).waitFor();
+      await page.locator('#host', { hasText: new RegExp(`^${host}$`) }).waitFor();
+      assert.match(await page.title(), new RegExp(`\\b${host}\\b`));
     }
     await highlighted(pages[owner]!.page, 'ACTIVATED');
     await highlighted(pages[other]!.page, 'STANDBY');
@@ -176,7 +197,15 @@ describe('visualiser (browser, lab with two agents)', { timeout: 180_000 }, () =
     }
     await highlighted(page, 'ACTIVATED', 1000);
     await page.locator('#chart svg.replaying').waitFor();
-    await page.locator('#chart-caption', { hasText: 'Replaying step' }).waitFor();
+    // The caption names the entry highlighted: its seq, event and move, and the state.
+    const seq = await page.locator('#journal button[aria-current="step"]').getAttribute('data-seq');
+    await page
+      .locator('#chart-caption', {
+        hasText: new RegExp(
+          `^Replaying step \\d+ of \\d+: entry #${seq}, \\w+ \\(\\w+ → ACTIVATED\\) at .* — state ACTIVATED,`,
+        ),
+      })
+      .waitFor();
     await page.locator('#journal button[aria-current="step"]').waitFor();
     await page.keyboard.press('ArrowRight');
     await page.locator('#chart g.edge.taken[data-edge="ACTIVATED->STANDBY"]').waitFor();
@@ -197,7 +226,7 @@ describe('visualiser (browser, lab with two agents)', { timeout: 180_000 }, () =
     }
     await page.keyboard.press('ArrowRight');
     await page.locator('#chart g.edge.taken[data-edge="ACTIVATED->STANDBY"]').waitFor();
-    mkdirSync(join(REPO_ROOT, 'docs'), { recursive: true });
+    mkdirSync(OUTPUT, { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     await page.keyboard.press('End');
     await page.locator('#back').focus();
@@ -210,6 +239,9 @@ describe('visualiser (browser, lab with two agents)', { timeout: 180_000 }, () =
     // A string runs in the page: the test program has no DOM types.
     const overflow = Number(await page.evaluate('document.documentElement.scrollWidth - window.innerWidth'));
     assert.ok(overflow <= 0, `page overflows a phone screen by ${overflow}px`);
+    await page.locator('#host', { hasText: owner }).waitFor();
+    await currentStateInView(page);
+    await page.screenshot({ path: PHONE_SCREENSHOT, fullPage: true });
     await page.setViewportSize({ width: 1440, height: 960 });
 
     // Empty state: the VIP deleted on the standby host.
@@ -217,6 +249,40 @@ describe('visualiser (browser, lab with two agents)', { timeout: 180_000 }, () =
     assert.equal(deleted.status, 204, JSON.stringify(deleted.body));
     await page.locator('#vip-empty').waitFor({ state: 'visible' });
     assert.equal(await page.locator('#vip-list li').count(), 0);
+    // The other page: the host that left the VIP stays in its cluster panel, as down.
+    await pages[other]!.page.locator(`#host-list li[data-host="${owner}"][data-up="false"]`, {
+      hasText: 'down',
+    }).waitFor({ timeout: 10_000 });
+    await pages[other]!.page.locator(
+      `#host-list li[data-host="${other}"][data-up="true"][data-owner="true"]`,
+    ).waitFor();
+
+    // Opened with the credentials in the URL, in a browser that has no others: every request
+    // (fetch and the SSE stream) must reach the agent.
+    bare = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
+    const withCredentials = watch(
+      await (await bare.newContext({ viewport: { width: 390, height: 844 } })).newPage(),
+    );
+    const address = new URL(`${forwarders[hosts.indexOf(other)]!.url}/ui`);
+    address.username = AUTH.user;
+    address.password = AUTH.password;
+    const opened = await withCredentials.page.goto(address.href);
+    assert.equal(opened?.status(), 200);
+    await withCredentials.page
+      .locator(`#vip-list button[data-vip="${ids[other]}"][aria-pressed="true"]`)
+      .waitFor({ timeout: 20_000 });
+    await withCredentials.page.locator('#host', { hasText: other }).waitFor();
+    await withCredentials.page.locator('#agent[data-health="ok"]').waitFor();
+    await highlighted(withCredentials.page, 'ACTIVATED');
+    await currentStateInView(withCredentials.page);
+    await withCredentials.page
+      .locator('#chart-caption', { hasText: /^Live: .* is ACTIVATED \(this host holds it\)$/ })
+      .waitFor();
+    assert.deepEqual(withCredentials.errors, [], 'console errors with credentials in the URL');
 
     for (const host of hosts) assert.deepEqual(pages[host]!.errors, [], `console errors on ${host}'s page`);
 
