@@ -46,6 +46,11 @@ export interface LabSpec {
    * unprivileged; it must exec the agent (the agent's pid is the one signalled). Default: none.
    */
   agentWrapper?: string[];
+  /**
+   * The linkctl that runs the agents (`<it> agent`), e.g. an installed or extracted package's
+   * /usr/bin/linkctl. Default: node and the lab's bundle of this checkout, built by `up`.
+   */
+  linkctl?: string[];
 }
 
 export interface LabHost {
@@ -234,7 +239,7 @@ export class Lab {
         state.hosts.push(host);
       }
       lab.save();
-      await buildAgentBundle();
+      if (!spec.linkctl) await buildAgentBundle();
       for (const member of state.etcd) lab.startEtcdMember(member);
       await lab.waitForEtcd();
       await Promise.all(state.hosts.map((host) => lab.startAgent(host.name)));
@@ -343,7 +348,8 @@ export class Lab {
     if (alive(host.pid)) throw new Error(`lab: the agent of ${name} is already running (pid ${host.pid})`);
     mkdirSync(host.stateDir, { recursive: true });
     rmSync(host.socket, { force: true });
-    const [command, ...args] = [...wrapper, process.execPath, AGENT_BUNDLE, 'agent'];
+    const linkctl = this.state.spec.linkctl ?? [process.execPath, AGENT_BUNDLE];
+    const [command, ...args] = [...wrapper, ...linkctl, 'agent'];
     host.pid = spawnDetached(host.ns, command, args, host.log, {
       // A lab started from a systemd service: its agents must not notify for that service.
       ...withoutNotifyVariables(process.env),
