@@ -1,33 +1,23 @@
-import koffi from 'koffi';
-import { constants } from 'node:os';
+import * as libc from '../net/libc.ts';
+import { NetError } from '../net/errors.ts';
 import { AF_UNIX, MSG_DONTWAIT, MSG_NOSIGNAL, SOCK_CLOEXEC, SOCK_DGRAM } from '../net/linux.ts';
 import { NotifySendError } from './errors.ts';
 import { addressText, sockaddrUn, type NotifyAddress } from './protocol.ts';
 
 /**
- * The datagram socket sd_notify writes to, through libc with koffi: Node's dgram has no unix
- * datagram sockets, and this needs no native module of its own. Calls are synchronous so errno
- * is read right after them; a send never blocks (MSG_DONTWAIT: a full queue is EAGAIN).
+ * The datagram socket sd_notify writes to, through the net adapter's libc bindings: Node's dgram
+ * has no unix datagram sockets, and this needs no native module of its own. A send never blocks
+ * (MSG_DONTWAIT: a full queue is EAGAIN).
  */
 
-const lib = koffi.load('libc.so.6');
-const c = {
-  socket: lib.func('int socket(int domain, int type, int protocol)') as (
-    d: number,
-    t: number,
-    p: number,
-  ) => number,
-  sendto: lib.func(
-    'long sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t alen)',
-  ) as (fd: number, b: Buffer, l: number, f: number, a: Buffer, al: number) => number,
-  close: lib.func('int close(int fd)') as (fd: number) => number,
-};
-
-const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
-
-function errnoName(): string {
-  const errno = koffi.errno();
-  return ERRNO_NAMES.get(errno) ?? `ERRNO_${errno}`;
+/** Runs a libc call; its errno becomes a NotifySendError naming the call and the socket. */
+function call<T>(syscall: 'socket' | 'sendto', target: string, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if (err instanceof NetError) throw new NotifySendError(err.code, syscall, target);
+    throw err;
+  }
 }
 
 export interface NotifySocket {
@@ -40,22 +30,26 @@ export interface NotifySocket {
 export function openNotifySocket(address: NotifyAddress): NotifySocket {
   const target = addressText(address);
   const addr = sockaddrUn(address);
-  const fd = c.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw new NotifySendError(errnoName(), 'socket', target);
+  const fd = call('socket', target, () =>
+    libc.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, { what: 'socket(AF_UNIX)', syscall: 'socket' }),
+  );
   let open = true;
   return {
     send(message) {
       if (!open) return;
       const data = Buffer.from(message, 'utf8');
       // MSG_NOSIGNAL: a vanished peer must not raise SIGPIPE in the agent.
-      if (c.sendto(fd, data, data.length, MSG_DONTWAIT | MSG_NOSIGNAL, addr, addr.length) < 0) {
-        throw new NotifySendError(errnoName(), 'sendto', target);
-      }
+      call('sendto', target, () =>
+        libc.sendto(fd, data, MSG_DONTWAIT | MSG_NOSIGNAL, addr, {
+          what: `sendto(${target})`,
+          syscall: 'sendto',
+        }),
+      );
     },
     close() {
       if (!open) return;
       open = false;
-      c.close(fd);
+      libc.close(fd);
     },
   };
 }
