@@ -99,7 +99,7 @@ describe('/metrics of a real agent', { timeout: 90_000 }, () => {
     await etcd?.close();
   });
 
-  it('names the version, times health checks, handovers and takeovers', async () => {
+  it('names the version, times health checks, handovers and takeovers', async (t) => {
     assert.ok(formerOwner && newOwner);
     const version = (await call(newOwner, 'GET', '/version')).json as { version: string; hostname: string };
     assert.equal(version.hostname, newOwner.hostname, '/version names the host');
@@ -125,6 +125,9 @@ describe('/metrics of a real agent', { timeout: 90_000 }, () => {
       new RegExp(`^link_health_check_duration_seconds_count\\{vip_id="${newId}",check="TCP `, 'm'),
     );
     assert.match(text, /^# TYPE link_takeover_duration_seconds histogram$/m);
+    const takeover = sample(text, `link_takeover_duration_seconds_sum{vip_id="${newId}"}`) ?? -1;
+    const takeovers = sample(text, `link_takeover_duration_seconds_count{vip_id="${newId}"}`) ?? 1;
+    assert.ok(takeover >= 0 && takeover / takeovers < 5, `takeover took ${takeover} s`);
     assert.doesNotMatch(text, /^nodejs_active_handles_total/m);
 
     const former = await scrape(formerOwner);
@@ -138,6 +141,9 @@ describe('/metrics of a real agent', { timeout: 90_000 }, () => {
       `link_handover_duration_seconds_sum{vip_id="${ids.get(formerOwner)}",trigger="failover"}`,
     );
     assert.ok(took !== undefined && took > 0 && took < 5, `handover took ${took} s`);
+    t.diagnostic(
+      `handover ${(took * 1000).toFixed(1)} ms; takeover ${((takeover / takeovers) * 1000).toFixed(1)} ms (mean of ${takeovers})`,
+    );
   });
 
   it(
