@@ -8,7 +8,7 @@ declare -A NEED=(
   [etcd]=etcd-server [etcdctl]=etcd-client [tcpdump]=tcpdump [ip]=iproute2
   [capsh]=libcap2-bin [setpriv]=util-linux [openssl]=openssl [chromium]=chromium
   [keepalived]=keepalived [ucarp]=ucarp [ping]=iputils-ping [sysctl]=procps [curl]=curl
-  [unshare]=util-linux [useradd]=passwd
+  [unshare]=util-linux [useradd]=passwd [lintian]=lintian
   # promtool checks /metrics (test/integration/metrics-promtool.test.ts): a 19 MB download.
   [promtool]=prometheus
 )
