@@ -235,7 +235,8 @@ describe('the Debian package (scripts/build-deb.sh)', { timeout: 420_000 }, () =
     { skip: !INSTALL && 'installs on this machine: set LINK_TEST_INSTALL=1' },
     () => {
       const hadUser = succeeds('getent', ['passwd', 'link']);
-      // This machine's Node is not Debian's nodejs package: dpkg would refuse the Depends.
+      // Node may not come from a package that dpkg knows (a tarball, nvm): dpkg would refuse the
+    // Depends. (Here it is NodeSource's nodejs 20.20.2, which satisfies it.)
       sh('dpkg', ['-i', '--ignore-depends=nodejs', deb]);
       try {
         const passwd = sh('getent', ['passwd', 'link']).split(':');
