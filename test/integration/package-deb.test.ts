@@ -236,7 +236,7 @@ describe('the Debian package (scripts/build-deb.sh)', { timeout: 420_000 }, () =
     () => {
       const hadUser = succeeds('getent', ['passwd', 'link']);
       // Node may not come from a package that dpkg knows (a tarball, nvm): dpkg would refuse the
-    // Depends. (Here it is NodeSource's nodejs 20.20.2, which satisfies it.)
+      // Depends. (Here it is NodeSource's nodejs 20.20.2, which satisfies it.)
       sh('dpkg', ['-i', '--ignore-depends=nodejs', deb]);
       try {
         const passwd = sh('getent', ['passwd', 'link']).split(':');
