@@ -6,7 +6,7 @@
 #   completion; maintainer scripts in packaging/deb/.
 # Architecture is that of koffi's native build, the only native code in the package: this
 # machine's (build on the hosts' architecture). Prints the .deb's path. Needs dpkg-deb, npm,
-# gzip; `npm ci` must have run (tsx and esbuild build it). LINK_DEB_OUT=DIR writes elsewhere;
+# gzip, iconv; `npm ci` must have run (tsx and esbuild build it). LINK_DEB_OUT=DIR writes elsewhere;
 # LINK_DEB_COMPRESSION=gzip builds in ~4 s instead of xz's ~20 s here, for a .deb of 10 MB instead
 # of 6 MB (the tests use it; zstd would be faster still, but Debian 12's lintian refuses it).
 set -euo pipefail
@@ -41,8 +41,7 @@ cp package.json package-lock.json "$lib/"
 rm "$lib/package-lock.json"
 install -m 0755 bin/linkctl "$lib/bin/linkctl"
 ln -s ../lib/link-vip/bin/linkctl "$root/usr/bin/linkctl"
-# Debian's C library is glibc: koffi's musl build would be dead weight (and an ELF lintian
-# checks against libraries the package does not depend on).
+# Debian's C library is glibc: koffi's musl build would be dead weight.
 rm -rf "$lib"/node_modules/@koromix/koffi-linux-*/musl_*
 # Files npm keeps that mean nothing installed: package managers' and editors' dotfiles.
 find "$lib/node_modules" -type f \( -name '.npmignore' -o -name '.git*' -o -name '.eslintrc*' \
