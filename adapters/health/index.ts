@@ -16,7 +16,6 @@ export {
   type ExecResolution,
 } from './exec-policy.ts';
 export {
-  assertChecks,
   describeCheck,
   validateCheck,
   validateChecks,
@@ -24,4 +23,3 @@ export {
   type CheckSpecErrorCode,
   type CheckValidation,
 } from './validate.ts';
-export { InvalidHealthCheckError } from './errors.ts';

@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import { InvalidHealthCheckError } from './errors.ts';
 import type { HealthCheckSpec } from './types.ts';
 
 /**
@@ -248,13 +247,4 @@ export function describeCheck(check: HealthCheckSpec): string {
     case 'EXEC':
       return `EXEC ${check.command}`;
   }
-}
-
-/** Like `validateChecks`, but throws `InvalidHealthCheckError` (for callers that map errors). */
-export function assertChecks(input: unknown, field = 'checks'): HealthCheckSpec[] {
-  const result = validateChecks(input, field);
-  if (result.ok) return result.value;
-  const [first, ...rest] = result.errors;
-  // validateChecks never returns ok: false without an error.
-  throw new InvalidHealthCheckError([first as CheckSpecError, ...rest]);
 }

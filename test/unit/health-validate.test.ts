@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidHealthCheckError } from '../../adapters/health/errors.ts';
-import {
-  assertChecks,
-  describeCheck,
-  validateCheck,
-  validateChecks,
-} from '../../adapters/health/validate.ts';
+import { describeCheck, validateCheck, validateChecks } from '../../adapters/health/validate.ts';
 import type { CheckSpecErrorCode } from '../../adapters/health/validate.ts';
 
 function errorsOf(input: unknown): Array<[CheckSpecErrorCode, string]> {
@@ -90,18 +84,6 @@ void describe('health check validation', () => {
       'body.checks[1].host',
       'body.checks[1].port',
     ]);
-  });
-
-  void it('assertChecks throws a typed error carrying the first field', () => {
-    assert.throws(
-      () => assertChecks([{ type: 'TCP', host: 'a', port: 0 }]),
-      (error: unknown) =>
-        error instanceof InvalidHealthCheckError &&
-        error.code === 'CHECK_PORT' &&
-        error.field === 'checks[0].port' &&
-        error.errors.length === 1,
-    );
-    assert.deepEqual(assertChecks([]), []);
   });
 
   void it('describes checks for logs', () => {
