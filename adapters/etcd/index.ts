@@ -1,13 +1,7 @@
 export type * from './types.ts';
 export { createEtcdSession, EtcdSessionImpl } from './session.ts';
 export type { SessionDeps, SessionTestHooks } from './session.ts';
-export {
-  buildClientOptions,
-  leaseTiming,
-  resolveSessionOptions,
-  DEFAULT_RETRY,
-  silentLogger,
-} from './options.ts';
+export { buildClientOptions, resolveSessionOptions, DEFAULT_RETRY, silentLogger } from './options.ts';
 export type {
   EtcdConnectionOptions,
   EtcdLogger,

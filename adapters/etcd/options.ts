@@ -90,26 +90,6 @@ export interface ResolvedSessionOptions {
   logger: EtcdLogger;
 }
 
-/**
- * LinK accepts `LEASE_TTL` and `KEEPALIVE_INTERVAL` (seconds); when only the interval is set the
- * TTL is 5 times it (LinK v2's rule), when only the TTL is set the interval is TTL/3.
- */
-export function leaseTiming(input: { ttlSeconds?: number; keepAliveIntervalSeconds?: number }): {
-  ttlSeconds: number;
-  keepAliveIntervalMs: number;
-} {
-  const ttlSeconds =
-    input.ttlSeconds ??
-    (input.keepAliveIntervalSeconds === undefined
-      ? 2
-      : Math.max(1, Math.ceil(5 * input.keepAliveIntervalSeconds)));
-  const keepAliveIntervalMs =
-    input.keepAliveIntervalSeconds === undefined
-      ? (ttlSeconds * 1000) / 3
-      : input.keepAliveIntervalSeconds * 1000;
-  return { ttlSeconds, keepAliveIntervalMs };
-}
-
 export function resolveSessionOptions(options: EtcdSessionOptions): ResolvedSessionOptions {
   const ttlSeconds = options.leaseTtlSeconds ?? 2;
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {

@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cidrFromStorable, isVipConfigName, makeKeys, storableIp } from '../../adapters/etcd/keys.ts';
-import {
-  backoffDelay,
-  buildClientOptions,
-  leaseTiming,
-  resolveSessionOptions,
-} from '../../adapters/etcd/options.ts';
+import { backoffDelay, buildClientOptions, resolveSessionOptions } from '../../adapters/etcd/options.ts';
 import { EtcdConfigError } from '../../adapters/etcd/errors.ts';
 
 describe('etcd keys', () => {
@@ -45,19 +40,6 @@ describe('etcd keys', () => {
 });
 
 describe('etcd options', () => {
-  it('lease timing: TTL/3 by default, TTL = 5 x KEEPALIVE_INTERVAL when only it is set', () => {
-    assert.deepEqual(leaseTiming({}), { ttlSeconds: 2, keepAliveIntervalMs: 2000 / 3 });
-    assert.deepEqual(leaseTiming({ ttlSeconds: 6 }), { ttlSeconds: 6, keepAliveIntervalMs: 2000 });
-    assert.deepEqual(leaseTiming({ keepAliveIntervalSeconds: 1 }), {
-      ttlSeconds: 5,
-      keepAliveIntervalMs: 1000,
-    });
-    assert.deepEqual(leaseTiming({ ttlSeconds: 3, keepAliveIntervalSeconds: 0.5 }), {
-      ttlSeconds: 3,
-      keepAliveIntervalMs: 500,
-    });
-  });
-
   it('resolves defaults and rejects bad values with EtcdConfigError', () => {
     const r = resolveSessionOptions({ hosts: ['127.0.0.1:2379'], hostname: 'h1' });
     assert.equal(r.prefix, '/link');
