@@ -40,15 +40,6 @@ import { IP_STATES } from '../machines/ip.ts';
  * when its VIP's checks change, so label sets stay bounded by the configuration.
  */
 
-export const NOTE_CODES = [
-  'ANNOUNCE_SENT',
-  'CONFLICT_DETECTED',
-  'ETCD_ERROR',
-  'BIND_FAILED',
-  'UNBIND_FAILED',
-  'HOOK_FAILED',
-] as const;
-
 const SESSION_STATES = ['connecting', 'alive', 'fault', 'closed'] as const;
 
 /** What asked this host to give up a VIP: POST /ips/:id/failover, or DELETE of a VIP it held. */

@@ -125,10 +125,6 @@ export class EtcdSessionClosedError extends EtcdAdapterError {
   readonly recoverable = false;
 }
 
-export function isEtcdAdapterError(err: unknown): err is EtcdAdapterError {
-  return err instanceof EtcdAdapterError;
-}
-
 export type EtcdConfigurationError = EtcdTlsError | EtcdAuthError | EtcdPermissionError;
 
 /** etcd refused this agent's settings (certificates, user, role): not an outage. */

@@ -204,9 +204,4 @@ export function decodeAddress(msg: NetlinkMessage): AddressEntry {
   };
 }
 
-export function lifetimesFor(lifetimeSec: number | undefined): Lifetimes | undefined {
-  if (lifetimeSec === undefined || lifetimeSec === 0) return undefined;
-  return { validSec: lifetimeSec, preferredSec: lifetimeSec };
-}
-
 export { INFINITY_LIFE_TIME };
