@@ -5,7 +5,7 @@ import { Journal } from '../actors/journal.ts';
 import type { Logger } from '../actors/logger.ts';
 import { createEtcdSession } from '../adapters/etcd/index.ts';
 import { createExecChecksPolicy, createHealthMonitor, createProbe } from '../adapters/health/index.ts';
-import { createHookRunner, type HookRunner } from '../adapters/hooks/index.ts';
+import { createHookRunner, DEFAULT_WEBHOOK_RETRY, type HookRunner } from '../adapters/hooks/index.ts';
 import { createNetAdapter } from '../adapters/net/index.ts';
 import { createChildSandbox, makeNonDumpable, type ChildSandbox } from '../adapters/process/index.ts';
 import { createSystemdNotifier, SystemdEnvError, type SystemdNotifier } from '../adapters/systemd/index.ts';
@@ -222,7 +222,7 @@ function createHooks(
             url: webhookUrl,
             ...(webhookSecret ? { secret: webhookSecret } : {}),
             timeoutMs,
-            retry: { retries: 3, initialDelayMs: 200, maxDelayMs: 5000, factor: 2, jitter: 0.2 },
+            retry: DEFAULT_WEBHOOK_RETRY,
           },
         }
       : {}),

@@ -3,6 +3,7 @@ export { createHookRunner } from './runner.ts';
 export { hookEnvironment, runExecHook } from './exec.ts';
 export {
   backoffDelay,
+  DEFAULT_WEBHOOK_RETRY,
   deliverWebhook,
   webhookBody,
   WebhookDeliveryError,

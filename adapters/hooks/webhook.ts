@@ -11,7 +11,7 @@ import { DELIVERY_HEADER, SIGNATURE_HEADER, signDelivery, TIMESTAMP_HEADER } fro
 import type { RetryPolicy, StateChange, WebhookOptions } from './types.ts';
 
 /**
- * A reasonable policy for callers without their own: 4 attempts, waiting about 0.2, 0.4 and 0.8 s
+ * The agent's webhook policy (cli/agent.ts): 4 attempts, waiting about 0.2, 0.4 and 0.8 s
  * (each up to 20 % shorter at random). The runner never assumes it: the policy is always passed in.
  */
 export const DEFAULT_WEBHOOK_RETRY: RetryPolicy = {
