@@ -584,8 +584,13 @@ export class Agent implements AgentService {
           results: results.map(({ check, ok, durationMs }) => ({ check, ok, durationMs })),
         }),
     };
-    return vipInputs$(election$, runtime.checks, this.options.monitorHealth, health, (err) =>
-      this.note(vipId, 'error', 'INPUTS_FAILED', errorText(err)),
+    return vipInputs$(
+      election$,
+      runtime.checks,
+      this.options.monitorHealth,
+      health,
+      (err) => this.note(vipId, 'error', 'INPUTS_FAILED', errorText(err)),
+      (err) => this.note(vipId, 'error', 'HEALTH_MONITOR_FAILED', errorText(err)),
     );
   }
 

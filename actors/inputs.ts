@@ -1,4 +1,4 @@
-import { catchError, EMPTY, merge, of, switchMap, type Observable } from 'rxjs';
+import { catchError, concat, defer, EMPTY, merge, of, switchMap, timer, type Observable } from 'rxjs';
 import type { ElectionEvent } from '../adapters/etcd/types.ts';
 import type {
   HealthCheckSpec,
@@ -16,7 +16,9 @@ export interface ChecksConfig {
 /**
  * One VIP's inputs: election$ merged with health$. health$ follows the live check list: a new
  * list (PATCH) switches to a new monitor without touching the actor; no checks means healthy.
- * A failing input is reported and ends quietly instead of killing the actor.
+ * A health monitor that errors is a failed check, never silence: the error is reported, the
+ * VIP gets `health_check_fail`, and the monitor starts again one interval later (a new round).
+ * A failing election input is reported and ends quietly instead of killing the actor.
  */
 export function vipInputs$(
   election$: Observable<ElectionEvent>,
@@ -24,12 +26,25 @@ export function vipInputs$(
   monitorHealth: HealthMonitor,
   health: Omit<HealthMonitorOptions, 'intervalMs'>,
   onError: (err: unknown) => void,
+  onHealthError: (err: unknown) => void = onError,
 ): Observable<IpEvent> {
   const health$ = checks$.pipe(
     switchMap(({ checks, intervalMs }): Observable<HealthEvent> => {
       if (checks.length === 0)
         return of({ type: 'health_check_success', source: 'health', reason: 'no checks' });
-      return monitorHealth(checks, { ...health, intervalMs });
+      const monitor$ = defer(() => monitorHealth(checks, { ...health, intervalMs }));
+      const failed = (err: unknown): HealthEvent => ({
+        type: 'health_check_fail',
+        source: 'health',
+        reason: `health monitor failed: ${err instanceof Error ? err.message : String(err)}`,
+      });
+      const guarded$: Observable<HealthEvent> = monitor$.pipe(
+        catchError((err: unknown) => {
+          onHealthError(err);
+          return concat(of(failed(err)), timer(intervalMs).pipe(switchMap(() => guarded$)));
+        }),
+      );
+      return guarded$;
     }),
   );
   return merge(election$, health$).pipe(

@@ -79,4 +79,30 @@ describe('vipInputs$ (marbles)', () => {
     });
     assert.equal(errors.length, 1);
   });
+
+  it('a health monitor that errors is a failed check, journaled, and starts again one interval later', () => {
+    const errors: unknown[] = [];
+    scheduler().run(({ cold, hot, expectObservable }) => {
+      const election$ = hot<ElectionEvent>('-----------');
+      const checks$ = hot<ChecksConfig>('c----------', { c: { ...tcp, intervalMs: 5 } });
+      const broken = cold<HealthEvent>('--#', {}, new Error('spawn failed'));
+      const healed = cold<HealthEvent>('-o', { o: ok });
+      let call = 0;
+      const monitor: HealthMonitor = () => (call++ === 0 ? broken : healed);
+      expectObservable(
+        vipInputs$(
+          election$,
+          checks$,
+          monitor,
+          health,
+          () => errors.push('input'),
+          (e) => errors.push(e),
+        ),
+      ).toBe('--f-----o--', {
+        f: { type: 'health_check_fail', source: 'health', reason: 'health monitor failed: spawn failed' },
+        o: ok,
+      });
+    });
+    assert.deepEqual(errors, [new Error('spawn failed')]);
+  });
 });
