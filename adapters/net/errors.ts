@@ -135,33 +135,3 @@ export function fromErrno(errno: number, ctx: ErrnoContext): NetError {
 export function isTransient(err: unknown): boolean {
   return err instanceof NetError && ['EAGAIN', 'EINTR', 'ENOBUFS', 'EBUSY', 'ENOMEM'].includes(err.code);
 }
-
-export interface SerializedNetError {
-  name: string;
-  code: string;
-  message: string;
-  interfaceName?: string;
-}
-
-export function serializeNetError(err: unknown): SerializedNetError {
-  if (err instanceof NetError) {
-    return {
-      name: err.name,
-      code: err.code,
-      message: err.message,
-      ...(err.interfaceName === undefined ? {} : { interfaceName: err.interfaceName }),
-    };
-  }
-  return { name: 'Error', code: 'UNKNOWN', message: err instanceof Error ? err.message : String(err) };
-}
-
-/** Rebuilds an error that crossed a process boundary (the stdio driver); keeps name and code. */
-export function deserializeNetError(data: SerializedNetError): NetError {
-  const err = new NetError(
-    data.code,
-    data.message,
-    data.interfaceName ? { interfaceName: data.interfaceName } : {},
-  );
-  err.name = data.name;
-  return err;
-}

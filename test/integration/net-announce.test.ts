@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestNetwork, waitUntil, type TestHost, type TestNetwork } from '../support/netns.ts';
-import type { RemoteNetAdapter } from '../../adapters/net/stdio.ts';
+import type { RemoteNetAdapter } from '../support/net-stdio.ts';
 import type { CapturedFrame } from '../../lab/netns.ts';
 import { formatIp, formatMac, parseIp } from '../../adapters/net/address.ts';
 import {

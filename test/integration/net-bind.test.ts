@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestNetwork, type TestNetwork } from '../support/netns.ts';
-import type { RemoteNetAdapter } from '../../adapters/net/stdio.ts';
+import type { RemoteNetAdapter } from '../support/net-stdio.ts';
 
 const has = async (net: TestNetwork, host: TestNetwork['hosts'][number], cidr: string): Promise<boolean> => {
   const [local, prefix] = cidr.split('/');

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestNetwork, waitUntil, type TestHost, type TestNetwork } from '../support/netns.ts';
-import type { RemoteNetAdapter } from '../../adapters/net/stdio.ts';
+import type { RemoteNetAdapter } from '../support/net-stdio.ts';
 
 /** The kernel's address lifetime as a dead-man's switch (valid_lft/preferred_lft). */
 describe('net adapter: address lifetime', () => {

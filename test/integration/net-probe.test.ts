@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestNetwork, type TestHost, type TestNetwork } from '../support/netns.ts';
-import type { RemoteNetAdapter } from '../../adapters/net/stdio.ts';
+import type { RemoteNetAdapter } from '../support/net-stdio.ts';
 
 describe('net adapter: conflict probe, what the host holds, and the VIP rule', () => {
   let net: TestNetwork;

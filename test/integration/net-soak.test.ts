@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestNetwork, type TestHost, type TestNetwork } from '../support/netns.ts';
-import type { RemoteNetAdapter } from '../../adapters/net/stdio.ts';
+import type { RemoteNetAdapter } from '../support/net-stdio.ts';
 
 const CYCLES = Number(process.env.NET_SOAK_CYCLES ?? 10_000);
 const WARMUP = 2_000;

@@ -1,10 +1,10 @@
 import { parseArgs } from 'node:util';
-import { createNetAdapter } from './adapter.ts';
-import { serveNetAdapter } from './stdio.ts';
+import { createNetAdapter } from '../../adapters/net/index.ts';
+import { serveNetAdapter } from './net-stdio.ts';
 
 /**
- * Entry point of an adapter child: `ip netns exec NS node --import tsx adapters/net/stdio-main.ts
- * --interface eth0 [--count N] [--interval-ms N] [--refresh-ms N]`; speaks stdio.ts's protocol.
+ * Entry point of an adapter child: `ip netns exec NS node --import tsx test/support/net-stdio-main.ts
+ * --interface eth0 [--count N] [--interval-ms N] [--refresh-ms N]`; speaks net-stdio.ts's protocol.
  */
 const { values } = parseArgs({
   options: {

@@ -4,24 +4,54 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import type { Readable, Writable } from 'node:stream';
 import type { ChildProcess } from 'node:child_process';
-import { deserializeNetError, serializeNetError, type SerializedNetError } from './errors.ts';
-import type {
-  AddressLifetime,
-  AnnounceOptions,
-  ConflictReport,
-  InterfaceAddress,
-  NetAdapter,
-} from './types.ts';
+import {
+  NetError,
+  type AddressLifetime,
+  type AnnounceOptions,
+  type ConflictReport,
+  type InterfaceAddress,
+  type NetAdapter,
+} from '../../adapters/net/index.ts';
 
 /**
  * A NetAdapter served over JSON lines, so a process in the root namespace (a test, a benchmark,
  * the lab) can drive an adapter that lives in another namespace: the adapter itself never
- * switches namespaces, it runs in a child started with `ip netns exec` (see stdio-main.ts).
+ * switches namespaces, it runs in a child started with `ip netns exec` (see net-stdio-main.ts).
  *
  * Request: {"id":1,"op":"bind","args":["198.18.0.10/24",{"lifetimeSec":5}]}
  * Reply:   {"id":1,"ok":true,"result":null} | {"id":1,"ok":false,"error":{name,code,message}}
  * The first line the server writes is {"ready":true}.
  */
+
+export interface SerializedNetError {
+  name: string;
+  code: string;
+  message: string;
+  interfaceName?: string;
+}
+
+export function serializeNetError(err: unknown): SerializedNetError {
+  if (err instanceof NetError) {
+    return {
+      name: err.name,
+      code: err.code,
+      message: err.message,
+      ...(err.interfaceName === undefined ? {} : { interfaceName: err.interfaceName }),
+    };
+  }
+  return { name: 'Error', code: 'UNKNOWN', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** Rebuilds an error that crossed the process boundary; keeps name and code. */
+export function deserializeNetError(data: SerializedNetError): NetError {
+  const err = new NetError(
+    data.code,
+    data.message,
+    data.interfaceName ? { interfaceName: data.interfaceName } : {},
+  );
+  err.name = data.name;
+  return err;
+}
 
 type Op =
   | 'bind'
@@ -127,7 +157,7 @@ function collectGarbage(): void {
   gc();
 }
 
-/** The client side: a NetAdapter whose calls run in `child` (started with stdio-main.ts). */
+/** The client side: a NetAdapter whose calls run in `child` (started with net-stdio-main.ts). */
 export class RemoteNetAdapter implements NetAdapter {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();

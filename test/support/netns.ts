@@ -34,7 +34,7 @@ import {
   type ExecResult,
   type Neighbour,
 } from '../../lab/netns.ts';
-import { RemoteNetAdapter } from '../../adapters/net/stdio.ts';
+import { RemoteNetAdapter } from './net-stdio.ts';
 
 export interface TestHost {
   /** Namespace name. */
@@ -65,7 +65,7 @@ export interface TestNetwork {
   exec(host: TestHost, cmd: string, args: string[]): Promise<ExecResult>;
   /** `node --import tsx script args` inside the host's namespace; killed by destroy(). */
   spawnNode(host: TestHost, script: string, args?: string[], wrapper?: string[]): ChildProcess;
-  /** A NetAdapter served by a child process in the host's namespace (adapters/net/stdio-main.ts). */
+  /** A NetAdapter served by a child process in the host's namespace (test/support/net-stdio-main.ts). */
   adapter(host: TestHost, options?: AdapterChildOptions): Promise<RemoteNetAdapter>;
   capture(host: TestHost, filter?: string[]): Promise<Capture>;
   neighbours(host: TestHost): Promise<Neighbour[]>;
@@ -134,7 +134,7 @@ export async function createTestNetwork(options: { hosts: number }): Promise<Tes
       if (opts.announceCount !== undefined) args.push('--count', String(opts.announceCount));
       if (opts.announceIntervalMs !== undefined) args.push('--interval-ms', String(opts.announceIntervalMs));
       if (opts.refreshIntervalMs !== undefined) args.push('--refresh-ms', String(opts.refreshIntervalMs));
-      const child = network.spawnNode(host, 'adapters/net/stdio-main.ts', args, opts.wrapper);
+      const child = network.spawnNode(host, 'test/support/net-stdio-main.ts', args, opts.wrapper);
       const remote = new RemoteNetAdapter(child, interfaceName);
       await remote.whenReady();
       return remote;
