@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
+import { parseDurationMs } from './duration.ts';
+import { leaseTiming, LeaseTimingError } from './lease-timing.ts';
 import { CONFIG_SCHEMA, defaultHostname, type VarName, type VarSpec } from './schema.ts';
 
 /** A bad or missing variable; `variable` names it, `message` says what form is expected. */
@@ -15,7 +17,35 @@ export class ConfigError extends Error {
   }
 }
 
-export type FaultPolicyValue = 'at-least-one' | 'at-most-one';
+/** A variable's schema entry. */
+type SpecOf<N extends VarName> = Extract<(typeof CONFIG_SCHEMA)[number], { name: N }>;
+
+interface KindValue {
+  string: string;
+  path: string;
+  url: string;
+  int: number;
+  /** Milliseconds. */
+  duration: number;
+  bool: boolean;
+  enum: string;
+  list: string[];
+}
+
+type KindOf<S extends VarSpec> = S extends { kind: 'enum'; values: readonly (infer V)[] }
+  ? V
+  : KindValue[S['kind']];
+
+/** What `read(name)` returns: typed by the schema entry's kind, defined when it has a default or is required. */
+export type VarValue<N extends VarName> =
+  SpecOf<N> extends { default: string } | { required: true }
+    ? KindOf<SpecOf<N>>
+    : KindOf<SpecOf<N>> | undefined;
+
+/** A field present only when its variable is set (an exact optional property, not `undefined`). */
+function optional<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined || value === '' ? {} : ({ [key]: value } as Record<K, V>);
+}
 
 export interface AgentConfig {
   interfaceName: string;
@@ -36,7 +66,7 @@ export interface AgentConfig {
   leaseTtlMs: number;
   keepaliveIntervalMs: number;
   keepaliveRetry: number;
-  faultPolicy: FaultPolicyValue;
+  faultPolicy: VarValue<'FAULT_POLICY'>;
   addressLifetimeSec: number;
   handoverTimeoutMs: number;
   restartGraceSec: number;
@@ -45,18 +75,10 @@ export interface AgentConfig {
   execChecksDir?: string;
   announce: { count: number; intervalMs: number; refreshIntervalMs: number };
   hooks: { exec?: string; webhookUrl?: string; webhookSecret?: string; timeoutMs: number };
-  log: { level: 'error' | 'warn' | 'info' | 'debug'; format: 'json' | 'pretty' };
+  log: { level: VarValue<'LOG_LEVEL'>; format: VarValue<'LOG_FORMAT'> };
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** `500ms`, `3s`, `1m`, `1h` or a bare number of seconds → milliseconds; null when malformed. */
-export function parseDurationMs(text: string): number | null {
-  const match = DURATION.exec(text.trim());
-  if (!match) return null;
-  return Number(match[1]) * UNIT_MS[match[2] ?? 's']!;
-}
+export { parseDurationMs };
 
 function specOf(name: VarName): VarSpec {
   return CONFIG_SCHEMA.find((spec) => spec.name === name)!;
@@ -160,70 +182,70 @@ class EnvReader {
     return (this.env[name] ?? '').trim() !== '';
   }
 
-  string(name: VarName): string | undefined {
+  /**
+   * The variable's value, or else its schema default, read as its schema kind says; undefined
+   * when it has neither and is not required.
+   */
+  read<N extends VarName>(name: N): VarValue<N> {
+    const spec = specOf(name);
+    const value = this.string(name);
+    if (value === undefined) return undefined;
+    const bad = (): ConfigError => new ConfigError(name, `got "${value}", expected ${expectedForm(spec)}`);
+    const inRange = (n: number): boolean =>
+      (spec.min === undefined || n >= spec.min) && (spec.max === undefined || n <= spec.max);
+    let result: string | number | boolean | string[];
+    switch (spec.kind) {
+      case 'int': {
+        const n = /^-?\d+$/.test(value) ? Number(value) : NaN;
+        if (!Number.isSafeInteger(n) || !inRange(n)) throw bad();
+        result = n;
+        break;
+      }
+      case 'duration': {
+        const ms = parseDurationMs(value);
+        // The schema's ranges of durations are in seconds.
+        if (ms === null || !inRange(ms / 1000)) throw bad();
+        result = ms;
+        break;
+      }
+      case 'enum':
+        if (!spec.values!.includes(value)) throw bad();
+        result = value;
+        break;
+      case 'bool': {
+        const lower = value.toLowerCase();
+        if (['true', '1', 'yes'].includes(lower)) result = true;
+        else if (['false', '0', 'no'].includes(lower)) result = false;
+        else throw bad();
+        break;
+      }
+      case 'url': {
+        let parsed: URL | undefined;
+        try {
+          parsed = new URL(value);
+        } catch {
+          parsed = undefined;
+        }
+        if (!parsed || !['http:', 'https:'].includes(parsed.protocol)) throw bad();
+        result = value;
+        break;
+      }
+      case 'list':
+        result = value
+          .split(',')
+          .map((item) => item.trim())
+          .filter(Boolean);
+        break;
+      default:
+        result = value;
+    }
+    return result as VarValue<N>;
+  }
+
+  private string(name: VarName): string | undefined {
     const spec = specOf(name);
     const value = this.raw(name);
     if (value === undefined && spec.required) throw new ConfigError(name, `is required: ${spec.description}`);
-    return value;
-  }
-
-  int(name: VarName): number {
-    const spec = specOf(name);
-    const value = this.string(name) ?? '';
-    const n = /^-?\d+$/.test(value) ? Number(value) : NaN;
-    if (
-      !Number.isSafeInteger(n) ||
-      (spec.min !== undefined && n < spec.min) ||
-      (spec.max !== undefined && n > spec.max)
-    ) {
-      throw new ConfigError(name, `got "${value}", expected ${expectedForm(spec)}`);
-    }
-    return n;
-  }
-
-  durationMs(name: VarName): number | undefined {
-    const spec = specOf(name);
-    const value = this.string(name);
-    if (value === undefined) return undefined;
-    const ms = parseDurationMs(value);
-    const seconds = ms === null ? NaN : ms / 1000;
-    if (
-      ms === null ||
-      (spec.min !== undefined && seconds < spec.min) ||
-      (spec.max !== undefined && seconds > spec.max)
-    ) {
-      throw new ConfigError(name, `got "${value}", expected ${expectedForm(spec)}`);
-    }
-    return ms;
-  }
-
-  enumValue<T extends string>(name: VarName): T {
-    const spec = specOf(name);
-    const value = this.string(name) ?? '';
-    if (!spec.values!.includes(value))
-      throw new ConfigError(name, `got "${value}", expected ${expectedForm(spec)}`);
-    return value as T;
-  }
-
-  bool(name: VarName): boolean {
-    const value = (this.string(name) ?? '').toLowerCase();
-    if (['true', '1', 'yes'].includes(value)) return true;
-    if (['false', '0', 'no'].includes(value)) return false;
-    throw new ConfigError(name, `got "${value}", expected ${expectedForm(specOf(name))}`);
-  }
-
-  url(name: VarName): string | undefined {
-    const value = this.string(name);
-    if (value === undefined) return undefined;
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(value);
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed || !['http:', 'https:'].includes(parsed.protocol)) {
-      throw new ConfigError(name, `got "${value}", expected ${expectedForm(specOf(name))}`);
-    }
     return value;
   }
 }
@@ -235,7 +257,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
       throw new ConfigError(old, `was renamed ${name}; set ${name} instead`);
   }
   const read = new EnvReader(env, readFile);
-  const interfaceName = read.string('INTERFACE')!;
+  const interfaceName = read.read('INTERFACE');
   if (!/^[^\s/]{1,15}$/.test(interfaceName)) {
     throw new ConfigError(
       'INTERFACE',
@@ -243,27 +265,21 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
     );
   }
 
-  const keepaliveSet = read.isSet('KEEPALIVE_INTERVAL');
-  const ttlSet = read.isSet('LEASE_TTL');
-  const keepaliveMs = keepaliveSet ? read.durationMs('KEEPALIVE_INTERVAL')! : undefined;
-  let leaseTtlMs = ttlSet
-    ? read.durationMs('LEASE_TTL')!
-    : keepaliveMs !== undefined
-      ? 5 * keepaliveMs
-      : 2000;
-  if (leaseTtlMs % 1000 !== 0) {
-    if (ttlSet)
-      throw new ConfigError(
-        'LEASE_TTL',
-        `got "${read.raw('LEASE_TTL')}", expected whole seconds (etcd leases)`,
-      );
-    leaseTtlMs = Math.max(1000, Math.round(leaseTtlMs / 1000) * 1000);
+  let timing;
+  try {
+    timing = leaseTiming({
+      // LEASE_TTL's schema default is where the rule starts, not a value the operator gave.
+      ttlMs: read.isSet('LEASE_TTL') ? read.read('LEASE_TTL') : undefined,
+      keepaliveMs: read.read('KEEPALIVE_INTERVAL'),
+    });
+  } catch (err) {
+    if (!(err instanceof LeaseTimingError)) throw err;
+    const got = err.variable === 'LEASE_TTL' ? `got "${read.raw('LEASE_TTL')}", ` : '';
+    throw new ConfigError(err.variable, `${got}${err.message}`);
   }
-  if (keepaliveMs !== undefined && keepaliveMs >= leaseTtlMs) {
-    throw new ConfigError('KEEPALIVE_INTERVAL', `must be shorter than LEASE_TTL (${leaseTtlMs / 1000}s)`);
-  }
+  const leaseTtlMs = timing.ttlMs;
 
-  const faultPolicy = read.enumValue<FaultPolicyValue>('FAULT_POLICY');
+  const faultPolicy = read.read('FAULT_POLICY');
   // The kernel counts address lifetimes in whole seconds and at-most-one never lets one outlive
   // the lease: with a 1 s lease no whole second is ever left, and the VIP could never be bound.
   if (faultPolicy === 'at-most-one' && leaseTtlMs < 2000) {
@@ -272,19 +288,18 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
       `is ${leaseTtlMs / 1000}s, expected at least 2s with FAULT_POLICY=at-most-one`,
     );
   }
-  const lifetimeMs = read.durationMs('ADDRESS_LIFETIME');
+  // The schema's default is at-least-one's; at-most-one's follows the lease (see its defaultText).
+  const lifetimeMs = read.read('ADDRESS_LIFETIME');
   const addressLifetimeSec =
-    lifetimeMs !== undefined
-      ? Math.ceil(lifetimeMs / 1000)
-      : faultPolicy === 'at-most-one'
-        ? leaseTtlMs / 1000
-        : 30;
+    faultPolicy === 'at-most-one' && !read.isSet('ADDRESS_LIFETIME')
+      ? leaseTtlMs / 1000
+      : Math.ceil(lifetimeMs / 1000);
 
   const password = read.secret('PASSWORD', 'PASSWORD_FILE');
-  const user = read.string('USER');
+  const user = read.read('USER');
   if (password !== undefined && user === undefined)
     throw new ConfigError('USER', 'is required when PASSWORD is set');
-  const listenAddress = read.string('LISTEN_ADDRESS')!;
+  const listenAddress = read.read('LISTEN_ADDRESS');
   if (isIP(listenAddress) === 0) {
     throw new ConfigError('LISTEN_ADDRESS', `got "${listenAddress}", expected an IPv4 or IPv6 address`);
   }
@@ -295,8 +310,8 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
     );
   }
 
-  const tlsCert = read.string('TLS_CERT');
-  const tlsKey = read.string('TLS_KEY');
+  const tlsCert = read.read('TLS_CERT');
+  const tlsKey = read.read('TLS_KEY');
   if ((tlsCert === undefined) !== (tlsKey === undefined)) {
     throw new ConfigError(tlsCert ? 'TLS_KEY' : 'TLS_CERT', 'TLS_CERT and TLS_KEY go together');
   }
@@ -308,10 +323,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
       'is set but empty: give host:port or http(s)://host:port, or unset it',
     );
   }
-  const etcdHosts = (read.string('ETCD_HOSTS') ?? '')
-    .split(',')
-    .map((h) => h.trim())
-    .filter(Boolean);
+  const etcdHosts = read.read('ETCD_HOSTS');
   if (etcdHosts.length === 0) {
     throw new ConfigError('ETCD_HOSTS', 'names no endpoint: give host:port or http(s)://host:port');
   }
@@ -320,7 +332,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
       throw new ConfigError('ETCD_HOSTS', `got "${host}", expected host:port or http(s)://host:port`);
     }
   }
-  const etcdUser = read.string('ETCD_USER');
+  const etcdUser = read.read('ETCD_USER');
   const etcdPassword = read.secret('ETCD_PASSWORD', 'ETCD_PASSWORD_FILE');
   if ((etcdUser === undefined) !== (etcdPassword === undefined)) {
     throw new ConfigError(
@@ -329,12 +341,12 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
     );
   }
   const etcdTls = {
-    certFile: read.string('ETCD_TLS_CERT'),
-    keyFile: read.string('ETCD_TLS_KEY'),
-    caFile: read.string('ETCD_CACERT'),
+    certFile: read.read('ETCD_TLS_CERT'),
+    keyFile: read.read('ETCD_TLS_KEY'),
+    caFile: read.read('ETCD_CACERT'),
   };
 
-  const prefix = read.string('ETCD_PREFIX')!;
+  const prefix = read.read('ETCD_PREFIX');
   if (!prefix.startsWith('/') || prefix.endsWith('/')) {
     throw new ConfigError(
       'ETCD_PREFIX',
@@ -346,14 +358,14 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
 
   return {
     interfaceName,
-    hostname: read.string('HOSTNAME') ?? defaultHostname(),
-    stateDir: read.string('STATE_DIR')!,
-    port: read.int('PORT'),
+    hostname: read.read('HOSTNAME') ?? defaultHostname(),
+    stateDir: read.read('STATE_DIR'),
+    port: read.read('PORT'),
     listenAddress,
-    ...(read.string('API_SOCKET') ? { apiSocket: read.string('API_SOCKET')! } : {}),
+    ...optional('apiSocket', read.read('API_SOCKET')),
     ...(password !== undefined ? { auth: { user: user!, password } } : {}),
     ...(tlsCert && tlsKey ? { tls: { certFile: tlsCert, keyFile: tlsKey } } : {}),
-    metricsPublic: read.bool('METRICS_PUBLIC'),
+    metricsPublic: read.read('METRICS_PUBLIC'),
     etcd: {
       hosts: etcdHosts,
       prefix,
@@ -363,33 +375,33 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
       ...(etcdUser && etcdPassword ? { auth: { user: etcdUser, password: etcdPassword } } : {}),
     },
     leaseTtlMs,
-    keepaliveIntervalMs: keepaliveMs ?? leaseTtlMs / 3,
-    keepaliveRetry: read.int('KEEPALIVE_RETRY'),
+    keepaliveIntervalMs: timing.keepaliveIntervalMs,
+    keepaliveRetry: read.read('KEEPALIVE_RETRY'),
     faultPolicy,
     addressLifetimeSec,
-    handoverTimeoutMs: read.durationMs('HANDOVER_TIMEOUT')!,
-    restartGraceSec: Math.ceil(read.durationMs('RESTART_GRACE')! / 1000),
+    handoverTimeoutMs: read.read('HANDOVER_TIMEOUT'),
+    restartGraceSec: Math.ceil(read.read('RESTART_GRACE') / 1000),
     health: {
-      intervalMs: read.durationMs('HEALTH_CHECK_INTERVAL')!,
-      timeoutMs: read.durationMs('HEALTH_CHECK_TIMEOUT')!,
-      fallCount: read.int('FAIL_COUNT_BEFORE_FAILOVER'),
-      riseCount: read.int('RISE_COUNT'),
+      intervalMs: read.read('HEALTH_CHECK_INTERVAL'),
+      timeoutMs: read.read('HEALTH_CHECK_TIMEOUT'),
+      fallCount: read.read('FAIL_COUNT_BEFORE_FAILOVER'),
+      riseCount: read.read('RISE_COUNT'),
     },
-    ...(read.string('EXEC_CHECKS_DIR') ? { execChecksDir: read.string('EXEC_CHECKS_DIR')! } : {}),
+    ...optional('execChecksDir', read.read('EXEC_CHECKS_DIR')),
     announce: {
-      count: read.int('ARP_GRATUITOUS_COUNT'),
-      intervalMs: read.durationMs('ARP_GRATUITOUS_INTERVAL')!,
-      refreshIntervalMs: read.durationMs('ARP_REFRESH_INTERVAL')!,
+      count: read.read('ARP_GRATUITOUS_COUNT'),
+      intervalMs: read.read('ARP_GRATUITOUS_INTERVAL'),
+      refreshIntervalMs: read.read('ARP_REFRESH_INTERVAL'),
     },
     hooks: {
-      ...(read.string('NOTIFY_EXEC') ? { exec: read.string('NOTIFY_EXEC')! } : {}),
-      ...(read.url('NOTIFY_WEBHOOK_URL') ? { webhookUrl: read.url('NOTIFY_WEBHOOK_URL')! } : {}),
+      ...optional('exec', read.read('NOTIFY_EXEC')),
+      ...optional('webhookUrl', read.read('NOTIFY_WEBHOOK_URL')),
       ...(webhookSecret !== undefined ? { webhookSecret } : {}),
-      timeoutMs: read.durationMs('HOOK_TIMEOUT')!,
+      timeoutMs: read.read('HOOK_TIMEOUT'),
     },
     log: {
-      level: read.enumValue('LOG_LEVEL'),
-      format: read.enumValue('LOG_FORMAT'),
+      level: read.read('LOG_LEVEL'),
+      format: read.read('LOG_FORMAT'),
     },
   };
 }

@@ -15,7 +15,10 @@ export interface VarSpec {
   description: string;
   /** Default as an operator would write it; absent = no default. */
   default?: string;
-  /** What the default is when it is computed rather than fixed. */
+  /**
+   * What the default is when it is computed rather than fixed (docs show it instead of
+   * `default`, which is then the fixed part the computation starts from).
+   */
   defaultText?: string;
   required?: boolean;
   min?: number;
@@ -159,6 +162,7 @@ export const CONFIG_SCHEMA = [
     name: 'LEASE_TTL',
     kind: 'duration',
     group: 'Election',
+    default: '2s',
     defaultText: '2s, or 5 × KEEPALIVE_INTERVAL when only that is set',
     min: 1,
     max: 3600,
@@ -194,6 +198,7 @@ export const CONFIG_SCHEMA = [
     name: 'ADDRESS_LIFETIME',
     kind: 'duration',
     group: 'Election',
+    default: '30s',
     defaultText: '30s (at-least-one); the lease TTL (at-most-one)',
     min: 0,
     max: 86400,

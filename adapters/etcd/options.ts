@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { castGrpcError, GRPCUnavailableError, isRecoverableError } from 'etcd3';
 import type { IOptions } from 'etcd3';
+import { leaseTiming, LeaseTimingError, type LeaseTiming } from '../../config/lease-timing.ts';
 import { EtcdConfigError } from './errors.ts';
 import { DEFAULT_PREFIX } from './keys.ts';
 
@@ -91,17 +92,21 @@ export interface ResolvedSessionOptions {
 }
 
 export function resolveSessionOptions(options: EtcdSessionOptions): ResolvedSessionOptions {
-  const ttlSeconds = options.leaseTtlSeconds ?? 2;
-  if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
-    throw new EtcdConfigError(`lease TTL must be a whole number of seconds >= 1, got ${ttlSeconds}`);
+  // The configuration's rule (config/lease-timing.ts), not a second copy of it: the agent passes
+  // what config/parse.ts derived, tests and tools may pass less and get the same defaults.
+  let timing: LeaseTiming;
+  try {
+    timing = leaseTiming({
+      ttlMs: options.leaseTtlSeconds === undefined ? undefined : options.leaseTtlSeconds * 1000,
+      keepaliveMs: options.keepAliveIntervalMs,
+    });
+  } catch (err) {
+    if (!(err instanceof LeaseTimingError)) throw err;
+    throw new EtcdConfigError(`lease timing: ${err.variable} ${err.message}`);
   }
-  const ttlMs = ttlSeconds * 1000;
-  const keepAliveIntervalMs = options.keepAliveIntervalMs ?? ttlMs / 3;
-  if (!(keepAliveIntervalMs > 0 && keepAliveIntervalMs < ttlMs)) {
-    throw new EtcdConfigError(
-      `keep-alive interval must be > 0 and < TTL (${ttlMs} ms), got ${keepAliveIntervalMs}`,
-    );
-  }
+  const ttlMs = timing.ttlMs;
+  const ttlSeconds = ttlMs / 1000;
+  const keepAliveIntervalMs = timing.keepaliveIntervalMs;
   if (options.hostname.length === 0 || options.hostname.includes('/')) {
     throw new EtcdConfigError(
       `hostname must be non-empty and contain no '/': ${JSON.stringify(options.hostname)}`,

@@ -58,6 +58,8 @@ describe('configuration', () => {
     ['KEEPALIVE_INTERVAL', { ...base, LEASE_TTL: '2', KEEPALIVE_INTERVAL: '3s' }],
     ['METRICS_PUBLIC', { ...base, METRICS_PUBLIC: 'perhaps' }],
     ['LEASE_TTL', { ...base, FAULT_POLICY: 'at-most-one', LEASE_TTL: '1' }],
+    // Accepted once, then refused by the etcd adapter at start with an error naming no variable.
+    ['KEEPALIVE_INTERVAL', { ...base, KEEPALIVE_INTERVAL: '0' }],
   ];
   for (const [variable, env] of bad) {
     it(`names ${variable} when it is bad (${JSON.stringify(env[variable] ?? 'missing')})`, () => {

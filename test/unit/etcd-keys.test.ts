@@ -49,7 +49,8 @@ describe('etcd options', () => {
     for (const bad of [
       { leaseTtlSeconds: 0 },
       { leaseTtlSeconds: 1.5 },
-      { keepAliveIntervalMs: 2000 },
+      { leaseTtlSeconds: 2, keepAliveIntervalMs: 2000 },
+      { keepAliveIntervalMs: 0 },
       { hostname: 'a/b' },
       { hostname: '' },
       { retry: { maxAttempts: 0 } },
