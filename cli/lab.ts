@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { Lab, DEFAULT_VIP } from '../lab/lab.ts';
 import { forwardToUnixSocket } from '../lab/forward.ts';
-import type { VipView } from '../actors/types.ts';
+import { printStatus } from '../lab/status.ts';
 
 /**
  * `linkctl lab …`: the namespace lab as a person drives it. The lab outlives each command;
@@ -38,32 +38,6 @@ async function withLab(name: string, action: (lab: Lab) => Promise<void>): Promi
   } catch (err) {
     fail(err instanceof Error ? err.message : String(err));
   }
-}
-
-export async function printStatus(
-  lab: Lab,
-  write: (line: string) => void = (l) => process.stdout.write(l + '\n'),
-) {
-  write(`lab ${lab.name}: ${lab.hosts.length} hosts, etcd ${lab.etcdHosts}, observer ${lab.observer.ip}`);
-  for (const host of lab.hosts) {
-    let vips = 'agent not running';
-    if (lab.agentRunning(host.name)) {
-      const res = await lab.api<{ ips: VipView[] }>(host.name, 'GET', '/ips').catch(() => null);
-      vips =
-        res && res.status === 200
-          ? res.body.ips.map((v) => `${v.ip} ${v.status}`).join(', ') || 'no VIPs'
-          : 'API unreachable';
-    }
-    write(`  ${host.name.padEnd(4)} ${host.ip.padEnd(14)} ${host.mac}  ${vips}`);
-  }
-  const seen = new Set<string>();
-  for (const host of lab.hosts) {
-    if (!lab.agentRunning(host.name)) continue;
-    const res = await lab.api<{ ips: VipView[] }>(host.name, 'GET', '/ips').catch(() => null);
-    for (const vip of res?.status === 200 ? res.body.ips : []) seen.add(vip.ip);
-  }
-  for (const vip of seen)
-    write(`  ${vip} is bound (kernel) on: ${(await lab.holders(vip)).join(', ') || 'nobody'}`);
 }
 
 interface UpOptions {

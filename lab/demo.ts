@@ -6,7 +6,7 @@
  */
 import { analyseRounds } from './samples.ts';
 import { DEFAULT_VIP, Lab } from './lab.ts';
-import { printStatus } from '../cli/lab.ts';
+import { printStatus } from './status.ts';
 
 const tearDown = process.argv.includes('--down');
 const say = (line: string) => process.stdout.write(`${line}\n`);
