@@ -45,6 +45,7 @@ import {
   VipNotFoundError,
 } from './errors.ts';
 import type { Journal } from './journal.ts';
+import { levelOf, type NoteCode } from './notes.ts';
 import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
 import type { Logger } from './logger.ts';
 import type { AgentHealth, AgentService, HealthRoundReport, JournalEntry, NewVip, VipView } from './types.ts';
@@ -173,11 +174,10 @@ export class Agent implements AgentService {
       controllers: () => [...this.runtimes.values()].map((runtime) => runtime.address),
       lifetimeSec: () => this.lifetimeSec(),
       periodMs: () => this.refreshEveryMs(),
-      onFailure: (cidr, err) => this.noteFor(cidr, 'error', 'REFRESH_FAILED', errorText(err)),
+      onFailure: (cidr, err) => this.noteFor(cidr, 'REFRESH_FAILED', errorText(err)),
       onLost: (cidr) =>
         this.noteFor(
           cidr,
-          'warn',
           'ADDRESS_EXPIRED',
           `${cidr}: its kernel lifetime ran out before a refresh; kept off until etcd says who owns it`,
         ),
@@ -528,18 +528,17 @@ export class Agent implements AgentService {
         lifetimeSec: () => this.lifetimeSec(),
         announce: this.options.announce,
         logger: this.options.logger,
-        onError: (code, err) => this.note(vip.id, 'error', code, errorText(err)),
-        onAnnounced: () => this.note(vip.id, 'info', 'ANNOUNCE_SENT', `announced ${vip.ip}`),
+        onError: (code, err) => this.note(vip.id, code, errorText(err)),
+        onAnnounced: () => this.note(vip.id, 'ANNOUNCE_SENT', `announced ${vip.ip}`),
         mayRecreate: () => this.mayRecreateExpired(election),
         probe: () => this.probeBeforeFirstBind(runtime),
         onInUse: (mac, retryMs) =>
           this.note(
             vip.id,
-            'warn',
             'ADDRESS_IN_USE',
             `${vip.ip} is in use by ${mac}, not a LinK holder of it: not bound; probing again in ${retryMs / 1000} s`,
           ),
-        onProbeError: (err) => this.note(vip.id, 'error', 'PROBE_FAILED', errorText(err)),
+        onProbeError: (err) => this.note(vip.id, 'PROBE_FAILED', errorText(err)),
       }),
       checks: new BehaviorSubject({ checks, intervalMs: this.intervalMsOf(vip) }),
       removing: false,
@@ -589,8 +588,8 @@ export class Agent implements AgentService {
       runtime.checks,
       this.options.monitorHealth,
       health,
-      (err) => this.note(vipId, 'error', 'INPUTS_FAILED', errorText(err)),
-      (err) => this.note(vipId, 'error', 'HEALTH_MONITOR_FAILED', errorText(err)),
+      (err) => this.note(vipId, 'INPUTS_FAILED', errorText(err)),
+      (err) => this.note(vipId, 'HEALTH_MONITOR_FAILED', errorText(err)),
     );
   }
 
@@ -611,12 +610,13 @@ export class Agent implements AgentService {
   }
 
   /** A note for the VIP with this address, if this agent runs it. */
-  private noteFor(cidr: string, level: 'info' | 'warn' | 'error', code: string, message: string): void {
+  private noteFor(cidr: string, code: NoteCode, message: string): void {
     const vipId = this.vipIdsByIp.get(cidr);
-    if (vipId !== undefined && this.runtimes.has(vipId)) this.note(vipId, level, code, message);
+    if (vipId !== undefined && this.runtimes.has(vipId)) this.note(vipId, code, message);
   }
 
-  private note(vipId: string, level: 'info' | 'warn' | 'error', code: string, message: string): void {
+  private note(vipId: string, code: NoteCode, message: string): void {
+    const level = levelOf(code);
     if (level !== 'info') this.options.logger[level](message, { vipId, code });
     this.options.journal.append({ kind: 'note', vipId, level, code, message });
   }
@@ -636,13 +636,13 @@ export class Agent implements AgentService {
     runtime.electionOps = runtime.electionOps
       .then(() => addressDone)
       .then(() => start(runtime))
-      .catch((err: unknown) => this.note(vipId, 'error', 'ELECTION_ACTION_FAILED', errorText(err)));
+      .catch((err: unknown) => this.note(vipId, 'ELECTION_ACTION_FAILED', errorText(err)));
   }
 
-  private background(vipId: string, code: string, work: (runtime: VipRuntime) => Promise<unknown>): void {
+  private background(vipId: string, code: NoteCode, work: (runtime: VipRuntime) => Promise<unknown>): void {
     const runtime = this.runtime(vipId);
     if (!runtime) return;
-    work(runtime).catch((err: unknown) => this.note(vipId, 'error', code, errorText(err)));
+    work(runtime).catch((err: unknown) => this.note(vipId, code, errorText(err)));
   }
 
   /**

@@ -2,6 +2,7 @@ import type { Observable } from 'rxjs';
 import type { EventSource, FaultPolicy, IpEventType, IpState } from '../machines/ip.ts';
 import type { HostMembership, SessionStatus } from '../adapters/etcd/types.ts';
 import type { HealthCheckSpec } from '../adapters/health/types.ts';
+import type { NoteCode, NoteLevel } from './notes.ts';
 
 /** One line of a VIP's journal. `kind: 'start'` marks an actor (re)start: replay restarts there. */
 export type JournalEntry =
@@ -31,8 +32,8 @@ export type JournalEntry =
       seq: number;
       time: string;
       vipId: string;
-      level: 'info' | 'warn' | 'error';
-      code: string;
+      level: NoteLevel;
+      code: NoteCode;
       message: string;
     };
 

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { createAgent, type StateChangeNotifier } from '../actors/agent.ts';
 import { Journal } from '../actors/journal.ts';
 import type { Logger } from '../actors/logger.ts';
+import { levelOf } from '../actors/notes.ts';
 import { createEtcdSession } from '../adapters/etcd/index.ts';
 import { createExecChecksPolicy, createHealthMonitor, createProbe } from '../adapters/health/index.ts';
 import { createHookRunner, DEFAULT_WEBHOOK_RETRY, type HookRunner } from '../adapters/hooks/index.ts';
@@ -142,7 +143,7 @@ async function serve(config: AgentConfig, logger: Logger, systemd: SystemdNotifi
     journal.append({
       kind: 'note',
       vipId: failure.change.vipId,
-      level: 'error',
+      level: levelOf('HOOK_FAILED'),
       code: 'HOOK_FAILED',
       message: `${failure.hook} hook: ${failure.error.code}: ${failure.error.message}`,
     }),

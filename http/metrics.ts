@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import type { AgentHealth, AgentService, HealthRoundReport, JournalEntry, VipView } from '../actors/types.ts';
+import type { NoteCode } from '../actors/notes.ts';
 import { IP_STATES } from '../machines/ip.ts';
 
 /**
@@ -19,8 +20,7 @@ import { IP_STATES } from '../machines/ip.ts';
  * | link_vip_transitions_total | counter | from, to | journal `event` with from ≠ to |
  * | link_vip_events_total | counter | event | journal `event` |
  * | link_announcements_sent_total | counter | vip_id | note ANNOUNCE_SENT |
- * | link_conflicts_detected_total | counter | vip_id | note CONFLICT_DETECTED |
- * | link_etcd_request_errors_total | counter | | note ETCD_ERROR |
+ * | link_conflicts_detected_total | counter | vip_id | note ADDRESS_IN_USE |
  * | link_bind_failures_total, link_unbind_failures_total, link_hook_failures_total | counter | | notes BIND_FAILED, UNBIND_FAILED, HOOK_FAILED |
  * | link_journal_notes_total | counter | code, level | every note |
  * | link_lease_remaining_seconds | gauge | | agent.health() |
@@ -39,6 +39,15 @@ import { IP_STATES } from '../machines/ip.ts';
  * Series of a VIP are dropped when it leaves the agent (checked at each scrape) and a check's
  * when its VIP's checks change, so label sets stay bounded by the configuration.
  */
+
+/** The note codes a metric counts (besides link_journal_notes_total, which counts them all). */
+export const METRIC_NOTE_CODES = [
+  'ANNOUNCE_SENT',
+  'ADDRESS_IN_USE',
+  'BIND_FAILED',
+  'UNBIND_FAILED',
+  'HOOK_FAILED',
+] as const satisfies readonly NoteCode[];
 
 const SESSION_STATES = ['connecting', 'alive', 'fault', 'closed'] as const;
 
@@ -247,14 +256,13 @@ export function createMetrics(
     () =>
       new Counter({
         name: 'link_conflicts_detected_total',
-        help: 'Address conflicts seen (another host answering for a VIP this host holds).',
+        help: 'Address conflicts seen: another machine answered the probe before a first bind of a VIP.',
         labelNames: ['vip_id'] as const,
         registers,
       }),
   );
   const simpleCounter = (name: string, help: string) =>
     getOrCreate(registry, name, () => new Counter({ name, help, registers }));
-  const etcdErrors = simpleCounter('link_etcd_request_errors_total', 'etcd requests that failed.');
   const bindFailures = simpleCounter(
     'link_bind_failures_total',
     'Failed attempts to add a VIP to the interface.',
@@ -401,11 +409,8 @@ export function createMetrics(
         }
         break;
       }
-      case 'CONFLICT_DETECTED':
+      case 'ADDRESS_IN_USE':
         conflicts.inc({ vip_id: entry.vipId });
-        break;
-      case 'ETCD_ERROR':
-        etcdErrors.inc();
         break;
       case 'BIND_FAILED':
         bindFailures.inc();

@@ -116,7 +116,7 @@ describe('journal and replay', () => {
             kind: 'note',
             vipId: VIP.vipId,
             level: 'info',
-            code: 'TEST',
+            code: 'ANNOUNCE_SENT',
             message: 'after tear',
           });
           assert.equal(readJournalFile(file).at(-1)?.kind, 'note');
@@ -133,7 +133,13 @@ describe('journal and replay', () => {
     try {
       const journal = new Journal({ dir, maxEntries: 10 });
       for (let i = 0; i < 100; i++) {
-        journal.append({ kind: 'note', vipId: VIP.vipId, level: 'info', code: 'TEST', message: String(i) });
+        journal.append({
+          kind: 'note',
+          vipId: VIP.vipId,
+          level: 'info',
+          code: 'ANNOUNCE_SENT',
+          message: String(i),
+        });
       }
       assert.equal(journal.entries(VIP.vipId).length, 10);
       const onDisk = readJournalFile(join(dir, `${VIP.vipId}.jsonl`));

@@ -1,0 +1,39 @@
+/**
+ * The journal's note codes: one registry, so a code cannot be written without its level and
+ * meaning. docs/troubleshooting.md ("VIP journal notes") lists the same codes with the same
+ * levels, and test/unit/note-codes.test.ts holds the two to each other.
+ */
+
+export type NoteLevel = 'info' | 'warn' | 'error';
+
+export const NOTE_CODES = {
+  ANNOUNCE_SENT: { level: 'info', meaning: 'a round of gratuitous ARP / unsolicited NA went out' },
+  ADDRESS_IN_USE: {
+    level: 'warn',
+    meaning: 'the probe before a first bind got an answer from a machine that is not a LinK holder',
+  },
+  ADDRESS_EXPIRED: { level: 'warn', meaning: 'the kernel dropped the address: its lifetime ran out' },
+  PROBE_FAILED: { level: 'error', meaning: 'the probe before a first bind could not run' },
+  BIND_FAILED: { level: 'error', meaning: 'the address could not be added' },
+  UNBIND_FAILED: { level: 'error', meaning: 'the address could not be removed' },
+  ANNOUNCE_FAILED: { level: 'error', meaning: 'an announcement could not be sent' },
+  REFRESH_FAILED: { level: 'error', meaning: "the address's kernel lifetime could not be renewed" },
+  INPUTS_FAILED: {
+    level: 'error',
+    meaning: "the VIP's election input failed: its actor gets no more events",
+  },
+  HEALTH_MONITOR_FAILED: {
+    level: 'error',
+    meaning: 'the health monitor failed: a health_check_fail, retried',
+  },
+  ELECTION_ACTION_FAILED: { level: 'error', meaning: 'withdrawing or resuming candidacy failed' },
+  RELEASE_FAILED: { level: 'error', meaning: 'releasing the lock failed' },
+  HOOK_FAILED: { level: 'error', meaning: 'a notify hook (command or webhook) failed' },
+} as const satisfies Record<string, { level: NoteLevel; meaning: string }>;
+
+export type NoteCode = keyof typeof NOTE_CODES;
+
+/** The level a code is journaled and logged at: the registry's, never the call site's. */
+export function levelOf(code: NoteCode): NoteLevel {
+  return NOTE_CODES[code].level;
+}
