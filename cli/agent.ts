@@ -94,8 +94,6 @@ async function serve(config: AgentConfig, logger: Logger, systemd: SystemdNotifi
   const execPolicy = createExecChecksPolicy(config.execChecksDir);
   const net = createNetAdapter({
     interfaceName: config.interfaceName,
-    announceCount: config.announce.count,
-    announceIntervalMs: config.announce.intervalMs,
     refreshIntervalMs: config.announce.refreshIntervalMs,
     onRefreshError: (err, cidr) => logger.warn('announcement refresh failed', { cidr, err: err.message }),
   });

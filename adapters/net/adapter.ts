@@ -65,10 +65,6 @@ import { addressClassRefusal } from './vip-rule.ts';
 
 export interface NetAdapterOptions {
   interfaceName: string;
-  /** Frames per announcement (ARP_GRATUITOUS_COUNT); default 3. */
-  announceCount?: number;
-  /** Milliseconds between those frames (ARP_GRATUITOUS_INTERVAL); default 200. */
-  announceIntervalMs?: number;
   /** Re-announce every VIP announced and still bound this often (ARP_REFRESH_INTERVAL); 0/absent = off. */
   refreshIntervalMs?: number;
   /** Also send the ARP reply form with each gratuitous request; default false. */
@@ -104,16 +100,9 @@ function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
   return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-interface PendingTimer {
-  timer: NodeJS.Timeout;
-  reject: (err: Error) => void;
-}
-
 /** The Linux implementation of NetAdapter; see createNetAdapter. */
 class LinuxNetAdapter implements NetAdapter {
   readonly interfaceName: string;
-  private readonly count: number;
-  private readonly intervalMs: number;
   private readonly refreshIntervalMs: number;
   private readonly arpReply: boolean;
   private readonly probeTimeoutMs: number;
@@ -122,7 +111,6 @@ class LinuxNetAdapter implements NetAdapter {
   private packet: PacketSocket | undefined;
   private ndp: { socket: Icmp6Socket; ifindex: number } | undefined;
   private readonly refreshers = new Map<string, NodeJS.Timeout>();
-  private readonly timers = new Set<PendingTimer>();
   private readonly probes = new Set<() => void>();
   private closed = false;
 
@@ -132,8 +120,6 @@ class LinuxNetAdapter implements NetAdapter {
       throw new InvalidArgumentError(`invalid interface name ${JSON.stringify(name)}`);
     }
     this.interfaceName = name;
-    this.count = positiveInt(options.announceCount, 'announceCount', 3, 1);
-    this.intervalMs = positiveInt(options.announceIntervalMs, 'announceIntervalMs', 200);
     this.refreshIntervalMs = positiveInt(options.refreshIntervalMs, 'refreshIntervalMs', 0);
     this.arpReply = options.arpReply ?? false;
     this.probeTimeoutMs = positiveInt(options.probeTimeoutMs, 'probeTimeoutMs', 1000, 1);
@@ -206,18 +192,23 @@ class LinuxNetAdapter implements NetAdapter {
     );
   }
 
-  async announce(cidr: string, options: AnnounceOptions = {}): Promise<void> {
-    const vip = this.parseVip(cidr);
-    const count = positiveInt(options.count, 'count', this.count, 1);
-    const intervalMs = positiveInt(options.intervalMs, 'intervalMs', this.intervalMs);
-    const arpReply = options.arpReply ?? this.arpReply;
-    const send = this.sender(vip, arpReply);
-    for (let i = 0; i < count; i++) {
-      // Interval 0 means back to back: a timer would add ~1 ms per frame for nothing.
-      if (i > 0 && intervalMs > 0) await this.delay(intervalMs);
-      send();
+  /**
+   * One announcement: bursts (ARP_GRATUITOUS_COUNT, ARP_GRATUITOUS_INTERVAL) are paced by the
+   * one owner of announcements, actors/address.ts, which knows when the address stops being wanted.
+   */
+  announce(cidr: string, options: AnnounceOptions = {}): Promise<void> {
+    try {
+      const vip = this.parseVip(cidr);
+      if (options.count !== undefined && options.count !== 1) {
+        throw new InvalidArgumentError(`an announcement is one frame, got count ${String(options.count)}`);
+      }
+      const arpReply = options.arpReply ?? this.arpReply;
+      this.sender(vip, arpReply)();
+      if (this.refreshIntervalMs > 0) this.startRefresher(vip, arpReply);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
-    if (this.refreshIntervalMs > 0) this.startRefresher(vip, arpReply);
   }
 
   async probeConflict(cidr: string, options: { timeoutMs?: number } = {}): Promise<ConflictReport | null> {
@@ -260,11 +251,6 @@ class LinuxNetAdapter implements NetAdapter {
     this.closed = true;
     for (const timer of this.refreshers.values()) clearInterval(timer);
     this.refreshers.clear();
-    for (const pending of this.timers) {
-      clearTimeout(pending.timer);
-      pending.reject(new AdapterClosedError());
-    }
-    this.timers.clear();
     for (const stop of this.probes) stop();
     this.route?.close();
     this.packet?.close();
@@ -457,19 +443,6 @@ class LinuxNetAdapter implements NetAdapter {
     const timer = this.refreshers.get(cidr);
     if (timer) clearInterval(timer);
     this.refreshers.delete(cidr);
-  }
-
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const pending: PendingTimer = {
-        timer: setTimeout(() => {
-          this.timers.delete(pending);
-          resolve();
-        }, ms),
-        reject,
-      };
-      this.timers.add(pending);
-    });
   }
 
   // --- conflict probes -------------------------------------------------------------------------

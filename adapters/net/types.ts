@@ -9,10 +9,11 @@ export interface AddressLifetime {
 }
 
 export interface AnnounceOptions {
-  /** Frames to send (ARP_GRATUITOUS_COUNT). */
-  count?: number;
-  /** Milliseconds between frames (ARP_GRATUITOUS_INTERVAL). */
-  intervalMs?: number;
+  /**
+   * Always one frame per call (bursts are actors/address.ts's). Accepted only because that
+   * caller still says so; drop it once it stops.
+   */
+  count?: 1;
   /** IPv4: also send the ARP reply form with each gratuitous request. */
   arpReply?: boolean;
 }
@@ -42,7 +43,7 @@ export interface NetAdapter {
   unbind(cidr: string): Promise<void>;
   /** Reads the kernel's address list (RTM_GETADDR dump), not a cache. */
   isBound(cidr: string): Promise<boolean>;
-  /** Gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6). */
+  /** One gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6); no burst. */
   announce(cidr: string, options?: AnnounceOptions): Promise<void>;
   probeConflict(cidr: string, options?: { timeoutMs?: number }): Promise<ConflictReport | null>;
   /** Every address of every interface of this namespace, IPv4 and IPv6 (RTM_GETADDR dumps). */

@@ -26,7 +26,7 @@ describe('net adapter: soak', () => {
   before(async () => {
     net = await createTestNetwork({ hosts: 1 });
     host = net.hosts[0]!;
-    adapter = await net.adapter(host, { announceCount: 1, announceIntervalMs: 0, wrapper: CHILD });
+    adapter = await net.adapter(host, { wrapper: CHILD });
   });
   after(async () => {
     await adapter?.close();

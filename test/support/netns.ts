@@ -51,8 +51,6 @@ export interface TestHost {
 export interface AdapterChildOptions {
   /** Defaults to the host's eth0; another name tests a missing interface. */
   interfaceName?: string;
-  announceCount?: number;
-  announceIntervalMs?: number;
   refreshIntervalMs?: number;
   /** Prefix for the node command, e.g. setpriv to drop capabilities. */
   wrapper?: string[];
@@ -131,8 +129,6 @@ export async function createTestNetwork(options: { hosts: number }): Promise<Tes
     async adapter(host, opts = {}) {
       const interfaceName = opts.interfaceName ?? host.ifName;
       const args = ['--interface', interfaceName];
-      if (opts.announceCount !== undefined) args.push('--count', String(opts.announceCount));
-      if (opts.announceIntervalMs !== undefined) args.push('--interval-ms', String(opts.announceIntervalMs));
       if (opts.refreshIntervalMs !== undefined) args.push('--refresh-ms', String(opts.refreshIntervalMs));
       const child = network.spawnNode(host, 'test/support/net-stdio-main.ts', args, opts.wrapper);
       const remote = new RemoteNetAdapter(child, interfaceName);
