@@ -1,27 +1,26 @@
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { access, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { Etcd3 } from 'etcd3';
-import { buildClientOptions, tlsProbeFor, translateEtcdError } from '../adapters/etcd/index.ts';
-import { createExecChecksPolicy } from '../adapters/health/exec-policy.ts';
-import { PermissionError } from '../adapters/net/errors.ts';
-import * as libc from '../adapters/net/libc.ts';
-import { AF_INET, SOCK_CLOEXEC, SOCK_DGRAM } from '../adapters/net/linux.ts';
-import { PacketSocket } from '../adapters/net/packet-socket.ts';
-import { createChildSandbox } from '../adapters/process/sandbox.ts';
+import { checkEtcd as probeEtcd } from '../adapters/etcd/index.ts';
+import { createExecChecksPolicy } from '../adapters/health/index.ts';
+import {
+  checkCapabilities as probeCapabilities,
+  checkInterface as probeInterface,
+} from '../adapters/net/index.ts';
+import { createChildSandbox } from '../adapters/process/index.ts';
 import {
   MIN_ETCD_VERSION,
   NEEDED_CAPABILITIES,
   checkExitCode,
   formatCheckReport,
-  missingCapabilities,
-  parseCapEff,
   validateEnvironment,
-  versionAtLeast,
   type CheckResult,
 } from '../config/check.ts';
 import type { AgentConfig } from '../config/parse.ts';
+
+// Until cli/agent.ts imports it from adapters/net itself (that file is mid-change elsewhere).
+export { assertNetCapabilities } from '../adapters/net/index.ts';
 
 /**
  * `linkctl agent --check`: validates the whole configuration and the host around it without
@@ -29,13 +28,6 @@ import type { AgentConfig } from '../config/parse.ts';
  * one line per check and resolves with the exit code (0 all good, 1 something failed).
  * Run it as the agent runs: same user, same capabilities, same environment, same namespace.
  */
-
-/** ioctl(SIOCGIFFLAGS) and the flags read from it (linux/sockios.h, linux/if.h). */
-const SIOCGIFFLAGS = 0x8913;
-const IFF_UP = 0x1;
-const IFF_RUNNING = 0x40;
-const IFREQ_SIZE = 40;
-const IFREQ_FLAGS_OFFSET = 16;
 
 export interface CheckOptions {
   /** Deadline of the etcd check (ms); default 3000. */
@@ -190,38 +182,23 @@ async function checkChildren(config: AgentConfig): Promise<CheckResult> {
   };
 }
 
-/** The interface's flags through ioctl(SIOCGIFFLAGS) in this process's network namespace. */
-export function interfaceFlags(interfaceName: string): number | null {
-  if (libc.ifNameToIndex(interfaceName).index === 0) return null;
-  const ctx = { what: `SIOCGIFFLAGS ${interfaceName}`, syscall: 'ioctl', interfaceName };
-  const fd = libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0, { ...ctx, syscall: 'socket' });
-  try {
-    const ifr = Buffer.alloc(IFREQ_SIZE);
-    ifr.write(interfaceName, 0, 'latin1');
-    libc.ioctlPointer(fd, SIOCGIFFLAGS, ifr, ctx);
-    return ifr.readUInt16LE(IFREQ_FLAGS_OFFSET);
-  } finally {
-    libc.close(fd);
-  }
-}
-
 function checkInterface(interfaceName: string): CheckResult {
-  const flags = interfaceFlags(interfaceName);
-  if (flags === null) {
+  const state = probeInterface(interfaceName);
+  if (state === 'missing') {
     return {
       name: 'interface',
       status: 'fail',
       message: `${interfaceName} does not exist in this network namespace (INTERFACE; see ip link)`,
     };
   }
-  if ((flags & IFF_UP) === 0) {
+  if (state === 'down') {
     return {
       name: 'interface',
       status: 'fail',
       message: `${interfaceName} exists but is down (ip link set ${interfaceName} up)`,
     };
   }
-  if ((flags & IFF_RUNNING) === 0) {
+  if (state === 'no-carrier') {
     return {
       name: 'interface',
       status: 'fail',
@@ -231,17 +208,13 @@ function checkInterface(interfaceName: string): CheckResult {
   return { name: 'interface', status: 'ok', message: `${interfaceName} exists and is up` };
 }
 
-async function readCapEff(procStatusFile = '/proc/self/status'): Promise<bigint | null> {
-  return parseCapEff(await readFile(procStatusFile, 'utf8'));
-}
-
 async function checkCapabilities(procStatusFile?: string): Promise<CheckResult> {
-  const capEff = await readCapEff(procStatusFile);
-  if (capEff === null) {
+  const check = await probeCapabilities(procStatusFile);
+  if (!check.ok && check.capEff === null) {
     return { name: 'capabilities', status: 'fail', message: 'no CapEff line in /proc/self/status' };
   }
-  const missing = missingCapabilities(capEff);
-  if (missing.length > 0) {
+  if (!check.ok) {
+    const { missing, capEff } = check;
     return {
       name: 'capabilities',
       status: 'fail',
@@ -257,74 +230,43 @@ async function checkCapabilities(procStatusFile?: string): Promise<CheckResult> 
   };
 }
 
-/**
- * Used by the agent at start: fails at once, naming the capability, rather than at the first
- * election (reading addresses needs no privilege, so nothing else would fail before). CAP_NET_RAW
- * is also probed for real by opening the announce socket (AF_PACKET) and closing it.
- */
-export async function assertNetCapabilities(interfaceName: string): Promise<void> {
-  const capEff = await readCapEff().catch(() => null);
-  const missing = capEff === null ? [] : missingCapabilities(capEff);
-  if (missing[0] !== undefined) {
-    throw new PermissionError('EPERM', missing[0], `capability check (/proc/self/status CapEff)`, {
-      interfaceName,
-    });
-  }
-  const { index } = libc.ifNameToIndex(interfaceName);
-  if (index !== 0) PacketSocket.open(interfaceName, index, 0).close();
-}
-
 async function checkEtcd(config: AgentConfig, timeoutMs: number): Promise<CheckResult> {
   const name = 'etcd';
-  let client: Etcd3;
-  try {
-    client = new Etcd3(
-      buildClientOptions({
-        hosts: config.etcd.hosts,
-        ...(config.etcd.tls ? { tls: config.etcd.tls } : {}),
-        ...(config.etcd.auth
-          ? { auth: { username: config.etcd.auth.user, password: config.etcd.auth.password } }
-          : {}),
-        callTimeoutMs: timeoutMs,
-      }),
-    );
-  } catch (err) {
-    return { name, status: 'fail', message: describe(err) };
-  }
   const how = [
     config.etcd.tls?.caFile ? 'TLS' : 'plain text',
     ...(config.etcd.tls?.certFile ? ['client certificate'] : []),
     ...(config.etcd.auth ? [`user ${config.etcd.auth.user}`] : []),
   ].join(', ');
-  try {
-    const status = await client.maintenance.status();
-    if (!versionAtLeast(status.version, MIN_ETCD_VERSION)) {
-      return {
-        name,
-        status: 'fail',
-        message: `${config.etcd.hosts.join(',')} runs etcd ${status.version}; LinK needs ≥ ${MIN_ETCD_VERSION}`,
-      };
-    }
-    // A read under the prefix proves the credentials (and the role, with auth on) reach LinK's keys.
-    await client.kv.range({ key: Buffer.from(`${config.etcd.prefix}/`), limit: '1', keys_only: true });
+  const hosts = config.etcd.hosts.join(',');
+  const check = await probeEtcd({
+    hosts: config.etcd.hosts,
+    ...(config.etcd.tls ? { tls: config.etcd.tls } : {}),
+    ...(config.etcd.auth
+      ? { auth: { username: config.etcd.auth.user, password: config.etcd.auth.password } }
+      : {}),
+    callTimeoutMs: timeoutMs,
+    prefix: config.etcd.prefix,
+    minimumVersion: MIN_ETCD_VERSION,
+    what: `etcd at ${hosts} (${how})`,
+  });
+  if (check.ok) {
     return {
       name,
       status: 'ok',
-      message: `${config.etcd.hosts.join(',')} reachable (${how}), etcd ${status.version} ≥ ${MIN_ETCD_VERSION}, ${config.etcd.prefix}/ readable`,
+      message: `${hosts} reachable (${how}), etcd ${check.version} ≥ ${MIN_ETCD_VERSION}, ${config.etcd.prefix}/ readable`,
     };
-  } catch (err) {
-    let typed = translateEtcdError(err, `etcd at ${config.etcd.hosts.join(',')} (${how})`);
-    // gRPC says UNAVAILABLE for a refused certificate too: the handshake itself says which.
-    const probe =
-      typed.code === 'ETCD_UNAVAILABLE' ? tlsProbeFor(config.etcd.hosts, config.etcd.tls, timeoutMs) : null;
-    if (probe)
-      typed = await probe().then(
-        () => typed,
-        (refusal: unknown) => translateEtcdError(refusal, 'etcd TLS'),
-      );
-    return { name, status: 'fail', message: `${typed.code}: ${typed.message}` };
-  } finally {
-    client.close();
+  }
+  switch (check.reason) {
+    case 'options':
+      return { name, status: 'fail', message: describe(check.error) };
+    case 'version':
+      return {
+        name,
+        status: 'fail',
+        message: `${hosts} runs etcd ${check.version}; LinK needs ≥ ${MIN_ETCD_VERSION}`,
+      };
+    case 'call':
+      return { name, status: 'fail', message: `${check.error.code}: ${check.error.message}` };
   }
 }
 
