@@ -8,10 +8,10 @@ import { addressClassRefusal } from '../adapters/net/vip-rule.ts';
  * kernel agree on what "the same VIP" is (`198.18.0.010/24` is `198.18.0.10/24`). On top of it,
  * the API's own rules (docs/api.md repeats them):
  * - an IPv4 octet has at most 3 decimal digits; hex, shortened and integer forms are rejected;
- * - the prefix is optional (host prefix by default), decimal, at least 1;
+ * - the prefix is optional (host prefix by default), decimal;
  * - zone ids (`%eth0`) and spaces are rejected;
- * - the address classes no VIP may be (loopback, link-local, multicast, a subnet's network or
- *   broadcast address, …) are those of adapters/net/vip-rule.ts, the one rule the agent and the
+ * - the address classes no VIP may be (a /0 prefix, loopback, link-local, multicast, a subnet's
+ *   network or broadcast address, …) are those of adapters/net/vip-rule.ts, the one rule the agent and the
  *   net adapter apply too; what belongs to a host (its interfaces' addresses) the agent checks,
  *   as only it knows them.
  */
@@ -49,7 +49,6 @@ export function parseCidr(input: string): CidrResult {
     if (err instanceof InvalidAddressError) return { ok: false, reason: err.reason };
     throw err;
   }
-  if (parsed.prefixLength < 1) return { ok: false, reason: 'prefix must be at least 1' };
   const reason = addressClassRefusal(parsed);
   if (reason !== null) return { ok: false, reason };
   return {

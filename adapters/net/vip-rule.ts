@@ -1,4 +1,4 @@
-import { formatIp, parseCidr, type Cidr } from './address.ts';
+import { formatIp, isIpv4LinkLocal, isIpv6LinkLocal, parseCidr, type Cidr } from './address.ts';
 
 /**
  * The one rule of what a VIP may be (issue 12): an address nobody else's traffic depends on.
@@ -80,17 +80,19 @@ function subnetEdge(address: Uint8Array, prefix: number): string | null {
 /** Why no host may use this address as a VIP, or null. */
 export function addressClassRefusal(vip: Cidr): string | null {
   const b = vip.bytes;
+  // A /0 would claim every address as on-link: the whole Internet answered by ARP on one segment.
+  if (vip.prefixLength < 1) return 'prefix must be at least 1';
   if (b.every((x) => x === 0)) return 'is the unspecified address';
   if (vip.family === 4) {
     if (inRange(b, [0], 8)) return 'is in 0.0.0.0/8 (this network), not a unicast host address';
     if (inRange(b, [127], 8)) return 'is a loopback address (127.0.0.0/8)';
-    if (inRange(b, [169, 254], 16)) return 'is link-local (169.254.0.0/16)';
+    if (isIpv4LinkLocal(b)) return 'is link-local (169.254.0.0/16)';
     if (inRange(b, [224], 4)) return 'is a multicast address (224.0.0.0/4)';
     if (b.every((x) => x === 255)) return 'is the limited broadcast address';
     if (inRange(b, [240], 4)) return 'is in 240.0.0.0/4 (reserved), which Linux does not use for unicast';
   } else {
     if (inRange(b, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 128)) return 'is the loopback address';
-    if (inRange(b, [0xfe, 0x80], 10)) return 'is link-local (fe80::/10)';
+    if (isIpv6LinkLocal(b)) return 'is link-local (fe80::/10)';
     if (inRange(b, [0xff], 8)) return 'is a multicast address (ff00::/8)';
     if (inRange(b, [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff], 96)) {
       return 'is an IPv4-mapped IPv6 address (::ffff:0:0/96)';

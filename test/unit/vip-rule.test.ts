@@ -15,6 +15,9 @@ const refusal = (cidr: string, known: KnownAddress[] = []) => vipRefusal(parseCi
 describe('the VIP rule: address classes', () => {
   const cases: [string, RegExp][] = [
     ['0.0.0.0/32', /unspecified/],
+    // The API refused /0 while the net adapter would bind it: one rule now.
+    ['198.18.0.1/0', /^prefix must be at least 1$/],
+    ['2001:db8::1/0', /^prefix must be at least 1$/],
     ['::/128', /unspecified/],
     ['0.1.2.3/32', /0\.0\.0\.0\/8/],
     ['127.0.0.1/32', /loopback/],
