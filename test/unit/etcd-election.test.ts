@@ -1,0 +1,266 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import type { Clock } from '../../adapters/etcd/fence.ts';
+import { makeKeys } from '../../adapters/etcd/keys.ts';
+import { createEtcdSession } from '../../adapters/etcd/session.ts';
+import type { EtcdSessionImpl } from '../../adapters/etcd/session.ts';
+import type { Election, ElectionEvent } from '../../adapters/etcd/types.ts';
+import { FakeEtcd } from '../support/fake-etcd.ts';
+
+/**
+ * adapters/etcd/README.md, "Election (one VIP)": one test per row of the table, through a real
+ * session (lease keeper, shared watch, election) on an in-memory etcd behind the rpc port.
+ * Time is node:test's fake timers; `settle()` only lets pending promises and microtasks run.
+ */
+
+const TTL_MS = 2000;
+const VIP = '198.18.0.10/32';
+const VIP2 = '198.18.0.11/32';
+const keys = makeKeys('/link');
+const LOCK = keys.lock(VIP);
+const LOCK2 = keys.lock(VIP2);
+
+/** A clock on node:test's fake timers (Date.now is faked with them). */
+const fakeClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle),
+};
+
+/** Lets every pending promise chain run (setImmediate is not faked); advances no time. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 30; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/** Advances fake time in keep-alive-sized steps, settling in between as real time would. */
+async function elapse(ms: number, step = 100): Promise<void> {
+  for (let done = 0; done < ms; done += step) {
+    mock.timers.tick(Math.min(step, ms - done));
+    await settle();
+  }
+}
+
+const sessions: EtcdSessionImpl[] = [];
+
+async function session(etcd: FakeEtcd, hostname: string): Promise<EtcdSessionImpl> {
+  const s = await createEtcdSession(
+    { hostname, hosts: ['198.18.0.1:2379'], leaseTtlSeconds: TTL_MS / 1000 },
+    { rpc: etcd.client(hostname), clock: fakeClock },
+  );
+  sessions.push(s);
+  return s;
+}
+
+/** What an election emitted, as `type` or `type:owner`. */
+function record(election: Election): string[] {
+  const seen: string[] = [];
+  election.events$.subscribe((event: ElectionEvent) => {
+    seen.push(event.type === 'demoted' && event.owner !== undefined ? `demoted:${event.owner}` : event.type);
+  });
+  return seen;
+}
+
+/** The lock transactions (`createRevision == 0`) sent on `key` (by `client`, or any). */
+function lockTxns(etcd: FakeEtcd, key: string, client?: string) {
+  return etcd.txnsOn(key, client).filter((req) => req.compare?.[0]?.target === 'Create');
+}
+
+describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 }));
+  afterEach(async () => {
+    for (const s of sessions.splice(0)) await s.close({ revoke: false });
+    mock.timers.reset();
+  });
+
+  it("row 'this host, this session's lease' (any): elected", async () => {
+    const etcd = new FakeEtcd();
+    // A restarted agent: its stored lease is still alive and holds the lock.
+    const lease = etcd.grantLease(TTL_MS / 1000);
+    etcd.put(keys.lease('h1'), lease);
+    etcd.put(LOCK, 'h1', lease);
+    etcd.put(LOCK2, 'h1', lease);
+    const h1 = await session(etcd, 'h1');
+    assert.equal(h1.status().leaseId, lease, 'the stored lease is reused');
+    const competing = h1.election(VIP);
+    const notCompeting = h1.election(VIP2);
+    notCompeting.setCandidate(false);
+    const seen = record(competing);
+    const seen2 = record(notCompeting);
+    await settle();
+    assert.deepEqual(seen, ['elected']);
+    assert.deepEqual(seen2, ['elected'], 'a non-candidate that holds the lock is still elected');
+    assert.equal(competing.holdsLock, true);
+    assert.equal(lockTxns(etcd, LOCK).length, 0, 'no transaction: the key already says this host');
+    assert.deepEqual(etcd.get(LOCK), { value: 'h1', lease });
+  });
+
+  it("row 'this host, another lease (left by an earlier run)' (any): delete it if unchanged (txn on value and lease), then as 'none'", async () => {
+    const etcd = new FakeEtcd();
+    const earlier = etcd.grantLease(60); // an earlier run's lease, still alive in etcd
+    etcd.put(LOCK, 'h1', earlier);
+    const h1 = await session(etcd, 'h1');
+    const lease = h1.status().leaseId!;
+    assert.notEqual(lease, earlier);
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    const [stale] = etcd.txnsOn(LOCK);
+    assert.deepEqual(
+      stale?.compare?.map((c) => [c.target, c.value?.toString() ?? c.lease]),
+      [
+        ['Value', 'h1'],
+        ['Lease', earlier],
+      ],
+      'the stale lock is deleted only if value and lease are unchanged',
+    );
+    assert.ok(stale?.success?.[0]?.request_delete_range);
+    assert.deepEqual(etcd.get(LOCK), { value: 'h1', lease }, "then as 'none': this host takes it");
+    assert.deepEqual(seen, ['elected'], 'nothing emitted for the stale lock itself');
+
+    // Changed between the read and the delete (another host took it): not deleted.
+    const h2Lease = etcd.grantLease(60);
+    etcd.put(LOCK2, 'h1', earlier);
+    etcd.beforeTxn(() => etcd.put(LOCK2, 'h2', h2Lease));
+    const second = h1.election(VIP2);
+    const seen2 = record(second);
+    await settle();
+    assert.deepEqual(etcd.get(LOCK2), { value: 'h2', lease: h2Lease });
+    assert.deepEqual(seen2, ['demoted:h2']);
+  });
+
+  it("row 'another host' (any): demoted (owner)", async () => {
+    const etcd = new FakeEtcd();
+    const h2 = await session(etcd, 'h2');
+    const h2Election = h2.election(VIP);
+    const h2Seen = record(h2Election);
+    await settle();
+    assert.deepEqual(h2Seen, ['elected']);
+
+    const h1 = await session(etcd, 'h1');
+    const competing = h1.election(VIP);
+    const seen = record(competing);
+    h2.election(VIP2);
+    await settle();
+    const notCompeting = h1.election(VIP2);
+    notCompeting.setCandidate(false);
+    const seen2 = record(notCompeting);
+    await settle();
+    assert.deepEqual(seen, ['demoted:h2']);
+    assert.deepEqual(seen2, ['demoted:h2']);
+    assert.equal(competing.holdsLock, false);
+    assert.equal(lockTxns(etcd, LOCK, 'h1').length, 0, 'h1 sent no lock transaction');
+    assert.equal(lockTxns(etcd, LOCK2, 'h1').length, 0);
+    assert.equal(etcd.get(LOCK)?.value, 'h2');
+  });
+
+  it("row 'none', competing: txn createRevision(lock) == 0 -> put(lock, hostname, lease) else get(lock); its result is an observation", async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const lease = h1.status().leaseId!;
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    const [txn] = lockTxns(etcd, LOCK);
+    assert.deepEqual(
+      txn?.compare?.map((c) => [c.target, c.result, c.create_revision]),
+      [['Create', 'Equal', 0]],
+    );
+    assert.equal(txn?.success?.[0]?.request_put?.value?.toString(), 'h1');
+    assert.equal(txn?.success?.[0]?.request_put?.lease, lease);
+    assert.equal(txn?.failure?.[0]?.request_range?.key?.toString(), LOCK);
+    assert.deepEqual(seen, ['elected']);
+    assert.deepEqual(etcd.get(LOCK), { value: 'h1', lease });
+
+    // Lost race: h2 writes the lock just before h1's transaction. With the watch held back, only
+    // the transaction's failure branch (the get) can tell h1 who owns it.
+    const h2Lease = etcd.grantLease(60);
+    etcd.holdWatchEvents();
+    etcd.beforeTxn(() => etcd.put(LOCK2, 'h2', h2Lease));
+    const second = h1.election(VIP2);
+    const seen2 = record(second);
+    await settle();
+    assert.equal(lockTxns(etcd, LOCK2).length, 1);
+    assert.deepEqual(seen2, ['demoted:h2'], 'the failed transaction is an observation');
+    etcd.releaseWatchEvents();
+    await settle();
+    assert.deepEqual(seen2, ['demoted:h2'], 'the watch event of the same revision adds nothing');
+  });
+
+  it("row 'none', not competing: demoted (no owner)", async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const election = h1.election(VIP);
+    election.setCandidate(false);
+    const seen = record(election);
+    await settle();
+    assert.deepEqual(seen, ['demoted'], 'demoted with no owner');
+    assert.equal(lockTxns(etcd, LOCK).length, 0, 'no lock attempt');
+    assert.equal(etcd.get(keys.membership(VIP, 'h1')), undefined, 'no membership key');
+    assert.equal(etcd.get(LOCK), undefined);
+
+    // Suspended (failover with nobody to take over) is not competing either, then it retakes.
+    const owned = h1.election(VIP2);
+    const seen2 = record(owned);
+    await settle();
+    assert.deepEqual(seen2, ['elected']);
+    const handover = owned.failover(500);
+    await settle();
+    assert.deepEqual(seen2, ['elected', 'demoted'], 'the free lock is not retaken while suspended');
+    assert.equal(etcd.get(LOCK2), undefined);
+    await elapse(500);
+    assert.equal(await handover, null, 'nobody took it');
+    await settle();
+    assert.deepEqual(seen2, ['elected', 'demoted', 'elected']);
+    assert.equal(etcd.get(LOCK2)?.value, 'h1');
+  });
+
+  it("row '(session fault)' (any): fault once, until etcd says who owns", async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const lease = h1.status().leaseId!;
+    const competing = h1.election(VIP);
+    const notCompeting = h1.election(VIP2);
+    notCompeting.setCandidate(false);
+    const seen = record(competing);
+    const seen2 = record(notCompeting);
+    await settle();
+    assert.deepEqual(seen, ['elected']);
+    assert.deepEqual(seen2, ['demoted']);
+
+    // etcd goes away: keep-alives and every call fail.
+    etcd.down = FakeEtcd.unavailable();
+    await elapse(TTL_MS);
+    assert.equal(h1.status().state, 'fault');
+    assert.deepEqual(seen, ['elected', 'fault']);
+    assert.deepEqual(seen2, ['demoted', 'fault']);
+    assert.equal(competing.holdsLock, false, 'no claim to the lock while in fault');
+
+    // Recovery attempts keep failing: still one `fault`, nothing else.
+    await elapse(3 * TTL_MS);
+    assert.equal(h1.status().state, 'fault');
+    assert.deepEqual(seen, ['elected', 'fault']);
+    assert.deepEqual(seen2, ['demoted', 'fault']);
+
+    // etcd is back and its lease survived: the fresh read says who owns.
+    etcd.down = null;
+    await elapse(2 * TTL_MS);
+    assert.equal(h1.status().state, 'alive');
+    assert.equal(h1.status().leaseId, lease, 'the lease etcd still knows is kept');
+    assert.deepEqual(seen, ['elected', 'fault', 'elected']);
+    assert.deepEqual(seen2, ['demoted', 'fault', 'demoted']);
+
+    // A second outage that outlives the lease: h2 takes the lock meanwhile. etcd's word after
+    // recovery (h2 owns) is what follows the fault, not this host's memory of owning it.
+    etcd.down = FakeEtcd.unavailable();
+    await elapse(TTL_MS);
+    assert.deepEqual(seen, ['elected', 'fault', 'elected', 'fault']);
+    etcd.expireLease(lease);
+    etcd.put(LOCK, 'h2', etcd.grantLease(60));
+    etcd.down = null;
+    await elapse(2 * TTL_MS);
+    assert.equal(h1.status().state, 'alive');
+    assert.notEqual(h1.status().leaseId, lease, 'a new lease');
+    assert.deepEqual(seen, ['elected', 'fault', 'elected', 'fault', 'demoted:h2']);
+    assert.deepEqual(seen2, ['demoted', 'fault', 'demoted', 'fault', 'demoted']);
+  });
+});
