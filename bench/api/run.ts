@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { freePort, startEtcd } from '../../test/support/etcd.ts';
+import { freePort, startEtcd } from '../../lab/etcd.ts';
 import { createVethPair, deleteLink, startDaemon } from '../../lab/daemon.ts';
 
 /**

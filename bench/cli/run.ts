@@ -4,7 +4,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createVethPair, deleteLink, LINKCTL, startDaemon } from '../../lab/daemon.ts';
 import { REPO_ROOT } from '../../lab/netns.ts';
-import { freePort, startEtcd } from '../../test/support/etcd.ts';
+import { freePort, startEtcd } from '../../lab/etcd.ts';
 
 /**
  * Start-up time of `linkctl ips list` against a running agent (real etcd, one VIP): the wall
