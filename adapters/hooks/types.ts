@@ -2,20 +2,24 @@ import type { Observable } from 'rxjs';
 import type { ChildSandbox } from '../process/sandbox.ts';
 import type { HookError } from './errors.ts';
 
-/** One state change of one VIP, as the hooks see it (exec environment and webhook body). */
-export interface StateChange {
+/**
+ * One state change of one VIP, as the hooks see it (exec environment and webhook body). Its one
+ * definition: the agent that emits it names its states' type (`StateChange<IpState>`), the hooks,
+ * which only write them out, take any string.
+ */
+export interface StateChange<State extends string = string> {
   vipId: string;
   /** The VIP as configured, canonical CIDR (`198.18.0.10/32`). */
   ip: string;
   /** IP machine states (`BOOTING`, `ACTIVATED`, `STANDBY`, `FAILING`). */
-  from: string;
-  to: string;
+  from: State;
+  to: State;
   /** The event that caused the change (`elected`, `health_check_fail`, …). */
   event: string;
   hostname: string;
   /** Decimal string; null when the agent has no lease (etcd unreachable). */
   leaseId: string | null;
-  /** etcd revision the change was observed at, when known. */
+  /** etcd revision the election decided at (LINK_REVISION); absent for health and fault events. */
   revision?: number;
   /** ISO 8601. */
   time: string;
