@@ -195,3 +195,26 @@ describe('configuration: a private API and secrets from files', () => {
     assert.equal(both.variable, 'PASSWORD');
   });
 });
+
+describe('defaults live in the schema', () => {
+  /** Derived from another variable, with no fixed starting point of its own (see its defaultText). */
+  const DERIVED_ONLY = new Set(['KEEPALIVE_INTERVAL']);
+
+  it('every number, duration, choice and flag has its default in config/schema.ts', () => {
+    const missing = CONFIG_SCHEMA.filter(
+      (spec) =>
+        ['int', 'duration', 'enum', 'bool'].includes(spec.kind) &&
+        !('default' in spec) &&
+        !DERIVED_ONLY.has(spec.name),
+    ).map((spec) => spec.name);
+    assert.deepEqual(missing, [], 'a default the parser computes from nothing is a second home');
+  });
+
+  it('leaving a variable unset is the same as setting it to its schema default', () => {
+    const unset = parseConfig(base);
+    for (const spec of CONFIG_SCHEMA) {
+      if (!('default' in spec)) continue;
+      assert.deepEqual(parseConfig({ ...base, [spec.name]: spec.default }), unset, spec.name);
+    }
+  });
+});
