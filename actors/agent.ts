@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import {
   BehaviorSubject,
   EMPTY,
@@ -25,6 +23,7 @@ import {
 } from '../machines/ip.ts';
 import type { Election, EtcdSession, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
 import type { NetAdapter } from '../adapters/net/types.ts';
+import type { VipCache } from '../adapters/cache/vip-cache.ts';
 import type { HealthCheckSpec, HealthMonitor, HealthRound } from '../adapters/health/types.ts';
 import { refusedExecChecks, type ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
 import { vipInputs$, type ChecksConfig } from './inputs.ts';
@@ -46,6 +45,7 @@ import {
 } from './errors.ts';
 import type { Journal } from './journal.ts';
 import { levelOf, type NoteCode } from './notes.ts';
+import { lifetimeSec, mayRecreateExpired, refreshEveryMs } from './lifetime.ts';
 import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
 import type { Logger } from './logger.ts';
 import type { AgentHealth, AgentService, HealthRoundReport, JournalEntry, NewVip, VipView } from './types.ts';
@@ -97,7 +97,7 @@ export interface AgentOptions {
   /** How long a restart may take and keep the VIPs (bridge lease and address lifetime). */
   restartGraceSec: number;
   /** Local copy of the configuration, used when etcd is down at start. */
-  cacheFile?: string;
+  cache?: VipCache;
   notifier?: StateChangeNotifier;
 }
 
@@ -218,9 +218,9 @@ export class Agent implements AgentService {
     let vips: StoredVip[];
     try {
       vips = await this.options.session.config.list();
-      this.writeCache(vips);
+      this.saveCache(vips);
     } catch (err) {
-      vips = this.readCache();
+      vips = this.options.cache?.read() ?? [];
       // The session has said why in its own line; its elections keep these VIPs in STANDBY.
       if (this.options.session.status().faultSource === 'config') {
         this.options.logger.warn(
@@ -388,8 +388,17 @@ export class Agent implements AgentService {
     this.assertRunning();
     const runtime = this.mustRuntime(id);
     runtime.removing = true;
+    const owned = this.stateOf(id) === 'ACTIVATED';
+    // The machine has no event for a removal: the journal says what happens to the address.
+    this.note(
+      id,
+      'VIP_REMOVING',
+      owned
+        ? `${runtime.vip.ip}: removing: withdrawing, unbinding, releasing the lock and waiting for another owner`
+        : `${runtime.vip.ip}: removing: withdrawing from the election`,
+    );
     runtime.election.setCandidate(false);
-    if (this.stateOf(id) === 'ACTIVATED') {
+    if (owned) {
       runtime.address.want(false);
       await runtime.address.settled();
       await runtime.election.release();
@@ -427,11 +436,18 @@ export class Agent implements AgentService {
       throw new NotOwnerError(runtime.vip.ip, await runtime.election.owner());
     const others = (await runtime.election.hosts()).filter((h) => h.hostname !== this.hostname);
     if (others.length === 0) throw new NoOtherCandidateError(runtime.vip.ip);
+    // The machine stays ACTIVATED until etcd names the new owner: the journal says why the address goes.
+    this.note(id, 'FAILOVER_REQUESTED', `${runtime.vip.ip}: failover: unbinding and handing the lock over`);
     // Unbind before letting go of the lock, so two hosts never answer at once.
     runtime.address.want(false);
     await runtime.address.settled();
     const newOwner = await runtime.election.failover(this.options.handoverTimeoutMs);
     if (newOwner === null || newOwner === this.hostname) {
+      this.note(
+        id,
+        'FAILOVER_TIMED_OUT',
+        `${runtime.vip.ip}: failover: no other host took it within ${this.options.handoverTimeoutMs} ms`,
+      );
       if (this.stateOf(id) === 'ACTIVATED') {
         runtime.address.want(true);
         runtime.address.announce();
@@ -645,42 +661,16 @@ export class Agent implements AgentService {
     work(runtime).catch((err: unknown) => this.note(vipId, code, errorText(err)));
   }
 
-  /**
-   * Whole seconds the kernel may keep the address now; null when it must not be held. While
-   * the etcd session is alive the address never outlives the lease: a killed or frozen agent's
-   * VIP leaves the kernel about when its lock does. Only `at-least-one` during an etcd outage
-   * (when no lease can be kept) holds it for the configured lifetime, refreshed while alive.
-   */
   private lifetimeSec(): number | null {
-    const configured = this.options.addressLifetimeSec;
-    const status = this.options.session.status();
-    if (this.options.faultPolicy === 'at-least-one') {
-      if (configured === 0 || status.state !== 'alive') return configured;
-    }
-    const leaseLeft = Math.floor(status.leaseRemainingMs / 1000);
-    const cap = configured === 0 ? leaseLeft : Math.min(configured, leaseLeft);
-    if (cap >= 1) return cap;
-    return this.options.faultPolicy === 'at-most-one' ? null : 1;
+    return lifetimeSec(this.options, this.options.session.status());
   }
 
-  /**
-   * An owned address the kernel dropped by its lifetime (this process was frozen or stalled past
-   * it) comes back only on etcd's word: this host holds the lock, or etcd itself failed since
-   * the fence passed and the policy keeps the VIP without it. Right after a thaw neither holds:
-   * the session's recovery has not read etcd yet, and another host has most likely taken over.
-   */
   private mayRecreateExpired(election: Election): boolean {
-    const status = this.options.session.status();
-    if (status.state === 'alive') return election.holdsLock;
-    return (
-      this.options.faultPolicy === 'at-least-one' && status.state === 'fault' && status.faultSource === 'etcd'
-    );
+    return mayRecreateExpired(this.options, this.options.session.status(), election.holdsLock);
   }
 
-  /** Refresh after each keep-alive, at the latest a third of the way through the lifetime. */
   private refreshEveryMs(): number {
-    const lifetimeMs = (this.lifetimeSec() ?? 1) * 1000;
-    return Math.max(100, Math.min(this.options.leaseTtlMs / 3, lifetimeMs / 3));
+    return refreshEveryMs(this.options, this.options.session.status());
   }
 
   private intervalMsOf(vip: StoredVip): number {
@@ -725,38 +715,25 @@ export class Agent implements AgentService {
   }
 
   private scheduleCacheWrite(): void {
-    if (!this.options.cacheFile || this.cacheTimer) return;
+    if (!this.options.cache || this.cacheTimer) return;
     this.cacheTimer = setTimeout(() => this.flushCache(), CACHE_WRITE_DELAY_MS);
     this.cacheTimer.unref();
   }
 
-  /** Writes a pending cache update now; a failure is logged (etcd holds the configuration). */
+  /** Writes a pending cache update now. */
   private flushCache(): void {
     if (!this.cacheTimer) return;
     clearTimeout(this.cacheTimer);
     this.cacheTimer = undefined;
+    this.saveCache(this.storedVips());
+  }
+
+  /** A failure is logged: etcd holds the configuration, the cache only covers its absence. */
+  private saveCache(vips: readonly StoredVip[]): void {
     try {
-      this.writeCache(this.storedVips());
+      this.options.cache?.write(vips);
     } catch (err) {
       this.options.logger.warn('cannot write the local VIP cache', { err: errorText(err) });
-    }
-  }
-
-  private writeCache(vips: StoredVip[]): void {
-    const file = this.options.cacheFile;
-    if (!file) return;
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(`${file}.tmp`, JSON.stringify(vips, null, 2));
-    renameSync(`${file}.tmp`, file);
-  }
-
-  private readCache(): StoredVip[] {
-    const file = this.options.cacheFile;
-    if (!file) return [];
-    try {
-      return JSON.parse(readFileSync(file, 'utf8')) as StoredVip[];
-    } catch {
-      return [];
     }
   }
 }

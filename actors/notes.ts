@@ -29,6 +29,18 @@ export const NOTE_CODES = {
   ELECTION_ACTION_FAILED: { level: 'error', meaning: 'withdrawing or resuming candidacy failed' },
   RELEASE_FAILED: { level: 'error', meaning: 'releasing the lock failed' },
   HOOK_FAILED: { level: 'error', meaning: 'a notify hook (command or webhook) failed' },
+  VIP_REMOVING: {
+    level: 'info',
+    meaning: 'DELETE: the VIP is given up outside the machine (candidacy withdrawn, unbound, lock released)',
+  },
+  FAILOVER_REQUESTED: {
+    level: 'info',
+    meaning: 'failover: the VIP is unbound and its lock handed over outside the machine',
+  },
+  FAILOVER_TIMED_OUT: {
+    level: 'warn',
+    meaning: 'failover: no other host took the VIP in time; bound and announced again if still owned',
+  },
 } as const satisfies Record<string, { level: NoteLevel; meaning: string }>;
 
 export type NoteCode = keyof typeof NOTE_CODES;

@@ -4,6 +4,7 @@ import { createAgent, type StateChangeNotifier } from '../actors/agent.ts';
 import { Journal } from '../actors/journal.ts';
 import type { Logger } from '../actors/logger.ts';
 import { levelOf } from '../actors/notes.ts';
+import { createFileVipCache } from '../adapters/cache/vip-cache.ts';
 import { createEtcdSession } from '../adapters/etcd/index.ts';
 import { createExecChecksPolicy, createHealthMonitor, createProbe } from '../adapters/health/index.ts';
 import { createHookRunner, DEFAULT_WEBHOOK_RETRY, type HookRunner } from '../adapters/hooks/index.ts';
@@ -134,7 +135,7 @@ async function serve(config: AgentConfig, logger: Logger, systemd: SystemdNotifi
     announce: config.announce,
     handoverTimeoutMs: config.handoverTimeoutMs,
     restartGraceSec: config.restartGraceSec,
-    cacheFile: join(config.stateDir, 'vips.json'),
+    cache: createFileVipCache(join(config.stateDir, 'vips.json'), logger),
     ...(hooks ? { notifier: hooks.notifier } : {}),
   });
   hooks?.runner.failures$.subscribe((failure) =>

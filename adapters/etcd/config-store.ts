@@ -13,6 +13,11 @@ export function parseStoredVip(raw: string, key: string): StoredVip {
   } catch (err) {
     throw new EtcdBadValueError(`${key}: not JSON`, { cause: err });
   }
+  return toStoredVip(value, key);
+}
+
+/** One VIP configuration already parsed from JSON (etcd's value, a local cache's entry), checked. */
+export function toStoredVip(value: unknown, where: string): StoredVip {
   const vip = value as { id?: unknown; ip?: unknown; checks?: unknown };
   if (
     typeof value !== 'object' ||
@@ -21,7 +26,7 @@ export function parseStoredVip(raw: string, key: string): StoredVip {
     typeof vip.ip !== 'string' ||
     !(vip.checks === undefined || vip.checks === null || Array.isArray(vip.checks))
   ) {
-    throw new EtcdBadValueError(`${key}: not a VIP configuration (id, ip, checks)`);
+    throw new EtcdBadValueError(`${where}: not a VIP configuration (id, ip, checks)`);
   }
   // LinK v2 omits `checks` when there are none (Go's omitempty).
   return { ...(value as StoredVip), checks: Array.isArray(vip.checks) ? vip.checks : [] };

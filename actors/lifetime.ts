@@ -1,0 +1,50 @@
+import type { SessionStatus } from '../adapters/etcd/types.ts';
+import type { FaultPolicy } from '../machines/ip.ts';
+
+/**
+ * The kernel-lifetime policy of a bound VIP: pure functions of the configuration and the etcd
+ * session's status, so the agent asks them and the unit tests pin them.
+ */
+
+export interface LifetimePolicy {
+  faultPolicy: FaultPolicy;
+  /** ADDRESS_LIFETIME in seconds; 0 = none. */
+  addressLifetimeSec: number;
+  leaseTtlMs: number;
+}
+
+type Status = Pick<SessionStatus, 'state' | 'leaseRemainingMs' | 'faultSource'>;
+
+/**
+ * Whole seconds the kernel may keep the address now; null when it must not be held. While
+ * the etcd session is alive the address never outlives the lease: a killed or frozen agent's
+ * VIP leaves the kernel about when its lock does. Only `at-least-one` during an etcd outage
+ * (when no lease can be kept) holds it for the configured lifetime, refreshed while alive.
+ */
+export function lifetimeSec(policy: LifetimePolicy, status: Status): number | null {
+  const configured = policy.addressLifetimeSec;
+  if (policy.faultPolicy === 'at-least-one') {
+    if (configured === 0 || status.state !== 'alive') return configured;
+  }
+  const leaseLeft = Math.floor(status.leaseRemainingMs / 1000);
+  const cap = configured === 0 ? leaseLeft : Math.min(configured, leaseLeft);
+  if (cap >= 1) return cap;
+  return policy.faultPolicy === 'at-most-one' ? null : 1;
+}
+
+/**
+ * An owned address the kernel dropped by its lifetime (this process was frozen or stalled past
+ * it) comes back only on etcd's word: this host holds the lock, or etcd itself failed since
+ * the fence passed and the policy keeps the VIP without it. Right after a thaw neither holds:
+ * the session's recovery has not read etcd yet, and another host has most likely taken over.
+ */
+export function mayRecreateExpired(policy: LifetimePolicy, status: Status, holdsLock: boolean): boolean {
+  if (status.state === 'alive') return holdsLock;
+  return policy.faultPolicy === 'at-least-one' && status.state === 'fault' && status.faultSource === 'etcd';
+}
+
+/** Refresh after each keep-alive, at the latest a third of the way through the lifetime. */
+export function refreshEveryMs(policy: LifetimePolicy, status: Status): number {
+  const lifetimeMs = (lifetimeSec(policy, status) ?? 1) * 1000;
+  return Math.max(100, Math.min(policy.leaseTtlMs / 3, lifetimeMs / 3));
+}
