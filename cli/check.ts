@@ -19,9 +19,6 @@ import {
 } from '../config/check.ts';
 import type { AgentConfig } from '../config/parse.ts';
 
-// Until cli/agent.ts imports it from adapters/net itself (that file is mid-change elsewhere).
-export { assertNetCapabilities } from '../adapters/net/index.ts';
-
 /**
  * `linkctl agent --check`: validates the whole configuration and the host around it without
  * changing anything (the state directory check creates and removes one temporary file), prints
