@@ -23,8 +23,9 @@ import type { EtcdRpc } from '../../adapters/etcd/rpc.ts';
  * session with controlled time: one revision counter, keys with create/mod revisions and leases,
  * `txn` with Create/Value/Lease/Mod/Version compares, leases (granted, kept alive, revoked, or
  * expired by the test: they never expire on their own, time is the test's), and prefix watches
- * that replay history from their start revision. Answers arrive on a later microtask, as a
- * network's would. Several clients (hosts) share one store.
+ * that replay history from their start revision. Several clients (hosts) share one store.
+ * Answers arrive on a later turn of the event loop (setImmediate, which the tests do not fake),
+ * as a network's would, so a loop of calls never starves the timers or the test.
  *
  * Fault injection: `down` makes every call fail (unary calls reject, streams error);
  * `beforeTxn` runs once just before the next transaction is applied (another host writing in
@@ -83,7 +84,7 @@ export class FakeEtcd {
       <A extends unknown[], R>(method: string, fn: (...args: A) => R) =>
       async (...args: A): Promise<R> => {
         this.calls.push({ client: name, method, req: args[0] });
-        await Promise.resolve();
+        await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.outage !== null) throw this.outage;
         const failure = this.failures.get(method)?.shift();
         if (failure !== undefined) throw failure;
@@ -370,7 +371,7 @@ export class FakeEtcd {
 
   deliver(fn: () => void): void {
     if (this.heldWatch) this.heldDeliveries.push(fn);
-    else queueMicrotask(fn);
+    else setImmediate(fn);
   }
 
   forget(stream: FakeWatchStream | FakeKeepAliveStream): void {
@@ -398,7 +399,7 @@ class FakeStream extends EventEmitter {
   fail(error: Error): void {
     if (this.ended) return;
     this.end();
-    queueMicrotask(() => this.emit('error', error));
+    setImmediate(() => this.emit('error', error));
   }
 }
 
@@ -407,7 +408,7 @@ export class FakeKeepAliveStream extends FakeStream {
   write(req: { ID?: string | number }): void {
     if (this.ended || !this.etcd.answerKeepAlives) return;
     const id = String(req.ID);
-    queueMicrotask(() => {
+    setImmediate(() => {
       if (this.ended || !this.etcd.answerKeepAlives) return;
       this.emit('data', { header: this.etcd.header(), ID: id, TTL: String(this.etcd.leaseTtl(id)) });
     });

@@ -29,7 +29,7 @@ const fakeClock: Clock = {
 
 /** Lets every pending promise chain run (setImmediate is not faked); advances no time. */
 async function settle(): Promise<void> {
-  for (let i = 0; i < 30; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+  for (let i = 0; i < 50; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** Advances fake time in keep-alive-sized steps, settling in between as real time would. */
@@ -242,8 +242,15 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     assert.deepEqual(seen2, ['demoted', 'fault']);
 
     // etcd is back and its lease survived: the fresh read says who owns.
+    // The session acts again (membership puts) before its fresh read of the locks: until that
+    // read, this host does not claim the lock it held before the fault.
+    let claimedBeforeRead: boolean | undefined;
+    etcd.beforeTxn(() => {
+      claimedBeforeRead = competing.holdsLock;
+    });
     etcd.down = null;
     await elapse(2 * TTL_MS);
+    assert.equal(claimedBeforeRead, false);
     assert.equal(h1.status().state, 'alive');
     assert.equal(h1.status().leaseId, lease, 'the lease etcd still knows is kept');
     assert.deepEqual(seen, ['elected', 'fault', 'elected']);
