@@ -12,7 +12,13 @@ import {
   type Observable,
 } from 'rxjs';
 import { createActor, fromEventObservable, type Actor, type ActorRefFrom } from 'xstate';
-import { ipActorOf, supervisorWith, type AgentMachine } from '../machines/agent.ts';
+import {
+  addressesOf,
+  ipActorOf,
+  supervisorWith,
+  vipIdOfAddress,
+  type AgentMachine,
+} from '../machines/agent.ts';
 import {
   ipMachine,
   type FaultPolicy,
@@ -133,8 +139,6 @@ export class Agent implements AgentService {
   private readonly runtimes = new Map<string, VipRuntime>();
   private readonly actor: Actor<AgentMachine>;
   private stopping = false;
-  /** Every address this agent runs or is adding (waiting on etcd), with its VIP id. */
-  private readonly vipIdsByIp = new Map<string, string>();
   private readonly refresher: AddressRefresher;
   private readonly hostAddresses: HostAddresses;
   /** Addresses on the interface when this process started: a restart's, bound without a probe. */
@@ -186,7 +190,7 @@ export class Agent implements AgentService {
       hostname: options.hostname,
       net: options.net,
       session: options.session,
-      ownVips: () => this.vipIdsByIp.keys(),
+      ownVips: () => addressesOf(this.actor.getSnapshot()),
       logger: options.logger,
     });
     this.actor = createActor(supervisorWith(ip), {
@@ -326,7 +330,7 @@ export class Agent implements AgentService {
       healthcheck_interval: request.healthcheck_interval ?? DEFAULT_HEALTHCHECK_INTERVAL_S,
     };
     const taken = (): void => {
-      const id = this.vipIdsByIp.get(vip.ip);
+      const id = this.vipIdOf(vip.ip);
       if (id !== undefined) throw new DuplicateVipError(vip.ip, id);
     };
     taken();
@@ -337,12 +341,12 @@ export class Agent implements AgentService {
     // Taken from here on, so a concurrent add of the same address (waiting on etcd like this
     // one, or arriving before the supervisor has the batch this one joins) gets a 409.
     taken();
-    this.vipIdsByIp.set(vip.ip, vip.id);
+    this.actor.send({ type: 'vip.reserve', vips: [{ vipId: vip.id, ip: vip.ip }] });
     try {
       // Stored first: a VIP the agent runs is always one it will restore.
       await this.options.session.config.put(vip);
     } catch (err) {
-      this.vipIdsByIp.delete(vip.ip);
+      this.actor.send({ type: 'vip.unreserve', vipId: vip.id, ip: vip.ip });
       throw err;
     }
     this.spawn(vip);
@@ -407,7 +411,8 @@ export class Agent implements AgentService {
     runtime.address.close();
     this.actor.send({ type: 'vip.remove', vipId: id });
     this.runtimes.delete(id);
-    this.vipIdsByIp.delete(runtime.vip.ip);
+    // A VIP removed before its batch reached the supervisor holds only a reservation.
+    this.actor.send({ type: 'vip.unreserve', vipId: id, ip: runtime.vip.ip });
     await runtime.election.close();
     await this.options.session.config.delete(id);
     this.scheduleCacheWrite();
@@ -503,7 +508,7 @@ export class Agent implements AgentService {
 
   private spawn(vip: StoredVip): void {
     if (this.runtimes.has(vip.id)) return;
-    const taken = this.vipIdsByIp.get(vip.ip);
+    const taken = this.vipIdOf(vip.ip);
     if (taken !== undefined && taken !== vip.id) {
       this.options.logger.warn('two stored VIPs with one address: the second is not run', {
         ip: vip.ip,
@@ -512,7 +517,8 @@ export class Agent implements AgentService {
       });
       return;
     }
-    this.vipIdsByIp.set(vip.ip, vip.id);
+    // Reserved at once: the supervisor gets the VIP itself with the turn's batch.
+    this.actor.send({ type: 'vip.reserve', vips: [{ vipId: vip.id, ip: vip.ip }] });
     const runtime = this.createRuntime(vip);
     this.runtimes.set(vip.id, runtime);
     this.spawns.push(runtime);
@@ -627,7 +633,7 @@ export class Agent implements AgentService {
 
   /** A note for the VIP with this address, if this agent runs it. */
   private noteFor(cidr: string, code: NoteCode, message: string): void {
-    const vipId = this.vipIdsByIp.get(cidr);
+    const vipId = this.vipIdOf(cidr);
     if (vipId !== undefined && this.runtimes.has(vipId)) this.note(vipId, code, message);
   }
 
@@ -694,6 +700,11 @@ export class Agent implements AgentService {
   /** O(1): reads the one child actor (list() over n VIPs must stay linear). */
   private stateOf(id: string): IpState {
     return this.runtimes.get(id)?.ipActor?.getSnapshot().value ?? 'BOOTING';
+  }
+
+  /** The supervisor's index is the agent's only one: reservations included. */
+  private vipIdOf(ip: string): string | undefined {
+    return vipIdOfAddress(this.actor.getSnapshot(), ip);
   }
 
   private runtime(vipId: string): VipRuntime | undefined {

@@ -77,7 +77,11 @@ export interface AgentContext {
   shards: readonly ActorRefFrom<typeof vipShardMachine>[];
   /** Every VIP by id, bucketed by `shardOf(vipId)` (its shard). */
   vips: Buckets<AgentVip>;
-  /** VIP id by address, bucketed by `shardOf(ip)`: the duplicate-address check is O(1). */
+  /**
+   * VIP id by address, bucketed by `shardOf(ip)`: the duplicate-address check is O(1). The
+   * agent's one index: it also holds addresses reserved (`vip.reserve`) for a VIP not added yet,
+   * whose etcd put is in flight, so a second add of the address is refused meanwhile.
+   */
   vipIdsByIp: Buckets<string>;
 }
 
@@ -90,7 +94,12 @@ export type AgentEvent =
    * One VIP or many (the agent's start, or adds that completed together): each shard gets its
    * part as one event, and spawns it with one copy of its children map.
    */
-  { type: 'vip.add'; vips: readonly AgentVip[] } | { type: 'vip.remove'; vipId: string };
+  | { type: 'vip.add'; vips: readonly AgentVip[] }
+  | { type: 'vip.remove'; vipId: string }
+  /** Takes the addresses of VIPs about to be added (first one wins); taken ones are skipped. */
+  | { type: 'vip.reserve'; vips: readonly AgentVip[] }
+  /** Frees an address reserved for a VIP that will not be added (its etcd put failed, or it was removed first). */
+  | { type: 'vip.unreserve'; vipId: string; ip: string };
 
 export type NewVipVerdict =
   { ok: true } | { ok: false; reason: 'duplicate-id' | 'duplicate-ip'; existingId: string };
@@ -104,7 +113,8 @@ interface VipLookup {
 function verdict(lookups: VipLookup, vip: AgentVip): NewVipVerdict {
   if (lookups.vip(vip.vipId)) return { ok: false, reason: 'duplicate-id', existingId: vip.vipId };
   const sameIp = lookups.vipIdOf(vip.ip);
-  if (sameIp !== undefined) return { ok: false, reason: 'duplicate-ip', existingId: sameIp };
+  if (sameIp !== undefined && sameIp !== vip.vipId)
+    return { ok: false, reason: 'duplicate-ip', existingId: sameIp };
   return { ok: true };
 }
 
@@ -160,6 +170,26 @@ export const agentMachine = setup({
         }
       }),
     },
+    'vip.reserve': {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        const vipIdsByIp = new BucketEdit(context.vipIdsByIp);
+        let changed = false;
+        for (const vip of event.vips) {
+          if (vipIdsByIp.get(vip.ip) !== undefined) continue;
+          vipIdsByIp.set(vip.ip, vip.vipId);
+          changed = true;
+        }
+        if (changed) enqueue.assign({ vipIdsByIp: vipIdsByIp.done() });
+      }),
+    },
+    'vip.unreserve': {
+      actions: enqueueActions(({ context, event, enqueue }) => {
+        if (lookup(context.vipIdsByIp, event.ip) !== event.vipId || lookup(context.vips, event.vipId)) return;
+        const vipIdsByIp = new BucketEdit(context.vipIdsByIp);
+        vipIdsByIp.delete(event.ip);
+        enqueue.assign({ vipIdsByIp: vipIdsByIp.done() });
+      }),
+    },
     'vip.remove': {
       actions: enqueueActions(({ context, event, enqueue }) => {
         const removed = lookup(context.vips, event.vipId);
@@ -192,6 +222,16 @@ export interface VipState extends AgentVip {
 export function ipActorOf(snapshot: AgentSnapshot, vipId: string): ActorRefFrom<IpMachine> | undefined {
   const shard = snapshot.context.shards[shardOf(vipId)];
   return shard?.getSnapshot().children[vipId];
+}
+
+/** The VIP that holds or has reserved this address, if any. */
+export function vipIdOfAddress(snapshot: AgentSnapshot, ip: string): string | undefined {
+  return lookup(snapshot.context.vipIdsByIp, ip);
+}
+
+/** Every address held or reserved by a VIP of the agent. */
+export function addressesOf(snapshot: AgentSnapshot): string[] {
+  return snapshot.context.vipIdsByIp.flatMap((bucket) => [...bucket.keys()]);
 }
 
 /** The ids of every running IP actor (tests, leak checks). */

@@ -8,7 +8,9 @@ import {
   ipActorIds,
   ipActorOf,
   listVipStates,
+  addressesOf,
   supervisorWith,
+  vipIdOfAddress,
   vipStateOf,
 } from '../../machines/agent.ts';
 import { ipMachine, type IpEvent, type IpInputsParams } from '../../machines/ip.ts';
@@ -164,6 +166,36 @@ describe('agent supervisor', () => {
     assert.equal(vipStateOf(actor.getSnapshot(), 'vip-639'), 'ACTIVATED');
     actor.stop();
     assert.equal(live(), 0);
+  });
+
+  it('one address index: a reservation refuses another VIP the address and lets its own VIP in', () => {
+    const { actor } = harness();
+    actor.send({ type: 'vip.reserve', vips: [{ vipId: 'vip-a', ip: '198.18.0.1/32' }] });
+    assert.equal(vipIdOfAddress(actor.getSnapshot(), '198.18.0.1/32'), 'vip-a');
+    assert.deepEqual(checkNewVip(actor.getSnapshot().context, { vipId: 'vip-b', ip: '198.18.0.1/32' }), {
+      ok: false,
+      reason: 'duplicate-ip',
+      existingId: 'vip-a',
+    });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-b', ip: '198.18.0.1/32' }] });
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-a', ip: '198.18.0.1/32' }] });
+    assert.deepEqual(ipActorIds(actor.getSnapshot()), ['vip-a']);
+    // Its own VIP added, the reservation is the VIP's entry: unreserve no longer frees it.
+    actor.send({ type: 'vip.unreserve', vipId: 'vip-a', ip: '198.18.0.1/32' });
+    assert.deepEqual(addressesOf(actor.getSnapshot()), ['198.18.0.1/32']);
+    actor.stop();
+  });
+
+  it('unreserve frees an address reserved for a VIP that is not added, and only its own', () => {
+    const { actor } = harness();
+    actor.send({ type: 'vip.reserve', vips: [{ vipId: 'vip-a', ip: '198.18.0.1/32' }] });
+    actor.send({ type: 'vip.unreserve', vipId: 'vip-b', ip: '198.18.0.1/32' });
+    assert.equal(vipIdOfAddress(actor.getSnapshot(), '198.18.0.1/32'), 'vip-a');
+    actor.send({ type: 'vip.unreserve', vipId: 'vip-a', ip: '198.18.0.1/32' });
+    assert.deepEqual(addressesOf(actor.getSnapshot()), []);
+    actor.send({ type: 'vip.add', vips: [{ vipId: 'vip-b', ip: '198.18.0.1/32' }] });
+    assert.deepEqual(ipActorIds(actor.getSnapshot()), ['vip-b']);
+    actor.stop();
   });
 
   it('ignores the removal of an unknown VIP', () => {
