@@ -75,6 +75,7 @@ export class FakeEtcd {
   answerKeepAlives = true;
   private txnHooks: (() => void)[] = [];
   private readonly failures = new Map<string, EtcdAdapterError[]>();
+  private readonly callHooks = new Map<string, (() => void)[]>();
   private heldWatch = false;
   private readonly heldDeliveries: (() => void)[] = [];
 
@@ -88,6 +89,7 @@ export class FakeEtcd {
         if (this.outage !== null) throw this.outage;
         const failure = this.failures.get(method)?.shift();
         if (failure !== undefined) throw failure;
+        for (const hook of this.callHooks.get(method)?.splice(0) ?? []) hook();
         return fn(...args);
       };
     return {
@@ -156,6 +158,16 @@ export class FakeEtcd {
     const queue = this.failures.get(method) ?? [];
     for (let i = 0; i < times; i++) queue.push(error);
     this.failures.set(method, queue);
+  }
+
+  /** Runs `fn` right before the next call of `method` is answered (a write landing in between). */
+  beforeNext(method: keyof EtcdRpc, fn: () => void): void {
+    this.callHooks.set(method, [...(this.callHooks.get(method) ?? []), fn]);
+  }
+
+  /** etcd compacted past every open watch: each is canceled with a compact revision. */
+  compactWatches(): void {
+    for (const watch of [...this.watches]) watch.compacted(this.revision);
   }
 
   /** Runs `fn` right before the next transaction is evaluated (state another host wrote meanwhile). */
@@ -393,8 +405,9 @@ class FakeStream extends EventEmitter {
     this.ended = true;
     this.etcd.forget(this as never);
   }
+  /** As gRPC does: a stream canceled while still open reports an error. */
   cancel(): void {
-    this.end();
+    this.fail(Object.assign(new Error('1 CANCELLED: Cancelled on client'), { code: 1 }));
   }
   fail(error: Error): void {
     if (this.ended) return;
@@ -439,6 +452,18 @@ export class FakeWatchStream extends FakeStream {
     if (this.ended || range === null || !inRange(text(event.kv.key), range.key, range.end)) return;
     this.etcd.deliver(() => {
       if (!this.ended) this.emit('data', this.response({ events: [event] }));
+    });
+  }
+
+  compacted(revision: bigint): void {
+    if (this.ended) return;
+    setImmediate(() => {
+      if (this.ended) return;
+      this.emit('data', {
+        ...this.response({ events: [] }),
+        canceled: true,
+        compact_revision: String(revision),
+      });
     });
   }
 

@@ -32,12 +32,16 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 50; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
-/** Advances fake time in keep-alive-sized steps, settling in between as real time would. */
+/** Advances fake time in small steps (0: runs the timers due now), settling in between. */
 async function elapse(ms: number, step = 100): Promise<void> {
-  for (let done = 0; done < ms; done += step) {
-    mock.timers.tick(Math.min(step, ms - done));
+  let done = 0;
+  await settle();
+  do {
+    const now = Math.min(step, ms - done);
+    mock.timers.tick(now);
+    done += now;
     await settle();
-  }
+  } while (done < ms);
 }
 
 const sessions: EtcdSessionImpl[] = [];
@@ -269,5 +273,156 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     assert.notEqual(h1.status().leaseId, lease, 'a new lease');
     assert.deepEqual(seen, ['elected', 'fault', 'elected', 'fault', 'demoted:h2']);
     assert.deepEqual(seen2, ['demoted', 'fault', 'demoted', 'fault', 'demoted']);
+  });
+
+  it('note: consecutive duplicates are not emitted; demoted again when the owner changes; events$ replays the latest', async () => {
+    const etcd = new FakeEtcd();
+    const h2Lease = etcd.grantLease(60);
+    etcd.put(LOCK, 'h2', h2Lease);
+    const h1 = await session(etcd, 'h1');
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    etcd.put(LOCK, 'h2', h2Lease); // same owner, new revision
+    await settle();
+    assert.deepEqual(seen, ['demoted:h2']);
+    etcd.put(LOCK, 'h3', etcd.grantLease(60));
+    await settle();
+    assert.deepEqual(seen, ['demoted:h2', 'demoted:h3']);
+    assert.deepEqual(record(election), ['demoted:h3'], 'a late subscriber gets the latest event');
+  });
+
+  it('note: a failed txn is retried with backoff while the lock is free', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    etcd.failNext('txn', FakeEtcd.unavailable(), 2);
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    assert.equal(lockTxns(etcd, LOCK).length, 1);
+    await elapse(99, 33); // backoff 1: retry.initialDelayMs = 100
+    assert.equal(lockTxns(etcd, LOCK).length, 1, 'no retry before the backoff');
+    await elapse(1);
+    assert.equal(lockTxns(etcd, LOCK).length, 2);
+    await elapse(199, 199); // backoff 2: 200
+    assert.equal(lockTxns(etcd, LOCK).length, 2);
+    await elapse(1);
+    assert.equal(lockTxns(etcd, LOCK).length, 3);
+    assert.deepEqual(seen, ['elected']);
+    assert.equal(h1.status().state, 'alive', 'failed lock transactions do not fault the session');
+
+    // The lock is taken during the backoff: no retry.
+    etcd.failNext('txn', FakeEtcd.unavailable());
+    const second = h1.election(VIP2);
+    const seen2 = record(second);
+    await settle();
+    assert.equal(lockTxns(etcd, LOCK2).length, 1);
+    etcd.put(LOCK2, 'h2', etcd.grantLease(60));
+    await settle(); // its watch event arrives before the retry is due
+    await elapse(2000);
+    assert.equal(lockTxns(etcd, LOCK2).length, 1);
+    assert.deepEqual(seen2, ['demoted:h2']);
+  });
+});
+
+/** adapters/etcd/README.md, "Shared watch (watch.ts)": one test per row, as the elections see it. */
+describe('shared watch (adapters/etcd/README.md table, fake etcd, fake timers)', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 }));
+  afterEach(async () => {
+    for (const s of sessions.splice(0)) await s.close({ revoke: false });
+    mock.timers.reset();
+  });
+
+  it("row 'read' and 'subscribe': snapshot at revision R to every election, watch from R+1, no event in between lost", async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const a = h1.election(VIP);
+    const b = h1.election(VIP2);
+    const seenA = record(a);
+    const seenB = record(b);
+    await settle();
+    assert.deepEqual([seenA, seenB], [['elected'], ['elected']]);
+    // While the watch is gone, VIP's lock moves to h2 and VIP2's is freed: the re-read says so.
+    etcd.down = FakeEtcd.unavailable();
+    await elapse(TTL_MS);
+    const h1Lease = h1.status().leaseId!;
+    etcd.expireLease(h1Lease);
+    etcd.put(LOCK, 'h2', etcd.grantLease(60));
+    // h3 takes VIP2 between the re-read and the new watch: the watch from R+1 still shows it.
+    const rounds = h1.testing.watchRounds();
+    etcd.beforeNext('watch', () => etcd.put(LOCK2, 'h3', etcd.grantLease(60)));
+    h1.election(VIP2).setCandidate(false);
+    etcd.down = null;
+    await elapse(2 * TTL_MS);
+    assert.equal(h1.testing.watchRounds(), rounds + 1);
+    const reads = etcd.calls.filter(
+      (c) => c.method === 'range' && (c.req as { key?: Buffer }).key?.toString() === keys.lockPrefix,
+    );
+    assert.ok(reads.length >= 2, 'one range read of the lock prefix per round');
+    assert.deepEqual(seenA, ['elected', 'fault', 'demoted:h2']);
+    assert.deepEqual(seenB.slice(-1), ['demoted:h3'], 'the write between read and watch is seen');
+  });
+
+  it("row 'event': routed by key to its election; applied only if its revision >= the election's last", async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const other = h1.election(VIP2);
+    const seenOther = record(other);
+    await settle();
+    // Older history arrives late (after this host's own transaction at a later revision).
+    etcd.holdWatchEvents();
+    const h2Lease = etcd.grantLease(60);
+    etcd.put(LOCK, 'h2', h2Lease);
+    etcd.delete(LOCK);
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    assert.deepEqual(seen, ['elected']);
+    etcd.releaseWatchEvents();
+    await settle();
+    assert.deepEqual(seen, ['elected'], 'the older put by h2 and its delete are not applied');
+    assert.equal(election.holdsLock, true);
+    assert.deepEqual(seenOther, ['elected'], "VIP's events are not routed to VIP2");
+  });
+
+  it("row 'lost': compaction or cancel -> read again and subscribe again at once; never blind", async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    const rounds = h1.testing.watchRounds();
+    etcd.holdWatchEvents();
+    etcd.compactWatches();
+    etcd.put(LOCK, 'h2', etcd.grantLease(60)); // lost with the canceled stream's deliveries
+    etcd.releaseWatchEvents();
+    await elapse(0);
+    assert.equal(h1.testing.watchRounds(), rounds + 1, 're-read at once (a 0 ms timer)');
+    assert.deepEqual(seen, ['elected', 'demoted:h2'], "the re-read shows what the lost stream didn't");
+    h1.testing.dropWatch();
+    await elapse(0);
+    assert.equal(h1.testing.watchRounds(), rounds + 2);
+    etcd.delete(LOCK);
+    await settle();
+    assert.deepEqual(seen, ['elected', 'demoted:h2', 'elected'], 'the new watch delivers');
+    assert.equal(h1.status().state, 'alive', 'a lost watch does not fault the session');
+  });
+
+  it("row 'fault': the session stops it; recovery starts it again with a fresh read", async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    h1.election(VIP);
+    await settle();
+    const rounds = h1.testing.watchRounds();
+    etcd.down = FakeEtcd.unavailable();
+    await elapse(TTL_MS);
+    assert.equal(h1.status().state, 'fault');
+    const watchesDuringFault = etcd.calls.filter((c) => c.method === 'watch').length;
+    await elapse(3 * TTL_MS);
+    assert.equal(etcd.calls.filter((c) => c.method === 'watch').length, watchesDuringFault, 'stopped');
+    assert.equal(h1.testing.watchRounds(), rounds, 'no round while in fault');
+    etcd.down = null;
+    await elapse(2 * TTL_MS);
+    assert.equal(h1.testing.watchRounds(), rounds + 1, 'one fresh read on recovery');
   });
 });
