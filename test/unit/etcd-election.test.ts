@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { EtcdNotOwnerError } from '../../adapters/etcd/errors.ts';
 import type { Clock } from '../../adapters/etcd/fence.ts';
 import { makeKeys } from '../../adapters/etcd/keys.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
@@ -322,6 +323,60 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     await elapse(2000);
     assert.equal(lockTxns(etcd, LOCK2).length, 1);
     assert.deepEqual(seen2, ['demoted:h2']);
+  });
+
+  it('setCandidate(false): membership key deleted, lock released if held; setCandidate(true): membership put, attempt if free', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    assert.equal(etcd.get(keys.membership(VIP, 'h1'))?.value, 'h1');
+    election.setCandidate(false);
+    await settle();
+    assert.equal(etcd.get(keys.membership(VIP, 'h1')), undefined);
+    assert.equal(etcd.get(LOCK), undefined, 'the held lock is released');
+    assert.deepEqual(seen, ['elected', 'demoted']);
+    election.setCandidate(true);
+    await settle();
+    assert.equal(etcd.get(keys.membership(VIP, 'h1'))?.value, 'h1');
+    assert.equal(etcd.get(LOCK)?.value, 'h1');
+    assert.deepEqual(seen, ['elected', 'demoted', 'elected']);
+  });
+
+  it('failover(ms): owner only (else EtcdNotOwnerError); resolves with the host that takes it', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const h2 = await session(etcd, 'h2');
+    const mine = h1.election(VIP);
+    await settle();
+    const theirs = h2.election(VIP);
+    const seen2 = record(theirs);
+    await settle();
+    assert.deepEqual(seen2, ['demoted:h1']);
+    await assert.rejects(theirs.failover(500), EtcdNotOwnerError);
+    const seen = record(mine);
+    const owner = await mine.failover(500);
+    assert.equal(owner, 'h2');
+    await settle();
+    assert.equal(etcd.get(LOCK)?.value, 'h2');
+    assert.deepEqual(seen, ['elected', 'demoted', 'demoted:h2'], 'released (no owner), then h2 owns');
+    assert.deepEqual(seen2, ['demoted:h1', 'elected']);
+  });
+
+  it('close(): release, delete membership, complete events$', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const election = h1.election(VIP);
+    let completed = false;
+    election.events$.subscribe({ complete: () => (completed = true) });
+    await settle();
+    assert.equal(etcd.get(LOCK)?.value, 'h1');
+    await election.close();
+    assert.equal(etcd.get(LOCK), undefined);
+    assert.equal(etcd.get(keys.membership(VIP, 'h1')), undefined);
+    assert.equal(completed, true);
+    assert.equal(election.subscribers, 0);
   });
 });
 
