@@ -1,17 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import {
-  BehaviorSubject,
-  EMPTY,
-  Subject,
-  catchError,
-  filter,
-  firstValueFrom,
-  of,
-  tap,
-  timeout,
-  type Observable,
-} from 'rxjs';
-import { createActor, fromEventObservable, type Actor, type ActorRefFrom } from 'xstate';
+import { EMPTY, Subject, catchError, filter, firstValueFrom, of, timeout, type Observable } from 'rxjs';
+import { createActor, fromEventObservable, type Actor } from 'xstate';
 import {
   addressesOf,
   ipActorOf,
@@ -24,16 +13,13 @@ import {
   type FaultPolicy,
   type IpEvent,
   type IpInputsParams,
-  type IpMachine,
   type IpState,
 } from '../machines/ip.ts';
 import type { Election, EtcdSession, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
 import type { NetAdapter } from '../adapters/net/types.ts';
 import type { VipCache } from '../adapters/cache/vip-cache.ts';
-import type { HealthCheckSpec, HealthMonitor, HealthRound } from '../adapters/health/types.ts';
+import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
 import { refusedExecChecks, type ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
-import { vipInputs$, type ChecksConfig } from './inputs.ts';
-import { AddressController } from './address.ts';
 import { HostAddresses } from './host-addresses.ts';
 import { ipRefusalMessage } from '../adapters/net/vip-rule.ts';
 import { AddressRefresher } from './refresher.ts';
@@ -52,6 +38,16 @@ import {
 import type { Journal } from './journal.ts';
 import { levelOf, type NoteCode } from './notes.ts';
 import { lifetimeSec, mayRecreateExpired, refreshEveryMs } from './lifetime.ts';
+import {
+  afterAddress,
+  background,
+  checksIntervalMs,
+  createRuntime,
+  errorText,
+  runtimeInputs$,
+  type VipRuntime,
+  type VipRuntimeDeps,
+} from './vip-runtime.ts';
 import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
 import type { Logger } from './logger.ts';
 import type { AgentHealth, AgentService, HealthRoundReport, JournalEntry, NewVip, VipView } from './types.ts';
@@ -107,27 +103,7 @@ export interface AgentOptions {
   notifier?: StateChangeNotifier;
 }
 
-interface VipRuntime {
-  vip: StoredVip;
-  election: Election;
-  address: AddressController;
-  checks: BehaviorSubject<ChecksConfig>;
-  removing: boolean;
-  /** Election actions waiting for the address work queued before them (see afterAddress). */
-  electionOps: Promise<void>;
-  /** Its IP actor once the supervisor has spawned it: a state read is one property away. */
-  ipActor?: ActorRefFrom<IpMachine>;
-  /** The last other host etcd named as owner: a LinK host, so taking over from it needs no probe. */
-  previousOwner?: string;
-}
-
 const DEFAULT_HEALTHCHECK_INTERVAL_S = 0;
-/**
- * RFC 5227 probe before a first bind, listening this long (a second probe goes out halfway).
- * A holder on the segment answers within a millisecond or two; the listen time only delays a
- * VIP's very first bind on this host, never a restart's or a handover's.
- */
-const PROBE_LISTEN_MS = 250;
 /**
  * The local cache holds every VIP, so one write is O(n): writing it on each add made adding n
  * VIPs O(n²) (bench/scale). Changes within this delay share one write; stop() flushes it.
@@ -141,6 +117,7 @@ export class Agent implements AgentService {
   private stopping = false;
   private readonly refresher: AddressRefresher;
   private readonly hostAddresses: HostAddresses;
+  private readonly runtimeDeps: VipRuntimeDeps;
   /** Addresses on the interface when this process started: a restart's, bound without a probe. */
   private boundAtStart = new Set<string>();
   private cacheTimer: NodeJS.Timeout | undefined;
@@ -193,6 +170,15 @@ export class Agent implements AgentService {
       ownVips: () => addressesOf(this.actor.getSnapshot()),
       logger: options.logger,
     });
+    this.runtimeDeps = {
+      ...options,
+      hostAddresses: this.hostAddresses,
+      boundAtStart: () => this.boundAtStart,
+      lifetimeSec: () => this.lifetimeSec(),
+      mayRecreateExpired: (election) => this.mayRecreateExpired(election),
+      onHealthRound: (report) => this.healthRounds.next(report),
+      note: (vipId, code, message) => this.note(vipId, code, message),
+    };
     this.actor = createActor(supervisorWith(ip), {
       input: { faultPolicy: options.faultPolicy },
       inspect: createJournalRecorder({
@@ -373,7 +359,7 @@ export class Agent implements AgentService {
     };
     await this.options.session.config.put(vip);
     runtime.vip = vip;
-    runtime.checks.next({ checks, intervalMs: this.intervalMsOf(vip) });
+    runtime.checks.next({ checks, intervalMs: checksIntervalMs(vip, this.options.health.intervalMs) });
     this.scheduleCacheWrite();
     return this.get(id);
   }
@@ -519,7 +505,7 @@ export class Agent implements AgentService {
     }
     // Reserved at once: the supervisor gets the VIP itself with the turn's batch.
     this.actor.send({ type: 'vip.reserve', vips: [{ vipId: vip.id, ip: vip.ip }] });
-    const runtime = this.createRuntime(vip);
+    const runtime = createRuntime(this.runtimeDeps, vip);
     this.runtimes.set(vip.id, runtime);
     this.spawns.push(runtime);
   }
@@ -538,81 +524,10 @@ export class Agent implements AgentService {
     }
   }
 
-  private createRuntime(vip: StoredVip): VipRuntime {
-    const checks = (vip.checks ?? []) as HealthCheckSpec[];
-    const election = this.options.session.election(vip.ip);
-    const runtime: VipRuntime = {
-      vip,
-      election,
-      address: new AddressController({
-        cidr: vip.ip,
-        net: this.options.net,
-        lifetimeSec: () => this.lifetimeSec(),
-        announce: this.options.announce,
-        logger: this.options.logger,
-        onError: (code, err) => this.note(vip.id, code, errorText(err)),
-        onAnnounced: () => this.note(vip.id, 'ANNOUNCE_SENT', `announced ${vip.ip}`),
-        mayRecreate: () => this.mayRecreateExpired(election),
-        probe: () => this.probeBeforeFirstBind(runtime),
-        onInUse: (mac, retryMs) =>
-          this.note(
-            vip.id,
-            'ADDRESS_IN_USE',
-            `${vip.ip} is in use by ${mac}, not a LinK holder of it: not bound; probing again in ${retryMs / 1000} s`,
-          ),
-        onProbeError: (err) => this.note(vip.id, 'PROBE_FAILED', errorText(err)),
-      }),
-      checks: new BehaviorSubject({ checks, intervalMs: this.intervalMsOf(vip) }),
-      removing: false,
-      electionOps: Promise.resolve(),
-    };
-    return runtime;
-  }
-
-  /**
-   * RFC 5227 before a VIP's first bind on this host: the MAC of a stranger answering for it, or
-   * null. No probe for an address this host already held (a restart keeps it bound: the gap
-   * must stay zero) nor when etcd named another LinK host as owner before (a handover or a
-   * failover: that host is a LinK holder, and the probe would slow the takeover by its listen).
-   */
-  private async probeBeforeFirstBind(runtime: VipRuntime): Promise<string | null> {
-    if (this.boundAtStart.has(runtime.vip.ip) || runtime.previousOwner !== undefined) return null;
-    const report = await this.options.net.probeConflict(runtime.vip.ip, { timeoutMs: PROBE_LISTEN_MS });
-    if (report === null) return null;
-    const carriers = await runtime.election.hosts().catch(() => null);
-    return (await this.hostAddresses.isLinkHolder(report.mac, carriers)) ? null : report.mac;
-  }
-
   /** election$ and health$ of one VIP, merged: the IP actor's only inputs. */
   private inputs$(vipId: string): Observable<IpEvent> {
     const runtime = this.runtimes.get(vipId);
-    if (!runtime) return EMPTY;
-    // etcd's word that this host owns the VIP puts back an address the kernel dropped while the
-    // agent was frozen (the refresher would, at its next tick): the machine does nothing on it,
-    // `elected` in ACTIVATED being a self-transition.
-    const election$ = runtime.election.events$.pipe(
-      tap((event) => {
-        if (event.type === 'demoted' && event.owner !== undefined && event.owner !== this.hostname)
-          runtime.previousOwner = event.owner;
-        if (event.type === 'elected' && runtime.address.isLost) runtime.address.recheck();
-      }),
-    );
-    const health = {
-      ...this.options.health,
-      onRound: ({ results }: HealthRound) =>
-        this.healthRounds.next({
-          vipId,
-          results: results.map(({ check, ok, durationMs }) => ({ check, ok, durationMs })),
-        }),
-    };
-    return vipInputs$(
-      election$,
-      runtime.checks,
-      this.options.monitorHealth,
-      health,
-      (err) => this.note(vipId, 'INPUTS_FAILED', errorText(err)),
-      (err) => this.note(vipId, 'HEALTH_MONITOR_FAILED', errorText(err)),
-    );
+    return runtime ? runtimeInputs$(this.runtimeDeps, runtime) : EMPTY;
   }
 
   private onTransition(transition: RecordedTransition): void {
@@ -643,28 +558,14 @@ export class Agent implements AgentService {
     this.options.journal.append({ kind: 'note', vipId, level, code, message });
   }
 
-  /**
-   * Runs an election action once the address work queued before it is done, in the order the
-   * machine issued them. FAILING unbinds first and lets go of the lock after: the address
-   * controller may still be busy (an announcement burst of ARP_GRATUITOUS_COUNT ×
-   * ARP_GRATUITOUS_INTERVAL), and a lock released before the unbind would let another host bind
-   * while this one still answers. `start` only starts etcd work (never awaited here), so a
-   * release and the withdrawal that follows it start in the same turn, as the machine ran them.
-   */
   private afterAddress(vipId: string, start: (runtime: VipRuntime) => void): void {
     const runtime = this.runtime(vipId);
-    if (!runtime) return;
-    const addressDone = runtime.address.settled();
-    runtime.electionOps = runtime.electionOps
-      .then(() => addressDone)
-      .then(() => start(runtime))
-      .catch((err: unknown) => this.note(vipId, 'ELECTION_ACTION_FAILED', errorText(err)));
+    if (runtime) afterAddress(this.runtimeDeps, runtime, start);
   }
 
   private background(vipId: string, code: NoteCode, work: (runtime: VipRuntime) => Promise<unknown>): void {
     const runtime = this.runtime(vipId);
-    if (!runtime) return;
-    work(runtime).catch((err: unknown) => this.note(vipId, code, errorText(err)));
+    if (runtime) background(this.runtimeDeps, runtime, code, work);
   }
 
   private lifetimeSec(): number | null {
@@ -677,11 +578,6 @@ export class Agent implements AgentService {
 
   private refreshEveryMs(): number {
     return refreshEveryMs(this.options, this.options.session.status());
-  }
-
-  private intervalMsOf(vip: StoredVip): number {
-    const seconds = vip.healthcheck_interval ?? 0;
-    return seconds > 0 ? seconds * 1000 : this.options.health.intervalMs;
   }
 
   private async waitForOtherOwner(election: Election, timeoutMs: number): Promise<void> {
@@ -747,11 +643,6 @@ export class Agent implements AgentService {
       this.options.logger.warn('cannot write the local VIP cache', { err: errorText(err) });
     }
   }
-}
-
-function errorText(err: unknown): string {
-  if (err instanceof Error) return 'code' in err ? `${String(err.code)}: ${err.message}` : err.message;
-  return String(err);
 }
 
 export function createAgent(options: AgentOptions): Agent {

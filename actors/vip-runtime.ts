@@ -1,0 +1,172 @@
+import { BehaviorSubject, tap, type Observable } from 'rxjs';
+import type { Election, EtcdSession, StoredVip } from '../adapters/etcd/types.ts';
+import type { HealthCheckSpec, HealthMonitor, HealthRound } from '../adapters/health/types.ts';
+import type { NetAdapter } from '../adapters/net/types.ts';
+import type { ActorRefFrom } from 'xstate';
+import type { IpEvent, IpMachine } from '../machines/ip.ts';
+import { AddressController } from './address.ts';
+import type { HostAddresses } from './host-addresses.ts';
+import { vipInputs$, type ChecksConfig } from './inputs.ts';
+import type { Logger } from './logger.ts';
+import type { NoteCode } from './notes.ts';
+import type { HealthRoundReport } from './types.ts';
+
+/**
+ * One VIP's runtime: its election, its address controller and its health checks, and the two
+ * orderings the IP machine's actions need (election work after address work; background etcd
+ * work whose failure is a note). The agent owns the map of them and the service around them.
+ */
+export interface VipRuntime {
+  vip: StoredVip;
+  election: Election;
+  address: AddressController;
+  checks: BehaviorSubject<ChecksConfig>;
+  removing: boolean;
+  /** Election actions waiting for the address work queued before them (see afterAddress). */
+  electionOps: Promise<void>;
+  /** Its IP actor once the supervisor has spawned it: a state read is one property away. */
+  ipActor?: ActorRefFrom<IpMachine>;
+  /** The last other host etcd named as owner: a LinK host, so taking over from it needs no probe. */
+  previousOwner?: string;
+}
+
+/** What a runtime needs from the agent. */
+export interface VipRuntimeDeps {
+  hostname: string;
+  session: EtcdSession;
+  net: NetAdapter;
+  monitorHealth: HealthMonitor;
+  health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
+  announce: { count: number; intervalMs: number };
+  logger: Logger;
+  hostAddresses: HostAddresses;
+  /** Addresses on the interface when this process started: a restart's, bound without a probe. */
+  boundAtStart(): ReadonlySet<string>;
+  lifetimeSec(): number | null;
+  mayRecreateExpired(election: Election): boolean;
+  onHealthRound(report: HealthRoundReport): void;
+  note(vipId: string, code: NoteCode, message: string): void;
+}
+
+/**
+ * RFC 5227 probe before a first bind, listening this long (a second probe goes out halfway).
+ * A holder on the segment answers within a millisecond or two; the listen time only delays a
+ * VIP's very first bind on this host, never a restart's or a handover's.
+ */
+const PROBE_LISTEN_MS = 250;
+
+export function checksIntervalMs(vip: StoredVip, defaultMs: number): number {
+  const seconds = vip.healthcheck_interval ?? 0;
+  return seconds > 0 ? seconds * 1000 : defaultMs;
+}
+
+export function createRuntime(deps: VipRuntimeDeps, vip: StoredVip): VipRuntime {
+  const checks = (vip.checks ?? []) as HealthCheckSpec[];
+  const election = deps.session.election(vip.ip);
+  const runtime: VipRuntime = {
+    vip,
+    election,
+    address: new AddressController({
+      cidr: vip.ip,
+      net: deps.net,
+      lifetimeSec: () => deps.lifetimeSec(),
+      announce: deps.announce,
+      logger: deps.logger,
+      onError: (code, err) => deps.note(vip.id, code, errorText(err)),
+      onAnnounced: () => deps.note(vip.id, 'ANNOUNCE_SENT', `announced ${vip.ip}`),
+      mayRecreate: () => deps.mayRecreateExpired(election),
+      probe: () => probeBeforeFirstBind(deps, runtime),
+      onInUse: (mac, retryMs) =>
+        deps.note(
+          vip.id,
+          'ADDRESS_IN_USE',
+          `${vip.ip} is in use by ${mac}, not a LinK holder of it: not bound; probing again in ${retryMs / 1000} s`,
+        ),
+      onProbeError: (err) => deps.note(vip.id, 'PROBE_FAILED', errorText(err)),
+    }),
+    checks: new BehaviorSubject({ checks, intervalMs: checksIntervalMs(vip, deps.health.intervalMs) }),
+    removing: false,
+    electionOps: Promise.resolve(),
+  };
+  return runtime;
+}
+
+/**
+ * RFC 5227 before a VIP's first bind on this host: the MAC of a stranger answering for it, or
+ * null. No probe for an address this host already held (a restart keeps it bound: the gap
+ * must stay zero) nor when etcd named another LinK host as owner before (a handover or a
+ * failover: that host is a LinK holder, and the probe would slow the takeover by its listen).
+ */
+async function probeBeforeFirstBind(deps: VipRuntimeDeps, runtime: VipRuntime): Promise<string | null> {
+  if (deps.boundAtStart().has(runtime.vip.ip) || runtime.previousOwner !== undefined) return null;
+  const report = await deps.net.probeConflict(runtime.vip.ip, { timeoutMs: PROBE_LISTEN_MS });
+  if (report === null) return null;
+  const carriers = await runtime.election.hosts().catch(() => null);
+  return (await deps.hostAddresses.isLinkHolder(report.mac, carriers)) ? null : report.mac;
+}
+
+/** election$ and health$ of one VIP, merged: the IP actor's only inputs. */
+export function runtimeInputs$(deps: VipRuntimeDeps, runtime: VipRuntime): Observable<IpEvent> {
+  const vipId = runtime.vip.id;
+  // etcd's word that this host owns the VIP puts back an address the kernel dropped while the
+  // agent was frozen (the refresher would, at its next tick): the machine does nothing on it,
+  // `elected` in ACTIVATED being a self-transition.
+  const election$ = runtime.election.events$.pipe(
+    tap((event) => {
+      if (event.type === 'demoted' && event.owner !== undefined && event.owner !== deps.hostname)
+        runtime.previousOwner = event.owner;
+      if (event.type === 'elected' && runtime.address.isLost) runtime.address.recheck();
+    }),
+  );
+  const health = {
+    ...deps.health,
+    onRound: ({ results }: HealthRound) =>
+      deps.onHealthRound({
+        vipId,
+        results: results.map(({ check, ok, durationMs }) => ({ check, ok, durationMs })),
+      }),
+  };
+  return vipInputs$(
+    election$,
+    runtime.checks,
+    deps.monitorHealth,
+    health,
+    (err) => deps.note(vipId, 'INPUTS_FAILED', errorText(err)),
+    (err) => deps.note(vipId, 'HEALTH_MONITOR_FAILED', errorText(err)),
+  );
+}
+
+/**
+ * Runs an election action once the address work queued before it is done, in the order the
+ * machine issued them. FAILING unbinds first and lets go of the lock after: the address
+ * controller may still be busy (an announcement burst of ARP_GRATUITOUS_COUNT ×
+ * ARP_GRATUITOUS_INTERVAL), and a lock released before the unbind would let another host bind
+ * while this one still answers. `start` only starts etcd work (never awaited here), so a
+ * release and the withdrawal that follows it start in the same turn, as the machine ran them.
+ */
+export function afterAddress(
+  deps: VipRuntimeDeps,
+  runtime: VipRuntime,
+  start: (runtime: VipRuntime) => void,
+): void {
+  const addressDone = runtime.address.settled();
+  runtime.electionOps = runtime.electionOps
+    .then(() => addressDone)
+    .then(() => start(runtime))
+    .catch((err: unknown) => deps.note(runtime.vip.id, 'ELECTION_ACTION_FAILED', errorText(err)));
+}
+
+/** etcd work nobody waits for: its failure is a note with this code. */
+export function background(
+  deps: VipRuntimeDeps,
+  runtime: VipRuntime,
+  code: NoteCode,
+  work: (runtime: VipRuntime) => Promise<unknown>,
+): void {
+  work(runtime).catch((err: unknown) => deps.note(runtime.vip.id, code, errorText(err)));
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return 'code' in err ? `${String(err.code)}: ${err.message}` : err.message;
+  return String(err);
+}
