@@ -511,6 +511,8 @@ export class Agent implements AgentService {
   }
 
   private spawnAll(vips: readonly StoredVip[]): void {
+    // One reservation event for the whole start (first address wins), not one per VIP.
+    this.actor.send({ type: 'vip.reserve', vips: vips.map((vip) => ({ vipId: vip.id, ip: vip.ip })) });
     for (const vip of vips) this.spawn(vip);
     this.spawns.flush();
   }
