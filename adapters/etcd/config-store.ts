@@ -1,7 +1,7 @@
 import { EtcdBadValueError } from './errors.ts';
 import { isVipConfigName } from './keys.ts';
 import type { Keys } from './keys.ts';
-import type { EtcdLogger } from './options.ts';
+import type { Logger } from '../logger.ts';
 import type { EtcdRpc } from './rpc.ts';
 import type { ConfigStore, StoredVip } from './types.ts';
 import { prefixRangeEnd } from './watch.ts';
@@ -44,7 +44,7 @@ export class EtcdConfigStore implements ConfigStore {
     private readonly rpc: EtcdRpc,
     private readonly keys: Keys,
     private readonly hostname: string,
-    private readonly logger: EtcdLogger,
+    private readonly logger: Logger,
   ) {
     this.prefix = keys.hostPrefix(hostname);
   }

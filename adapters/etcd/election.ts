@@ -10,7 +10,7 @@ import {
 import type { EtcdAdapterError } from './errors.ts';
 import type { Clock } from './fence.ts';
 import type { Keys } from './keys.ts';
-import { backoffDelay } from './options.ts';
+import { backoffDelay } from '../backoff.ts';
 import type { ResolvedSessionOptions } from './options.ts';
 import type { EtcdRpc } from './rpc.ts';
 import type { Election, ElectionEvent, HostMembership } from './types.ts';

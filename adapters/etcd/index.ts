@@ -1,14 +1,13 @@
 export type * from './types.ts';
 export { createEtcdSession, EtcdSessionImpl } from './session.ts';
 export type { SessionDeps, SessionTestHooks } from './session.ts';
-export { buildClientOptions, resolveSessionOptions, DEFAULT_RETRY, silentLogger } from './options.ts';
+export { buildClientOptions, resolveSessionOptions, DEFAULT_RETRY } from './options.ts';
 export type {
   EtcdConnectionOptions,
-  EtcdLogger,
   EtcdSessionOptions,
   EtcdTlsFiles,
   EtcdAuth,
-  RetryPolicy,
+  EtcdRetryPolicy,
 } from './options.ts';
 export * from './errors.ts';
 export { makeKeys, storableIp, cidrFromStorable, DEFAULT_PREFIX, LEASE_KEY_NAME } from './keys.ts';

@@ -1,16 +1,17 @@
 import { EtcdLeaseLostError, EtcdUnavailableError, translateEtcdError } from './errors.ts';
 import type { EtcdAdapterError } from './errors.ts';
 import type { Clock, FenceDeadline } from './fence.ts';
-import { backoffDelay } from './options.ts';
-import type { EtcdLogger, RetryPolicy } from './options.ts';
+import { backoffDelay } from '../backoff.ts';
+import type { Logger } from '../logger.ts';
+import type { EtcdRetryPolicy } from './options.ts';
 import type { EtcdRpc, KeepAliveStream } from './rpc.ts';
 
 export interface LeaseKeeperOptions {
   ttlSeconds: number;
   keepAliveIntervalMs: number;
-  retry: RetryPolicy;
+  retry: EtcdRetryPolicy;
   clock: Clock;
-  logger: EtcdLogger;
+  logger: Logger;
 }
 
 export interface LeaseKeeperHooks {

@@ -2,34 +2,19 @@ import { readFileSync } from 'node:fs';
 import { castGrpcError, GRPCUnavailableError, isRecoverableError } from 'etcd3';
 import type { IOptions } from 'etcd3';
 import { leaseTiming, LeaseTimingError, type LeaseTiming } from '../../config/lease-timing.ts';
+import type { BackoffPolicy } from '../backoff.ts';
+import { silentLogger, type Logger } from '../logger.ts';
 import { EtcdConfigError } from './errors.ts';
 import { DEFAULT_PREFIX } from './keys.ts';
-
-/** The logger the adapter writes to (winston's methods fit). */
-export interface EtcdLogger {
-  debug(message: string, meta?: Record<string, unknown>): void;
-  info(message: string, meta?: Record<string, unknown>): void;
-  warn(message: string, meta?: Record<string, unknown>): void;
-  error(message: string, meta?: Record<string, unknown>): void;
-}
-
-export const silentLogger: EtcdLogger = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 
 /**
  * `KEEPALIVE_RETRY`-style policy: how many etcd failures in a row the session tolerates before it
  * reports `fault` (source `etcd`), and the backoff between retries (keep-alive stream, watch,
  * lock transaction, recovery).
  */
-export interface RetryPolicy {
+export interface EtcdRetryPolicy extends BackoffPolicy {
   /** Consecutive failed etcd calls tolerated; one more gives `fault`. */
   maxAttempts: number;
-  initialDelayMs: number;
-  maxDelayMs: number;
   /**
    * Between retries while etcd refuses the agent's settings (TLS, user, role): slower, since only
    * a change on etcd's side can end it, and each try is one more refused login in etcd's log.
@@ -37,10 +22,12 @@ export interface RetryPolicy {
   configErrorDelayMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = {
+/** etcd retries double each time, without jitter: 0.1, 0.2, 0.4, 0.8, then 1 s. */
+const ETCD_BACKOFF: BackoffPolicy = { initialDelayMs: 100, maxDelayMs: 1000, factor: 2 };
+
+export const DEFAULT_RETRY: EtcdRetryPolicy = {
+  ...ETCD_BACKOFF,
   maxAttempts: 3,
-  initialDelayMs: 100,
-  maxDelayMs: 1000,
   configErrorDelayMs: 5000,
 };
 
@@ -76,8 +63,8 @@ export interface EtcdSessionOptions extends EtcdConnectionOptions {
   leaseTtlSeconds?: number;
   /** Keep-alive period in ms, default TTL/3. */
   keepAliveIntervalMs?: number;
-  retry?: Partial<RetryPolicy>;
-  logger?: EtcdLogger;
+  retry?: Partial<EtcdRetryPolicy>;
+  logger?: Logger;
 }
 
 export interface ResolvedSessionOptions {
@@ -87,8 +74,8 @@ export interface ResolvedSessionOptions {
   ttlMs: number;
   keepAliveIntervalMs: number;
   callTimeoutMs: number;
-  retry: RetryPolicy;
-  logger: EtcdLogger;
+  retry: EtcdRetryPolicy;
+  logger: Logger;
 }
 
 export function resolveSessionOptions(options: EtcdSessionOptions): ResolvedSessionOptions {
@@ -117,6 +104,7 @@ export function resolveSessionOptions(options: EtcdSessionOptions): ResolvedSess
     retry.maxAttempts >= 1 &&
     retry.initialDelayMs >= 0 &&
     retry.maxDelayMs >= retry.initialDelayMs &&
+    retry.factor >= 1 &&
     retry.configErrorDelayMs > 0
   )) {
     throw new EtcdConfigError(`bad retry policy ${JSON.stringify(retry)}`);
@@ -131,11 +119,6 @@ export function resolveSessionOptions(options: EtcdSessionOptions): ResolvedSess
     retry,
     logger: options.logger ?? silentLogger,
   };
-}
-
-/** Delay before retry number `attempt` (1-based): exponential, capped. */
-export function backoffDelay(policy: RetryPolicy, attempt: number): number {
-  return Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.max(0, attempt - 1));
 }
 
 type Policy = NonNullable<NonNullable<IOptions['faultHandling']>['global']>;

@@ -2,8 +2,9 @@ import { EtcdWatchLostError, translateEtcdError } from './errors.ts';
 import type { EtcdAdapterError } from './errors.ts';
 import type { Clock } from './fence.ts';
 import type { Keys } from './keys.ts';
-import { backoffDelay } from './options.ts';
-import type { EtcdLogger, RetryPolicy } from './options.ts';
+import { backoffDelay } from '../backoff.ts';
+import type { Logger } from '../logger.ts';
+import type { EtcdRetryPolicy } from './options.ts';
 import type { EtcdRpc, WatchStream } from './rpc.ts';
 
 /** Who holds a lock key, as etcd reported it. */
@@ -57,7 +58,7 @@ export class LockWatcher {
   constructor(
     private readonly rpc: EtcdRpc,
     private readonly keys: Keys,
-    private readonly options: { retry: RetryPolicy; clock: Clock; logger: EtcdLogger },
+    private readonly options: { retry: EtcdRetryPolicy; clock: Clock; logger: Logger },
     private readonly hooks: LockWatcherHooks,
   ) {
     this.key = Buffer.from(keys.lockPrefix);

@@ -2,7 +2,6 @@ export type * from './types.ts';
 export { createHookRunner } from './runner.ts';
 export { hookEnvironment, runExecHook } from './exec.ts';
 export {
-  backoffDelay,
   DEFAULT_WEBHOOK_RETRY,
   deliverWebhook,
   webhookBody,

@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { BackoffPolicy } from '../backoff.ts';
 import type { ChildSandbox } from '../process/sandbox.ts';
 import type { HookError } from './errors.ts';
 
@@ -27,15 +28,10 @@ export interface StateChange<State extends string = string> {
 
 export type HookKind = 'exec' | 'webhook';
 
-/** Exponential backoff: the n-th retry waits min(maxDelayMs, initialDelayMs × factorⁿ⁻¹), less jitter. */
-export interface RetryPolicy {
+/** How a webhook delivery is retried: up to `retries` more attempts, with backoff between them. */
+export interface WebhookRetryPolicy extends BackoffPolicy {
   /** Retries after the first attempt (0 = one attempt). */
   retries: number;
-  initialDelayMs: number;
-  maxDelayMs: number;
-  factor: number;
-  /** 0..1: each delay is reduced by up to this fraction at random. Default 0. */
-  jitter?: number;
 }
 
 export interface ExecHookOptions {
@@ -57,7 +53,7 @@ export interface WebhookOptions {
   secret?: string;
   /** Per attempt. */
   timeoutMs: number;
-  retry: RetryPolicy;
+  retry: WebhookRetryPolicy;
 }
 
 export interface HookRunnerOptions {

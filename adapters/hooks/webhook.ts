@@ -8,13 +8,14 @@ import {
   WebhookUnreachableError,
 } from './errors.ts';
 import { DELIVERY_HEADER, SIGNATURE_HEADER, signDelivery, TIMESTAMP_HEADER } from './sign.ts';
-import type { RetryPolicy, StateChange, WebhookOptions } from './types.ts';
+import { backoffDelay } from '../backoff.ts';
+import type { StateChange, WebhookOptions, WebhookRetryPolicy } from './types.ts';
 
 /**
  * The agent's webhook policy (cli/agent.ts): 4 attempts, waiting about 0.2, 0.4 and 0.8 s
  * (each up to 20 % shorter at random). The runner never assumes it: the policy is always passed in.
  */
-export const DEFAULT_WEBHOOK_RETRY: RetryPolicy = {
+export const DEFAULT_WEBHOOK_RETRY: WebhookRetryPolicy = {
   retries: 3,
   initialDelayMs: 200,
   maxDelayMs: 5000,
@@ -36,13 +37,6 @@ export function webhookBody(change: StateChange): Buffer {
   };
   if (change.revision !== undefined) body.revision = change.revision;
   return Buffer.from(JSON.stringify(body), 'utf8');
-}
-
-/** Delay before retry number `retry` (1-based). */
-export function backoffDelay(policy: RetryPolicy, retry: number, random: () => number = Math.random): number {
-  const raw = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** (retry - 1));
-  const jitter = Math.min(Math.max(policy.jitter ?? 0, 0), 1);
-  return Math.max(0, Math.round(raw * (1 - jitter * random())));
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

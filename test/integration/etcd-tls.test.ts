@@ -4,7 +4,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Subject } from 'rxjs';
 import { createEtcdSession, EtcdConfigError } from '../../adapters/etcd/index.ts';
-import type { EtcdLogger, EtcdSessionImpl, EtcdSessionOptions } from '../../adapters/etcd/index.ts';
+import type { EtcdSessionImpl, EtcdSessionOptions } from '../../adapters/etcd/index.ts';
+import type { Logger } from '../../adapters/logger.ts';
 import type { ElectionEvent, SessionStatus } from '../../adapters/etcd/types.ts';
 import { freePort, makeTlsMaterial, removeTlsMaterial, startEtcd, waitFor } from '../support/etcd.ts';
 import type { EtcdCluster, EtcdTlsMaterial } from '../support/etcd.ts';
@@ -12,10 +13,10 @@ import type { EtcdCluster, EtcdTlsMaterial } from '../support/etcd.ts';
 const decided = (e: ElectionEvent) => e.type === 'elected' || e.type === 'demoted';
 
 /** Counts the session's failed retries, so a test can wait for a few of them (no sleeps). */
-function retryCounter(): { logger: EtcdLogger; retries$: Subject<number> } {
+function retryCounter(): { logger: Logger; retries$: Subject<number> } {
   const retries$ = new Subject<number>();
   let retries = 0;
-  const logger: EtcdLogger = {
+  const logger: Logger = {
     debug: (message) => {
       if (message.includes('recovery failed')) retries$.next(++retries);
     },

@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { createHookRunner } from '../../adapters/hooks/runner.ts';
 import { SeenDeliveries, signDelivery, verifyDelivery } from '../../adapters/hooks/sign.ts';
-import type { HookRunnerOptions, RetryPolicy, StateChange } from '../../adapters/hooks/types.ts';
+import type { HookRunnerOptions, StateChange, WebhookRetryPolicy } from '../../adapters/hooks/types.ts';
 import { httpCall } from '../../lab/api.ts';
 import { freePort } from '../support/etcd.ts';
 import { Recorder } from '../support/hook-recorder.ts';
@@ -111,7 +111,7 @@ async function withDocsReceiver(
   }
 }
 
-const noRetry: RetryPolicy = { retries: 0, initialDelayMs: 10, maxDelayMs: 10, factor: 2 };
+const noRetry: WebhookRetryPolicy = { retries: 0, initialDelayMs: 10, maxDelayMs: 10, factor: 2 };
 
 function change(revision: number, vipId = 'vip-a'): StateChange {
   return {
@@ -130,7 +130,7 @@ function change(revision: number, vipId = 'vip-a'): StateChange {
 function options(
   url: string,
   recorder: Recorder,
-  retry: RetryPolicy = noRetry,
+  retry: WebhookRetryPolicy = noRetry,
   timeoutMs = 2000,
 ): HookRunnerOptions {
   return {
@@ -189,7 +189,7 @@ void describe('webhook hook (a real receiver on 127.0.0.1)', () => {
     };
     await withReceiver(answer, async (url, received) => {
       const recorder = new Recorder();
-      const retry: RetryPolicy = { retries: 4, initialDelayMs: 60, maxDelayMs: 1000, factor: 2 };
+      const retry: WebhookRetryPolicy = { retries: 4, initialDelayMs: 60, maxDelayMs: 1000, factor: 2 };
       const runner = createHookRunner(options(url, recorder, retry));
       try {
         runner.notify(change(1));
@@ -228,7 +228,7 @@ void describe('webhook hook (a real receiver on 127.0.0.1)', () => {
     };
     await withReceiver(answer, async (url, received) => {
       const recorder = new Recorder();
-      const retry: RetryPolicy = { retries: 2, initialDelayMs: 10, maxDelayMs: 20, factor: 2 };
+      const retry: WebhookRetryPolicy = { retries: 2, initialDelayMs: 10, maxDelayMs: 20, factor: 2 };
       const runner = createHookRunner(options(url, recorder, retry));
       try {
         runner.notify(change(1));
@@ -332,7 +332,7 @@ void describe('webhook hook (a real receiver on 127.0.0.1)', () => {
     };
     await withReceiver(answer, async (url) => {
       const recorder = new Recorder();
-      const retry: RetryPolicy = { retries: 5, initialDelayMs: 10_000, maxDelayMs: 10_000, factor: 1 };
+      const retry: WebhookRetryPolicy = { retries: 5, initialDelayMs: 10_000, maxDelayMs: 10_000, factor: 1 };
       const runner = createHookRunner(options(url, recorder, retry));
       runner.notify(change(1));
       let deadline: NodeJS.Timeout | undefined;

@@ -5,7 +5,7 @@ import { FenceDeadline } from '../../adapters/etcd/fence.ts';
 import type { Clock } from '../../adapters/etcd/fence.ts';
 import { LeaseKeeper } from '../../adapters/etcd/lease.ts';
 import type { EtcdAdapterError } from '../../adapters/etcd/errors.ts';
-import { silentLogger } from '../../adapters/etcd/options.ts';
+import { silentLogger } from '../../adapters/logger.ts';
 import type { EtcdRpc, KeepAliveStream } from '../../adapters/etcd/rpc.ts';
 
 /** A clock on node:test's fake timers (Date.now is faked with them). */
@@ -114,7 +114,7 @@ describe('lease keeper (fake timers, fake transport)', () => {
       {
         ttlSeconds: 2,
         keepAliveIntervalMs: 2000 / 3,
-        retry: { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 1000, configErrorDelayMs: 5000 },
+        retry: { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 1000, factor: 2, configErrorDelayMs: 5000 },
         clock: fakeClock,
         logger: silentLogger,
       },

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cidrFromStorable, isVipConfigName, makeKeys, storableIp } from '../../adapters/etcd/keys.ts';
-import { backoffDelay, buildClientOptions, resolveSessionOptions } from '../../adapters/etcd/options.ts';
+import { backoffDelay } from '../../adapters/backoff.ts';
+import { buildClientOptions, DEFAULT_RETRY, resolveSessionOptions } from '../../adapters/etcd/options.ts';
 import { EtcdConfigError } from '../../adapters/etcd/errors.ts';
 
 describe('etcd keys', () => {
@@ -54,16 +55,17 @@ describe('etcd options', () => {
       { hostname: 'a/b' },
       { hostname: '' },
       { retry: { maxAttempts: 0 } },
+      { retry: { factor: 0.5 } },
     ]) {
       assert.throws(() => resolveSessionOptions({ hosts: ['x:1'], hostname: 'h1', ...bad }), EtcdConfigError);
     }
   });
 
-  it('backoff doubles up to its cap', () => {
-    const policy = { maxAttempts: 3, initialDelayMs: 100, maxDelayMs: 1000, configErrorDelayMs: 5000 };
+  it('backoff doubles up to its cap, without jitter', () => {
+    const random = (): number => 1;
     assert.deepEqual(
-      [1, 2, 3, 4, 5, 9].map((n) => backoffDelay(policy, n)),
-      [100, 200, 400, 800, 1000, 1000],
+      [0, 1, 2, 3, 4, 5, 9].map((n) => backoffDelay(DEFAULT_RETRY, n, random)),
+      [100, 100, 200, 400, 800, 1000, 1000],
     );
   });
 

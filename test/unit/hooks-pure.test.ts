@@ -16,7 +16,8 @@ import {
   type DeliveryHeaders,
 } from '../../adapters/hooks/sign.ts';
 import type { StateChange } from '../../adapters/hooks/types.ts';
-import { backoffDelay, webhookBody } from '../../adapters/hooks/webhook.ts';
+import { backoffDelay } from '../../adapters/backoff.ts';
+import { webhookBody } from '../../adapters/hooks/webhook.ts';
 
 const change: StateChange = {
   vipId: 'vip-1',
