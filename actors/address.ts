@@ -17,7 +17,11 @@ export interface AddressControllerOptions {
   net: NetAdapter;
   /** Lifetime to give the address now, in whole seconds; 0 = forever; null = must not hold it. */
   lifetimeSec: () => number | null;
-  announce: { count: number; intervalMs: number };
+  /**
+   * A burst: `count` frames `intervalMs` apart. Then, while the address is wanted and bound, one
+   * frame every `refreshIntervalMs` (ARP_REFRESH_INTERVAL; 0 = off).
+   */
+  announce: { count: number; intervalMs: number; refreshIntervalMs: number };
   onError: (code: 'BIND_FAILED' | 'UNBIND_FAILED' | 'ANNOUNCE_FAILED', err: unknown) => void;
   onAnnounced: () => void;
   /**
@@ -59,6 +63,7 @@ export class AddressController {
   private mustProbe: boolean;
   /** Waiting to probe again after finding the address in use: no bind, no announcement meanwhile. */
   private inUseTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: AddressControllerOptions) {
@@ -110,6 +115,7 @@ export class AddressController {
     this.bound = false;
     this.lost = true;
     this.expiresAt = null;
+    this.syncRefresh();
   }
 
   /** No operation queued or running: a batch refresh cannot race one of ours. */
@@ -128,6 +134,7 @@ export class AddressController {
       this.stopInUseWait();
     }
     this.wanted = bound;
+    this.syncRefresh();
     this.enqueue(() => this.reconcile());
   }
 
@@ -145,7 +152,7 @@ export class AddressController {
         // An address found in use is not ours: announcing it would take a stranger's traffic.
         if (!this.wanted || this.closed || burst !== this.burst || this.isInUse) return;
         try {
-          await this.options.net.announce(this.options.cidr, { count: 1 });
+          await this.options.net.announce(this.options.cidr);
           if (index === 0) this.options.onAnnounced();
         } catch (err) {
           this.options.onError('ANNOUNCE_FAILED', err);
@@ -169,6 +176,38 @@ export class AddressController {
   close(): void {
     this.closed = true;
     this.stopInUseWait();
+    this.syncRefresh();
+  }
+
+  /** The refresh timer runs exactly while the address is wanted and bound. */
+  private syncRefresh(): void {
+    const periodMs = this.options.announce.refreshIntervalMs;
+    const due = periodMs > 0 && this.wanted && this.bound && !this.closed;
+    if (due && !this.refreshTimer) {
+      this.refreshTimer = setInterval(() => this.enqueue(() => this.refreshFrame()), periodMs);
+      this.refreshTimer.unref(); // a refresh alone never keeps the process alive
+    } else if (!due && this.refreshTimer) {
+      clearInterval(this.refreshTimer);
+      this.refreshTimer = undefined;
+    }
+  }
+
+  /**
+   * The kernel is asked first: an address removed by hand or dropped by its lifetime, which
+   * `bound` does not know of yet, would pull traffic into a void if announced.
+   */
+  private async refreshFrame(): Promise<void> {
+    if (!this.refreshTimer || this.isInUse) return;
+    const { cidr, net } = this.options;
+    try {
+      if (await net.isBound(cidr)) await net.announce(cidr);
+    } catch (err) {
+      // Once a period: a journal note each time would flood the journal; the next period retries.
+      this.options.logger.warn('announcement refresh failed', {
+        cidr,
+        err: err instanceof Error ? err.message : String(err),
+      });
+    }
   }
 
   private stopInUseWait(): void {
@@ -208,7 +247,11 @@ export class AddressController {
 
   private enqueue(operation: () => Promise<void>): void {
     this.pending++;
-    const run = () => operation().finally(() => this.pending--);
+    const run = () =>
+      operation().finally(() => {
+        this.pending--;
+        this.syncRefresh(); // an operation may have bound or unbound the address
+      });
     this.queue = this.queue.then(run, run);
   }
 

@@ -37,7 +37,7 @@ export interface VipRuntimeDeps {
   net: NetAdapter;
   monitorHealth: HealthMonitor;
   health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
-  announce: { count: number; intervalMs: number };
+  announce: { count: number; intervalMs: number; refreshIntervalMs: number };
   logger: Logger;
   hostAddresses: HostAddresses;
   /** Addresses on the interface when this process started: a restart's, bound without a probe. */

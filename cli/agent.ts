@@ -93,11 +93,7 @@ async function serve(config: AgentConfig, logger: Logger, systemd: SystemdNotifi
     if (unavailable) logger.error('no EXEC check or notify command will run', { err: unavailable.message });
   });
   const execPolicy = createExecChecksPolicy(config.execChecksDir);
-  const net = createNetAdapter({
-    interfaceName: config.interfaceName,
-    refreshIntervalMs: config.announce.refreshIntervalMs,
-    onRefreshError: (err, cidr) => logger.warn('announcement refresh failed', { cidr, err: err.message }),
-  });
+  const net = createNetAdapter({ interfaceName: config.interfaceName });
   // Fails now, naming the interface or the missing capability, rather than at the first election.
   await net.isBound('198.18.0.0/32');
   await assertNetCapabilities(config.interfaceName);

@@ -4,7 +4,7 @@ import {
   fromErrno,
   InvalidAddressError,
   InvalidArgumentError,
-  NetError,
+  type NetError,
   type ErrnoContext,
 } from './errors.ts';
 import {
@@ -65,14 +65,10 @@ import { addressClassRefusal } from './vip-rule.ts';
 
 export interface NetAdapterOptions {
   interfaceName: string;
-  /** Re-announce every VIP announced and still bound this often (ARP_REFRESH_INTERVAL); 0/absent = off. */
-  refreshIntervalMs?: number;
   /** Also send the ARP reply form with each gratuitous request; default false. */
   arpReply?: boolean;
   /** Default listening time of probeConflict; default 1000 ms. */
   probeTimeoutMs?: number;
-  /** Where failures of the periodic refresh go (they have no caller to reject). */
-  onRefreshError?: (err: NetError, cidr: string) => void;
 }
 
 const MAX_LIFETIME_SEC = INFINITY_LIFE_TIME - 1;
@@ -103,14 +99,11 @@ function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
 /** The Linux implementation of NetAdapter; see createNetAdapter. */
 class LinuxNetAdapter implements NetAdapter {
   readonly interfaceName: string;
-  private readonly refreshIntervalMs: number;
   private readonly arpReply: boolean;
   private readonly probeTimeoutMs: number;
-  private readonly onRefreshError: ((err: NetError, cidr: string) => void) | undefined;
   private route: RouteSocket | undefined;
   private packet: PacketSocket | undefined;
   private ndp: { socket: Icmp6Socket; ifindex: number } | undefined;
-  private readonly refreshers = new Map<string, NodeJS.Timeout>();
   private readonly probes = new Set<() => void>();
   private closed = false;
 
@@ -120,10 +113,8 @@ class LinuxNetAdapter implements NetAdapter {
       throw new InvalidArgumentError(`invalid interface name ${JSON.stringify(name)}`);
     }
     this.interfaceName = name;
-    this.refreshIntervalMs = positiveInt(options.refreshIntervalMs, 'refreshIntervalMs', 0);
     this.arpReply = options.arpReply ?? false;
     this.probeTimeoutMs = positiveInt(options.probeTimeoutMs, 'probeTimeoutMs', 1000, 1);
-    this.onRefreshError = options.onRefreshError;
   }
 
   async bind(cidr: string, lifetime?: AddressLifetime): Promise<void> {
@@ -179,7 +170,6 @@ class LinuxNetAdapter implements NetAdapter {
 
   async unbind(cidr: string): Promise<void> {
     const vip = this.parseVip(cidr);
-    this.stopRefresher(vip.cidr);
     await this.address(RTM_DELADDR, 0, vip, this.ifindex(), undefined, 'delete');
   }
 
@@ -193,18 +183,14 @@ class LinuxNetAdapter implements NetAdapter {
   }
 
   /**
-   * One announcement: bursts (ARP_GRATUITOUS_COUNT, ARP_GRATUITOUS_INTERVAL) are paced by the
-   * one owner of announcements, actors/address.ts, which knows when the address stops being wanted.
+   * One announcement: bursts (ARP_GRATUITOUS_COUNT, ARP_GRATUITOUS_INTERVAL) and the periodic
+   * refresh (ARP_REFRESH_INTERVAL) are paced by the one owner of announcements, actors/address.ts,
+   * which knows when the address stops being wanted.
    */
   announce(cidr: string, options: AnnounceOptions = {}): Promise<void> {
     try {
       const vip = this.parseVip(cidr);
-      if (options.count !== undefined && options.count !== 1) {
-        throw new InvalidArgumentError(`an announcement is one frame, got count ${String(options.count)}`);
-      }
-      const arpReply = options.arpReply ?? this.arpReply;
-      this.sender(vip, arpReply)();
-      if (this.refreshIntervalMs > 0) this.startRefresher(vip, arpReply);
+      this.sender(vip, options.arpReply ?? this.arpReply)();
       return Promise.resolve();
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
@@ -249,8 +235,6 @@ class LinuxNetAdapter implements NetAdapter {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
-    for (const timer of this.refreshers.values()) clearInterval(timer);
-    this.refreshers.clear();
     for (const stop of this.probes) stop();
     this.route?.close();
     this.packet?.close();
@@ -409,40 +393,6 @@ class LinuxNetAdapter implements NetAdapter {
         this.ndpSocket(ifindex).send(buildNeighbourAdvert(vip.bytes, mac), ALL_NODES);
       }
     };
-  }
-
-  /**
-   * Re-announces while the VIP is still on the interface. Announcing an address this host no
-   * longer holds (expired lifetime, removed by hand) would pull traffic into a void, so each
-   * round checks the kernel first and the refresher ends once the address is gone.
-   */
-  private startRefresher(vip: Cidr, arpReply: boolean): void {
-    if (this.refreshers.has(vip.cidr)) return;
-    const send = this.sender(vip, arpReply);
-    const round = async (): Promise<void> => {
-      try {
-        if (!(await this.isBound(vip.cidr))) {
-          this.stopRefresher(vip.cidr);
-          return;
-        }
-        if (this.refreshers.has(vip.cidr)) send();
-      } catch (err) {
-        if (err instanceof AdapterClosedError) return;
-        this.onRefreshError?.(
-          err instanceof NetError ? err : new NetError('UNKNOWN', String(err), { cause: err }),
-          vip.cidr,
-        );
-      }
-    };
-    const timer = setInterval(() => void round(), this.refreshIntervalMs);
-    timer.unref(); // a refresh alone never keeps the process alive
-    this.refreshers.set(vip.cidr, timer);
-  }
-
-  private stopRefresher(cidr: string): void {
-    const timer = this.refreshers.get(cidr);
-    if (timer) clearInterval(timer);
-    this.refreshers.delete(cidr);
   }
 
   // --- conflict probes -------------------------------------------------------------------------

@@ -9,11 +9,6 @@ export interface AddressLifetime {
 }
 
 export interface AnnounceOptions {
-  /**
-   * Always one frame per call (bursts are actors/address.ts's). Accepted only because that
-   * caller still says so; drop it once it stops.
-   */
-  count?: 1;
   /** IPv4: also send the ARP reply form with each gratuitous request. */
   arpReply?: boolean;
 }

@@ -59,7 +59,7 @@ async function announceBurst(
     cidr,
     net,
     lifetimeSec: () => 0,
-    announce: { count: COUNT, intervalMs: INTERVAL_MS },
+    announce: { count: COUNT, intervalMs: INTERVAL_MS, refreshIntervalMs: 0 },
     onError: (_code, err) => failures.push(err),
     onAnnounced: () => undefined,
     mayRecreate: () => false,
@@ -191,10 +191,20 @@ describe('net adapter: announcements seen from a peer namespace', () => {
     }
   });
 
-  it('re-announces periodically while the VIP is bound, and stops on unbind or when the address is gone', async () => {
+  it('the address controller re-announces every ARP_REFRESH_INTERVAL while wanted and bound, and stops on unbind or when the address is gone', async () => {
     const REFRESH_MS = 150;
-    const refresher = await net.adapter(a, { refreshIntervalMs: REFRESH_MS });
     const vip = '198.18.0.115';
+    const failures: unknown[] = [];
+    const controller = new AddressController({
+      cidr: `${vip}/24`,
+      net: adapterA,
+      lifetimeSec: () => 0,
+      announce: { count: 1, intervalMs: 0, refreshIntervalMs: REFRESH_MS },
+      onError: (_code, err) => failures.push(err),
+      onAnnounced: () => undefined,
+      mayRecreate: () => false,
+      logger: silentLogger,
+    });
     const cap = await net.capture(b, ['arp']);
     const ours = (f: CapturedFrame): boolean => formatIp(arpOf(f)?.arp.senderIp ?? new Uint8Array(4)) === vip;
     /** Absence can only be shown over a window: four refresh periods without a frame. */
@@ -204,25 +214,29 @@ describe('net adapter: announcements seen from a peer namespace', () => {
       return cap.frames.filter(ours).length - before;
     };
     try {
-      await refresher.bind(`${vip}/24`);
-      await refresher.announce(`${vip}/24`);
+      controller.want(true);
+      controller.announce();
       const frames = await cap.waitFor(ours, 4, 3000);
       for (let i = 2; i < 4; i++) {
         const gap = (frames[i]!.timeUs - frames[i - 1]!.timeUs) / 1000;
         assert.ok(gap > REFRESH_MS - 20 && gap < REFRESH_MS + 150, `refresh gap ${gap.toFixed(0)} ms`);
       }
-      await refresher.unbind(`${vip}/24`);
+      controller.want(false);
+      await controller.settled();
+      assert.equal(await adapterA.isBound(`${vip}/24`), false);
       assert.equal(await silentFor(4 * REFRESH_MS), 0, 'no refresh after unbind');
 
-      await refresher.bind(`${vip}/24`);
-      await refresher.announce(`${vip}/24`);
+      // Bound again: the refresh runs again, without waiting for a new burst.
+      controller.want(true);
       await cap.waitFor(ours, cap.frames.filter(ours).length + 2, 3000);
       await net.exec(a, 'ip', ['addr', 'del', `${vip}/24`, 'dev', 'eth0']);
       await silentFor(REFRESH_MS); // a round already running may still send once
       assert.equal(await silentFor(4 * REFRESH_MS), 0, 'no refresh once the address is gone');
+      assert.deepEqual(failures, []);
     } finally {
+      controller.close();
       await cap.stop();
-      await refresher.close();
+      await adapterA.unbind(`${vip}/24`).catch(() => undefined);
     }
   });
 

@@ -51,7 +51,6 @@ export interface TestHost {
 export interface AdapterChildOptions {
   /** Defaults to the host's eth0; another name tests a missing interface. */
   interfaceName?: string;
-  refreshIntervalMs?: number;
   /** Prefix for the node command, e.g. setpriv to drop capabilities. */
   wrapper?: string[];
 }
@@ -129,7 +128,6 @@ export async function createTestNetwork(options: { hosts: number }): Promise<Tes
     async adapter(host, opts = {}) {
       const interfaceName = opts.interfaceName ?? host.ifName;
       const args = ['--interface', interfaceName];
-      if (opts.refreshIntervalMs !== undefined) args.push('--refresh-ms', String(opts.refreshIntervalMs));
       const child = network.spawnNode(host, 'test/support/net-stdio-main.ts', args, opts.wrapper);
       const remote = new RemoteNetAdapter(child, interfaceName);
       await remote.whenReady();

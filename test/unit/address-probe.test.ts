@@ -36,7 +36,7 @@ function probed(answers: (string | null)[]) {
     cidr: '198.18.0.150/32',
     net,
     lifetimeSec: () => 0,
-    announce: { count: 1, intervalMs: 0 },
+    announce: { count: 1, intervalMs: 0, refreshIntervalMs: 0 },
     onError: (code, err) => calls.push(`${code} ${String(err)}`),
     onAnnounced: () => undefined,
     mayRecreate: () => true,

@@ -67,7 +67,7 @@ async function agent(
     logger: silent,
     leaseTtlMs: 2000,
     addressLifetimeSec: 0,
-    announce: { count: 1, intervalMs: 0 },
+    announce: { count: 1, intervalMs: 0, refreshIntervalMs: 0 },
     handoverTimeoutMs: 1000,
     restartGraceSec: 5,
   });

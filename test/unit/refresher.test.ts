@@ -37,7 +37,7 @@ function controller(
     cidr,
     net,
     lifetimeSec: lifetime,
-    announce: { count: 1, intervalMs: 0 },
+    announce: { count: 1, intervalMs: 0, refreshIntervalMs: 0 },
     onError: () => undefined,
     onAnnounced: () => undefined,
     mayRecreate: options.mayRecreate ?? (() => true),
