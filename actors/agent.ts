@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { EMPTY, Subject, catchError, filter, firstValueFrom, of, timeout, type Observable } from 'rxjs';
+import { EMPTY, Subject, type Observable } from 'rxjs';
 import { createActor, fromEventObservable, type Actor } from 'xstate';
 import {
   addressesOf,
@@ -19,35 +18,24 @@ import type { Election, EtcdSession, HostMembership, StoredVip } from '../adapte
 import type { NetAdapter } from '../adapters/net/types.ts';
 import type { VipCache } from '../adapters/cache/vip-cache.ts';
 import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
-import { refusedExecChecks, type ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
+import type { ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
 import { HostAddresses } from './host-addresses.ts';
-import { ipRefusalMessage } from '../adapters/net/vip-rule.ts';
 import { AddressRefresher } from './refresher.ts';
 import { TurnBatcher } from './batcher.ts';
-import { EtcdAdapterError } from '../adapters/etcd/errors.ts';
-import {
-  AgentStoppingError,
-  EtcdUnavailableError,
-  DuplicateVipError,
-  HandoverTimeoutError,
-  InvalidVipError,
-  NoOtherCandidateError,
-  NotOwnerError,
-  VipNotFoundError,
-} from './errors.ts';
 import type { Journal } from './journal.ts';
 import { levelOf, type NoteCode } from './notes.ts';
 import { lifetimeSec, mayRecreateExpired, refreshEveryMs } from './lifetime.ts';
 import {
   afterAddress,
   background,
-  checksIntervalMs,
   createRuntime,
   errorText,
   runtimeInputs$,
   type VipRuntime,
   type VipRuntimeDeps,
 } from './vip-runtime.ts';
+import { VipService } from './vip-service.ts';
+import { VipCacheWriter } from './vip-cache-writer.ts';
 import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
 import type { Logger } from './logger.ts';
 import type { AgentHealth, AgentService, HealthRoundReport, JournalEntry, NewVip, VipView } from './types.ts';
@@ -56,6 +44,7 @@ import type { AgentHealth, AgentService, HealthRoundReport, JournalEntry, NewVip
  * The agent: wires the pure machines to the adapters. It owns one runtime per VIP (its
  * election, its health checks, its address controller), provides the IP machine's actions
  * with them, and journals every event the IP actors receive through XState's inspection API.
+ * The API's operations are the VipService's (actors/vip-service.ts); the agent delegates.
  *
  * Construct with `createAgent(options)`, then `start()`; `stop({ handover: true })` on SIGTERM.
  */
@@ -93,7 +82,7 @@ export interface AgentOptions {
   leaseTtlMs: number;
   /** Kernel lifetime of a bound VIP in seconds; 0 = none. Capped by the lease under at-most-one. */
   addressLifetimeSec: number;
-  announce: { count: number; intervalMs: number; refreshIntervalMs: number };
+  announce: { count: number; intervalMs: number };
   /** Bound on DELETE and failover waiting for another host. */
   handoverTimeoutMs: number;
   /** How long a restart may take and keep the VIPs (bridge lease and address lifetime). */
@@ -102,13 +91,6 @@ export interface AgentOptions {
   cache?: VipCache;
   notifier?: StateChangeNotifier;
 }
-
-const DEFAULT_HEALTHCHECK_INTERVAL_S = 0;
-/**
- * The local cache holds every VIP, so one write is O(n): writing it on each add made adding n
- * VIPs O(n²) (bench/scale). Changes within this delay share one write; stop() flushes it.
- */
-const CACHE_WRITE_DELAY_MS = 200;
 
 export class Agent implements AgentService {
   readonly hostname: string;
@@ -120,7 +102,8 @@ export class Agent implements AgentService {
   private readonly runtimeDeps: VipRuntimeDeps;
   /** Addresses on the interface when this process started: a restart's, bound without a probe. */
   private boundAtStart = new Set<string>();
-  private cacheTimer: NodeJS.Timeout | undefined;
+  private readonly cache: VipCacheWriter;
+  private readonly service: VipService;
   private readonly healthRounds = new Subject<HealthRoundReport>();
   /** Adds of one turn reach the supervisor as one event; removed (or stopping) ones never. */
   private readonly spawns = new TurnBatcher<VipRuntime>(
@@ -191,6 +174,20 @@ export class Agent implements AgentService {
     this.actor.subscribe({
       error: (err) => options.logger.error('agent actor failed', { err: String(err) }),
     });
+    this.cache = new VipCacheWriter(options.cache, options.logger, () =>
+      [...this.runtimes.values()].map((r) => r.vip),
+    );
+    this.service = new VipService({
+      ...options,
+      hostAddresses: this.hostAddresses,
+      runtimes: this.runtimes,
+      cache: this.cache,
+      stopping: () => this.stopping,
+      send: (event) => this.actor.send(event),
+      vipIdOf: (ip) => this.vipIdOf(ip),
+      spawn: (vip) => this.spawn(vip),
+      note: (vipId, code, message) => this.note(vipId, code, message),
+    });
   }
 
   get journal$(): Observable<JournalEntry> {
@@ -208,9 +205,9 @@ export class Agent implements AgentService {
     let vips: StoredVip[];
     try {
       vips = await this.options.session.config.list();
-      this.saveCache(vips);
+      this.cache.save(vips);
     } catch (err) {
-      vips = this.options.cache?.read() ?? [];
+      vips = this.cache.read();
       // The session has said why in its own line; its elections keep these VIPs in STANDBY.
       if (this.options.session.status().faultSource === 'config') {
         this.options.logger.warn(
@@ -250,7 +247,7 @@ export class Agent implements AgentService {
     if (this.stopping) return;
     this.stopping = true;
     this.spawns.flush();
-    this.flushCache();
+    this.cache.flush();
     this.refresher.stop();
     this.hostAddresses.stop();
     const runtimes = [...this.runtimes.values()];
@@ -285,206 +282,43 @@ export class Agent implements AgentService {
   }
 
   list(): VipView[] {
-    return [...this.runtimes.keys()].map((id) => this.get(id));
+    return this.service.list();
   }
 
   get(id: string): VipView {
-    const runtime = this.runtimes.get(id);
-    if (!runtime) throw new VipNotFoundError(id);
-    const state = this.stateOf(id);
-    return {
-      id,
-      ip: runtime.vip.ip,
-      checks: runtime.checks.value.checks,
-      healthcheck_interval: runtime.vip.healthcheck_interval ?? DEFAULT_HEALTHCHECK_INTERVAL_S,
-      status: state,
-      owner: state === 'ACTIVATED',
-    };
+    return this.service.get(id);
   }
 
   add(request: NewVip): Promise<VipView> {
-    return this.viaEtcd(() => this.addNow(request));
-  }
-
-  private async addNow(request: NewVip): Promise<VipView> {
-    this.assertRunning();
-    this.assertChecksAllowed(request.checks ?? []);
-    const vip: StoredVip = {
-      id: `vip-${randomUUID()}`,
-      ip: request.ip,
-      checks: request.checks ?? [],
-      healthcheck_interval: request.healthcheck_interval ?? DEFAULT_HEALTHCHECK_INTERVAL_S,
-    };
-    const taken = (): void => {
-      const id = this.vipIdOf(vip.ip);
-      if (id !== undefined) throw new DuplicateVipError(vip.ip, id);
-    };
-    taken();
-    // Checked before the address is taken below: taken, it would count as this host's VIP.
-    const refusal = await this.hostAddresses.refusal(vip.ip);
-    if (refusal !== null) throw new InvalidVipError('ip', ipRefusalMessage(vip.ip, refusal));
-    this.assertRunning();
-    // Taken from here on, so a concurrent add of the same address (waiting on etcd like this
-    // one, or arriving before the supervisor has the batch this one joins) gets a 409.
-    taken();
-    this.actor.send({ type: 'vip.reserve', vips: [{ vipId: vip.id, ip: vip.ip }] });
-    try {
-      // Stored first: a VIP the agent runs is always one it will restore.
-      await this.options.session.config.put(vip);
-    } catch (err) {
-      this.actor.send({ type: 'vip.unreserve', vipId: vip.id, ip: vip.ip });
-      throw err;
-    }
-    this.spawn(vip);
-    this.scheduleCacheWrite();
-    return this.get(vip.id);
+    return this.service.add(request);
   }
 
   updateChecks(id: string, checks: HealthCheckSpec[], healthcheckInterval?: number): Promise<VipView> {
-    return this.viaEtcd(() => this.updateChecksNow(id, checks, healthcheckInterval));
-  }
-
-  private async updateChecksNow(
-    id: string,
-    checks: HealthCheckSpec[],
-    healthcheckInterval?: number,
-  ): Promise<VipView> {
-    this.assertRunning();
-    const runtime = this.mustRuntime(id);
-    this.assertChecksAllowed(checks);
-    const vip: StoredVip = {
-      ...runtime.vip,
-      checks,
-      healthcheck_interval: healthcheckInterval ?? runtime.vip.healthcheck_interval,
-    };
-    await this.options.session.config.put(vip);
-    runtime.vip = vip;
-    runtime.checks.next({ checks, intervalMs: checksIntervalMs(vip, this.options.health.intervalMs) });
-    this.scheduleCacheWrite();
-    return this.get(id);
-  }
-
-  /** The first EXEC check EXEC_CHECKS_DIR refuses becomes a 400 naming `checks[N].command`. */
-  private assertChecksAllowed(checks: readonly HealthCheckSpec[]): void {
-    const [refused] = refusedExecChecks(checks, this.options.execPolicy);
-    if (refused) throw new InvalidVipError(refused.field, refused.message);
+    return this.service.updateChecks(id, checks, healthcheckInterval);
   }
 
   remove(id: string): Promise<void> {
-    return this.viaEtcd(() => this.removeNow(id));
-  }
-
-  private async removeNow(id: string): Promise<void> {
-    this.assertRunning();
-    const runtime = this.mustRuntime(id);
-    runtime.removing = true;
-    const owned = this.stateOf(id) === 'ACTIVATED';
-    // The machine has no event for a removal: the journal says what happens to the address.
-    this.note(
-      id,
-      'VIP_REMOVING',
-      owned
-        ? `${runtime.vip.ip}: removing: withdrawing, unbinding, releasing the lock and waiting for another owner`
-        : `${runtime.vip.ip}: removing: withdrawing from the election`,
-    );
-    runtime.election.setCandidate(false);
-    if (owned) {
-      runtime.address.want(false);
-      await runtime.address.settled();
-      await runtime.election.release();
-      await this.waitForOtherOwner(runtime.election, this.options.handoverTimeoutMs);
-    }
-    runtime.address.close();
-    this.actor.send({ type: 'vip.remove', vipId: id });
-    this.runtimes.delete(id);
-    // A VIP removed before its batch reached the supervisor holds only a reservation.
-    this.actor.send({ type: 'vip.unreserve', vipId: id, ip: runtime.vip.ip });
-    await runtime.election.close();
-    await this.options.session.config.delete(id);
-    this.scheduleCacheWrite();
-    this.options.journal.forget(id);
+    return this.service.remove(id);
   }
 
   tryLock(id: string): Promise<VipView> {
-    return this.viaEtcd(() => this.tryLockNow(id));
-  }
-
-  private async tryLockNow(id: string): Promise<VipView> {
-    this.assertRunning();
-    const runtime = this.mustRuntime(id);
-    await runtime.election.tryLock();
-    return this.get(id);
+    return this.service.tryLock(id);
   }
 
   failover(id: string): Promise<void> {
-    return this.viaEtcd(() => this.failoverNow(id));
-  }
-
-  private async failoverNow(id: string): Promise<void> {
-    this.assertRunning();
-    const runtime = this.mustRuntime(id);
-    if (this.stateOf(id) !== 'ACTIVATED')
-      throw new NotOwnerError(runtime.vip.ip, await runtime.election.owner());
-    const others = (await runtime.election.hosts()).filter((h) => h.hostname !== this.hostname);
-    if (others.length === 0) throw new NoOtherCandidateError(runtime.vip.ip);
-    // The machine stays ACTIVATED until etcd names the new owner: the journal says why the address goes.
-    this.note(id, 'FAILOVER_REQUESTED', `${runtime.vip.ip}: failover: unbinding and handing the lock over`);
-    // Unbind before letting go of the lock, so two hosts never answer at once.
-    runtime.address.want(false);
-    await runtime.address.settled();
-    const newOwner = await runtime.election.failover(this.options.handoverTimeoutMs);
-    if (newOwner === null || newOwner === this.hostname) {
-      this.note(
-        id,
-        'FAILOVER_TIMED_OUT',
-        `${runtime.vip.ip}: failover: no other host took it within ${this.options.handoverTimeoutMs} ms`,
-      );
-      if (this.stateOf(id) === 'ACTIVATED') {
-        runtime.address.want(true);
-        runtime.address.announce();
-      }
-      throw new HandoverTimeoutError(runtime.vip.ip, this.options.handoverTimeoutMs);
-    }
+    return this.service.failover(id);
   }
 
   hosts(id: string): Promise<HostMembership[]> {
-    const runtime = this.mustRuntime(id);
-    return this.viaEtcd(() => runtime.election.hosts());
-  }
-
-  /** etcd failures reach callers as EtcdUnavailableError (HTTP 503), never as adapter errors. */
-  private async viaEtcd<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (err) {
-      if (err instanceof EtcdAdapterError)
-        throw new EtcdUnavailableError(`etcd: ${err.message}`, { cause: err });
-      throw err;
-    }
+    return this.service.hosts(id);
   }
 
   journal(id: string): JournalEntry[] {
-    this.mustRuntime(id);
-    return this.options.journal.entries(id);
+    return this.service.journal(id);
   }
 
   health(): AgentHealth {
-    const status = this.options.session.status();
-    const reasons: string[] = [];
-    if (this.stopping) reasons.push('agent is stopping');
-    if (status.configError !== undefined)
-      reasons.push(`etcd configuration error (${status.configError.code}): ${status.configError.message}`);
-    else if (status.state !== 'alive')
-      reasons.push(`etcd session ${status.state}${status.lastError ? `: ${status.lastError}` : ''}`);
-    const failing = this.list().filter((vip) => vip.status === 'FAILING');
-    if (failing.length > 0) reasons.push(`health checks failing for ${failing.map((v) => v.ip).join(', ')}`);
-    return {
-      ok: reasons.length === 0,
-      reasons,
-      etcd: status.state,
-      leaseRemainingMs: status.leaseRemainingMs,
-      ...(status.configError !== undefined ? { configError: status.configError } : {}),
-    };
+    return this.service.health();
   }
 
   /** Resolves once every VIP's queued address work has run (tests, graceful stop). */
@@ -582,22 +416,8 @@ export class Agent implements AgentService {
     return refreshEveryMs(this.options, this.options.session.status());
   }
 
-  private async waitForOtherOwner(election: Election, timeoutMs: number): Promise<void> {
-    const current = await election.owner();
-    if (current !== null && current !== this.hostname) return;
-    await firstValueFrom(
-      election.events$.pipe(
-        filter((e) => e.type === 'demoted'),
-        timeout(timeoutMs),
-        catchError(() => of(null)),
-      ),
-      { defaultValue: null },
-    );
-  }
-
-  /** O(1): reads the one child actor (list() over n VIPs must stay linear). */
   private stateOf(id: string): IpState {
-    return this.runtimes.get(id)?.ipActor?.getSnapshot().value ?? 'BOOTING';
+    return this.service.stateOf(id);
   }
 
   /** The supervisor's index is the agent's only one: reservations included. */
@@ -607,43 +427,6 @@ export class Agent implements AgentService {
 
   private runtime(vipId: string): VipRuntime | undefined {
     return this.runtimes.get(vipId);
-  }
-
-  private mustRuntime(id: string): VipRuntime {
-    const runtime = this.runtimes.get(id);
-    if (!runtime) throw new VipNotFoundError(id);
-    return runtime;
-  }
-
-  private assertRunning(): void {
-    if (this.stopping) throw new AgentStoppingError();
-  }
-
-  private storedVips(): StoredVip[] {
-    return [...this.runtimes.values()].map((r) => r.vip);
-  }
-
-  private scheduleCacheWrite(): void {
-    if (!this.options.cache || this.cacheTimer) return;
-    this.cacheTimer = setTimeout(() => this.flushCache(), CACHE_WRITE_DELAY_MS);
-    this.cacheTimer.unref();
-  }
-
-  /** Writes a pending cache update now. */
-  private flushCache(): void {
-    if (!this.cacheTimer) return;
-    clearTimeout(this.cacheTimer);
-    this.cacheTimer = undefined;
-    this.saveCache(this.storedVips());
-  }
-
-  /** A failure is logged: etcd holds the configuration, the cache only covers its absence. */
-  private saveCache(vips: readonly StoredVip[]): void {
-    try {
-      this.options.cache?.write(vips);
-    } catch (err) {
-      this.options.logger.warn('cannot write the local VIP cache', { err: errorText(err) });
-    }
   }
 }
 

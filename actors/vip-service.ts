@@ -1,0 +1,293 @@
+import { randomUUID } from 'node:crypto';
+import { catchError, filter, firstValueFrom, of, timeout } from 'rxjs';
+import type { AgentEvent } from '../machines/agent.ts';
+import type { IpState } from '../machines/ip.ts';
+import type { Election, EtcdSession, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
+import type { HealthCheckSpec } from '../adapters/health/types.ts';
+import { refusedExecChecks, type ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
+import { ipRefusalMessage } from '../adapters/net/vip-rule.ts';
+import { EtcdAdapterError } from '../adapters/etcd/errors.ts';
+import {
+  AgentStoppingError,
+  EtcdUnavailableError,
+  DuplicateVipError,
+  HandoverTimeoutError,
+  InvalidVipError,
+  NoOtherCandidateError,
+  NotOwnerError,
+  VipNotFoundError,
+} from './errors.ts';
+import type { HostAddresses } from './host-addresses.ts';
+import type { Journal } from './journal.ts';
+import type { NoteCode } from './notes.ts';
+import { checksIntervalMs, type VipRuntime } from './vip-runtime.ts';
+import type { VipCacheWriter } from './vip-cache-writer.ts';
+import type { AgentHealth, JournalEntry, NewVip, VipView } from './types.ts';
+
+const DEFAULT_HEALTHCHECK_INTERVAL_S = 0;
+
+/** What the service needs from the agent: its runtimes, its supervisor and its notes. */
+export interface VipServiceDeps {
+  hostname: string;
+  session: EtcdSession;
+  journal: Journal;
+  execPolicy: ExecChecksPolicy;
+  health: { intervalMs: number };
+  /** Bound on DELETE and failover waiting for another host. */
+  handoverTimeoutMs: number;
+  hostAddresses: HostAddresses;
+  /** The agent's runtimes: the service removes from it, spawn() adds to it. */
+  runtimes: Map<string, VipRuntime>;
+  cache: VipCacheWriter;
+  stopping(): boolean;
+  /** Sends to the supervisor (reservations and removals). */
+  send(event: AgentEvent): void;
+  /** The supervisor's index is the agent's only one: reservations included. */
+  vipIdOf(ip: string): string | undefined;
+  spawn(vip: StoredVip): void;
+  note(vipId: string, code: NoteCode, message: string): void;
+}
+
+/**
+ * The VIP service behind the API: add, update, remove, lock, failover and the agent's health. Removal and failover
+ * drive the address and the election directly (the machine has no event for them), so each
+ * says what it does to the address in a journal note.
+ */
+export class VipService {
+  constructor(private readonly deps: VipServiceDeps) {}
+
+  list(): VipView[] {
+    return [...this.deps.runtimes.keys()].map((id) => this.get(id));
+  }
+
+  get(id: string): VipView {
+    const runtime = this.mustRuntime(id);
+    const state = this.stateOf(id);
+    return {
+      id,
+      ip: runtime.vip.ip,
+      checks: runtime.checks.value.checks,
+      healthcheck_interval: runtime.vip.healthcheck_interval ?? DEFAULT_HEALTHCHECK_INTERVAL_S,
+      status: state,
+      owner: state === 'ACTIVATED',
+    };
+  }
+
+  add(request: NewVip): Promise<VipView> {
+    return viaEtcd(() => this.addNow(request));
+  }
+
+  updateChecks(id: string, checks: HealthCheckSpec[], healthcheckInterval?: number): Promise<VipView> {
+    return viaEtcd(() => this.updateChecksNow(id, checks, healthcheckInterval));
+  }
+
+  remove(id: string): Promise<void> {
+    return viaEtcd(() => this.removeNow(id));
+  }
+
+  tryLock(id: string): Promise<VipView> {
+    return viaEtcd(() => this.tryLockNow(id));
+  }
+
+  failover(id: string): Promise<void> {
+    return viaEtcd(() => this.failoverNow(id));
+  }
+
+  hosts(id: string): Promise<HostMembership[]> {
+    const runtime = this.mustRuntime(id);
+    return viaEtcd(() => runtime.election.hosts());
+  }
+
+  journal(id: string): JournalEntry[] {
+    this.mustRuntime(id);
+    return this.deps.journal.entries(id);
+  }
+
+  health(): AgentHealth {
+    const status = this.deps.session.status();
+    const reasons: string[] = [];
+    if (this.deps.stopping()) reasons.push('agent is stopping');
+    if (status.configError !== undefined)
+      reasons.push(`etcd configuration error (${status.configError.code}): ${status.configError.message}`);
+    else if (status.state !== 'alive')
+      reasons.push(`etcd session ${status.state}${status.lastError ? `: ${status.lastError}` : ''}`);
+    const failing = this.list().filter((vip) => vip.status === 'FAILING');
+    if (failing.length > 0) reasons.push(`health checks failing for ${failing.map((v) => v.ip).join(', ')}`);
+    return {
+      ok: reasons.length === 0,
+      reasons,
+      etcd: status.state,
+      leaseRemainingMs: status.leaseRemainingMs,
+      ...(status.configError !== undefined ? { configError: status.configError } : {}),
+    };
+  }
+
+  /** O(1): reads the one child actor (list() over n VIPs must stay linear). */
+  stateOf(id: string): IpState {
+    return this.deps.runtimes.get(id)?.ipActor?.getSnapshot().value ?? 'BOOTING';
+  }
+
+  private async addNow(request: NewVip): Promise<VipView> {
+    this.assertRunning();
+    this.assertChecksAllowed(request.checks ?? []);
+    const vip: StoredVip = {
+      id: `vip-${randomUUID()}`,
+      ip: request.ip,
+      checks: request.checks ?? [],
+      healthcheck_interval: request.healthcheck_interval ?? DEFAULT_HEALTHCHECK_INTERVAL_S,
+    };
+    const taken = (): void => {
+      const id = this.deps.vipIdOf(vip.ip);
+      if (id !== undefined) throw new DuplicateVipError(vip.ip, id);
+    };
+    taken();
+    // Checked before the address is taken below: taken, it would count as this host's VIP.
+    const refusal = await this.deps.hostAddresses.refusal(vip.ip);
+    if (refusal !== null) throw new InvalidVipError('ip', ipRefusalMessage(vip.ip, refusal));
+    this.assertRunning();
+    // Taken from here on, so a concurrent add of the same address (waiting on etcd like this
+    // one, or arriving before the supervisor has the batch this one joins) gets a 409.
+    taken();
+    this.deps.send({ type: 'vip.reserve', vips: [{ vipId: vip.id, ip: vip.ip }] });
+    try {
+      // Stored first: a VIP the agent runs is always one it will restore.
+      await this.deps.session.config.put(vip);
+    } catch (err) {
+      this.deps.send({ type: 'vip.unreserve', vipId: vip.id, ip: vip.ip });
+      throw err;
+    }
+    this.deps.spawn(vip);
+    this.deps.cache.schedule();
+    return this.get(vip.id);
+  }
+
+  private async updateChecksNow(
+    id: string,
+    checks: HealthCheckSpec[],
+    healthcheckInterval?: number,
+  ): Promise<VipView> {
+    this.assertRunning();
+    const runtime = this.mustRuntime(id);
+    this.assertChecksAllowed(checks);
+    const vip: StoredVip = {
+      ...runtime.vip,
+      checks,
+      healthcheck_interval: healthcheckInterval ?? runtime.vip.healthcheck_interval,
+    };
+    await this.deps.session.config.put(vip);
+    runtime.vip = vip;
+    runtime.checks.next({ checks, intervalMs: checksIntervalMs(vip, this.deps.health.intervalMs) });
+    this.deps.cache.schedule();
+    return this.get(id);
+  }
+
+  /** The first EXEC check EXEC_CHECKS_DIR refuses becomes a 400 naming `checks[N].command`. */
+  private assertChecksAllowed(checks: readonly HealthCheckSpec[]): void {
+    const [refused] = refusedExecChecks(checks, this.deps.execPolicy);
+    if (refused) throw new InvalidVipError(refused.field, refused.message);
+  }
+
+  private async removeNow(id: string): Promise<void> {
+    this.assertRunning();
+    const runtime = this.mustRuntime(id);
+    runtime.removing = true;
+    const owned = this.stateOf(id) === 'ACTIVATED';
+    // The machine has no event for a removal: the journal says what happens to the address.
+    this.deps.note(
+      id,
+      'VIP_REMOVING',
+      owned
+        ? `${runtime.vip.ip}: removing: withdrawing, unbinding, releasing the lock and waiting for another owner`
+        : `${runtime.vip.ip}: removing: withdrawing from the election`,
+    );
+    runtime.election.setCandidate(false);
+    if (owned) {
+      runtime.address.want(false);
+      await runtime.address.settled();
+      await runtime.election.release();
+      await this.waitForOtherOwner(runtime.election, this.deps.handoverTimeoutMs);
+    }
+    runtime.address.close();
+    this.deps.send({ type: 'vip.remove', vipId: id });
+    this.deps.runtimes.delete(id);
+    // A VIP removed before its batch reached the supervisor holds only a reservation.
+    this.deps.send({ type: 'vip.unreserve', vipId: id, ip: runtime.vip.ip });
+    await runtime.election.close();
+    await this.deps.session.config.delete(id);
+    this.deps.cache.schedule();
+    this.deps.journal.forget(id);
+  }
+
+  private async tryLockNow(id: string): Promise<VipView> {
+    this.assertRunning();
+    const runtime = this.mustRuntime(id);
+    await runtime.election.tryLock();
+    return this.get(id);
+  }
+
+  private async failoverNow(id: string): Promise<void> {
+    this.assertRunning();
+    const runtime = this.mustRuntime(id);
+    const { hostname, handoverTimeoutMs } = this.deps;
+    if (this.stateOf(id) !== 'ACTIVATED')
+      throw new NotOwnerError(runtime.vip.ip, await runtime.election.owner());
+    const others = (await runtime.election.hosts()).filter((h) => h.hostname !== hostname);
+    if (others.length === 0) throw new NoOtherCandidateError(runtime.vip.ip);
+    // The machine stays ACTIVATED until etcd names the new owner: the journal says why the address goes.
+    this.deps.note(
+      id,
+      'FAILOVER_REQUESTED',
+      `${runtime.vip.ip}: failover: unbinding and handing the lock over`,
+    );
+    // Unbind before letting go of the lock, so two hosts never answer at once.
+    runtime.address.want(false);
+    await runtime.address.settled();
+    const newOwner = await runtime.election.failover(handoverTimeoutMs);
+    if (newOwner === null || newOwner === hostname) {
+      this.deps.note(
+        id,
+        'FAILOVER_TIMED_OUT',
+        `${runtime.vip.ip}: failover: no other host took it within ${handoverTimeoutMs} ms`,
+      );
+      if (this.stateOf(id) === 'ACTIVATED') {
+        runtime.address.want(true);
+        runtime.address.announce();
+      }
+      throw new HandoverTimeoutError(runtime.vip.ip, handoverTimeoutMs);
+    }
+  }
+
+  private async waitForOtherOwner(election: Election, timeoutMs: number): Promise<void> {
+    const current = await election.owner();
+    if (current !== null && current !== this.deps.hostname) return;
+    await firstValueFrom(
+      election.events$.pipe(
+        filter((e) => e.type === 'demoted'),
+        timeout(timeoutMs),
+        catchError(() => of(null)),
+      ),
+      { defaultValue: null },
+    );
+  }
+
+  private mustRuntime(id: string): VipRuntime {
+    const runtime = this.deps.runtimes.get(id);
+    if (!runtime) throw new VipNotFoundError(id);
+    return runtime;
+  }
+
+  private assertRunning(): void {
+    if (this.deps.stopping()) throw new AgentStoppingError();
+  }
+}
+
+/** etcd failures reach callers as EtcdUnavailableError (HTTP 503), never as adapter errors. */
+async function viaEtcd<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof EtcdAdapterError)
+      throw new EtcdUnavailableError(`etcd: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
