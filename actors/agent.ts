@@ -82,7 +82,7 @@ export interface AgentOptions {
   leaseTtlMs: number;
   /** Kernel lifetime of a bound VIP in seconds; 0 = none. Capped by the lease under at-most-one. */
   addressLifetimeSec: number;
-  announce: { count: number; intervalMs: number };
+  announce: { count: number; intervalMs: number; refreshIntervalMs: number };
   /** Bound on DELETE and failover waiting for another host. */
   handoverTimeoutMs: number;
   /** How long a restart may take and keep the VIPs (bridge lease and address lifetime). */
