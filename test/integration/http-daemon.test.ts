@@ -455,7 +455,8 @@ describe('HTTP API of the real daemon', () => {
       body: string | undefined,
     ): boolean {
       if (auth !== AUTH) return false;
-      const idMatch = /^\/ips\/([^/?]+)(\/[^?]*)?$/.exec(path);
+      // The router matches paths case-insensitively: POST /IPS adds a VIP as POST /ips does.
+      const idMatch = /^\/ips\/([^/?]+)(\/[^?]*)?$/i.exec(path);
       const id = idMatch?.[1]?.toLowerCase();
       const targetsExisting = id === existing;
       let parsed: unknown;
@@ -466,14 +467,14 @@ describe('HTTP API of the real daemon', () => {
       }
       // The query string does not change the route: POST /ips?x=1 with a good body adds a VIP.
       const route = path.split('?')[0] ?? path;
-      if (method === 'POST' && /^\/ips\/?$/.test(route)) return parseBodyWith(createVipBody, parsed).ok;
+      if (method === 'POST' && /^\/ips\/?$/i.test(route)) return parseBodyWith(createVipBody, parsed).ok;
       if (!targetsExisting) return false;
       const sub = idMatch?.[2] ?? '';
       if ((method === 'PATCH' || method === 'PUT') && (sub === '' || sub === '/')) {
         return parseBodyWith(updateChecksBody, parsed).ok;
       }
       if (method === 'DELETE' && (sub === '' || sub === '/')) return true;
-      return method === 'POST' && /^\/(lock|failover)\/?$/.test(sub);
+      return method === 'POST' && /^\/(lock|failover)\/?$/i.test(sub);
     }
 
     // Wrong credentials from one address get it refused (429) after 20 within a minute: each
