@@ -19,6 +19,7 @@ import type { NetAdapter } from '../adapters/net/types.ts';
 import type { VipCache } from '../adapters/cache/vip-cache.ts';
 import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
 import type { ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
+import type { StateChange as HookStateChange } from '../adapters/hooks/types.ts';
 import { HostAddresses } from './host-addresses.ts';
 import { AddressRefresher } from './refresher.ts';
 import { TurnBatcher } from './batcher.ts';
@@ -49,18 +50,8 @@ import type { AgentHealth, AgentService, HealthRoundReport, JournalEntry, NewVip
  * Construct with `createAgent(options)`, then `start()`; `stop({ handover: true })` on SIGTERM.
  */
 
-export interface StateChange {
-  vipId: string;
-  ip: string;
-  from: IpState;
-  to: IpState;
-  event: string;
-  hostname: string;
-  leaseId: string | null;
-  /** etcd revision the election decided at (LINK_REVISION); absent for health and fault events. */
-  revision?: number;
-  time: string;
-}
+/** A state change of one VIP as the hooks take it: its one definition is the hooks'. */
+export type StateChange = HookStateChange<IpState>;
 
 /** Where state changes go (notify hooks); never blocks, never throws. */
 export interface StateChangeNotifier {
