@@ -1,19 +1,7 @@
-import { EMPTY, Subject, type Observable } from 'rxjs';
-import { createActor, fromEventObservable, type Actor } from 'xstate';
-import {
-  addressesOf,
-  ipActorOf,
-  supervisorWith,
-  vipIdOfAddress,
-  type AgentMachine,
-} from '../machines/agent.ts';
-import {
-  ipMachine,
-  type FaultPolicy,
-  type IpEvent,
-  type IpInputsParams,
-  type IpState,
-} from '../machines/ip.ts';
+import { Subject, type Observable } from 'rxjs';
+import { createActor, type Actor } from 'xstate';
+import { addressesOf, supervisorWith, vipIdOfAddress, type AgentMachine } from '../machines/agent.ts';
+import type { FaultPolicy, IpState } from '../machines/ip.ts';
 import type { Election, EtcdSession, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
 import type { NetAdapter } from '../adapters/net/types.ts';
 import type { VipCache } from '../adapters/cache/vip-cache.ts';
@@ -22,19 +10,12 @@ import type { ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
 import type { StateChange as HookStateChange } from '../adapters/hooks/types.ts';
 import { HostAddresses } from './host-addresses.ts';
 import { AddressRefresher } from './refresher.ts';
-import { TurnBatcher } from './batcher.ts';
 import type { Journal } from './journal.ts';
 import { levelOf, type NoteCode } from './notes.ts';
 import { lifetimeSec, mayRecreateExpired, refreshEveryMs } from './lifetime.ts';
-import {
-  afterAddress,
-  background,
-  createRuntime,
-  errorText,
-  runtimeInputs$,
-  type VipRuntime,
-  type VipRuntimeDeps,
-} from './vip-runtime.ts';
+import { errorText, type VipRuntime, type VipRuntimeDeps } from './vip-runtime.ts';
+import { RuntimeSet } from './runtime-set.ts';
+import { provideIpMachine } from './ip-provision.ts';
 import { VipService } from './vip-service.ts';
 import { VipCacheWriter } from './vip-cache-writer.ts';
 import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
@@ -85,7 +66,8 @@ export interface AgentOptions {
 
 export class Agent implements AgentService {
   readonly hostname: string;
-  private readonly runtimes = new Map<string, VipRuntime>();
+  private readonly set: RuntimeSet;
+  private readonly runtimes: Map<string, VipRuntime>;
   private readonly actor: Actor<AgentMachine>;
   private stopping = false;
   private readonly refresher: AddressRefresher;
@@ -96,34 +78,9 @@ export class Agent implements AgentService {
   private readonly cache: VipCacheWriter;
   private readonly service: VipService;
   private readonly healthRounds = new Subject<HealthRoundReport>();
-  /** Adds of one turn reach the supervisor as one event; removed (or stopping) ones never. */
-  private readonly spawns = new TurnBatcher<VipRuntime>(
-    (batch) => this.spawnNow(batch),
-    (runtime) => !this.stopping && this.runtimes.get(runtime.vip.id) === runtime,
-  );
 
   constructor(private readonly options: AgentOptions) {
     this.hostname = options.hostname;
-    const ip = ipMachine.provide({
-      actions: {
-        bindAddress: ({ context }) => this.runtime(context.vipId)?.address.want(true),
-        announce: ({ context }) => this.runtime(context.vipId)?.address.announce(),
-        removeAddress: ({ context }) => this.runtime(context.vipId)?.address.want(false),
-        releaseLock: ({ context }) =>
-          this.afterAddress(context.vipId, (r) =>
-            this.background(context.vipId, 'RELEASE_FAILED', () => r.election.release()),
-          ),
-        withdrawCandidacy: ({ context }) =>
-          this.afterAddress(context.vipId, (r) => r.election.setCandidate(false)),
-        resumeCandidacy: ({ context }) =>
-          this.afterAddress(context.vipId, (r) => {
-            if (!r.removing) r.election.setCandidate(true);
-          }),
-      },
-      actors: {
-        inputs: fromEventObservable(({ input }: { input: IpInputsParams }) => this.inputs$(input.vipId)),
-      },
-    });
     this.refresher = new AddressRefresher({
       net: options.net,
       controllers: () => [...this.runtimes.values()].map((runtime) => runtime.address),
@@ -153,6 +110,15 @@ export class Agent implements AgentService {
       onHealthRound: (report) => this.healthRounds.next(report),
       note: (vipId, code, message) => this.note(vipId, code, message),
     };
+    this.set = new RuntimeSet({
+      runtimeDeps: this.runtimeDeps,
+      logger: options.logger,
+      supervisor: () => this.actor,
+      vipIdOf: (ip) => this.vipIdOf(ip),
+      stopping: () => this.stopping,
+    });
+    this.runtimes = this.set.runtimes;
+    const ip = provideIpMachine((vipId) => this.runtimes.get(vipId), this.runtimeDeps);
     this.actor = createActor(supervisorWith(ip), {
       input: { faultPolicy: options.faultPolicy },
       inspect: createJournalRecorder({
@@ -176,7 +142,7 @@ export class Agent implements AgentService {
       stopping: () => this.stopping,
       send: (event) => this.actor.send(event),
       vipIdOf: (ip) => this.vipIdOf(ip),
-      spawn: (vip) => this.spawn(vip),
+      spawn: (vip) => this.set.spawn(vip),
       note: (vipId, code, message) => this.note(vipId, code, message),
     });
   }
@@ -220,7 +186,7 @@ export class Agent implements AgentService {
       local.filter((a) => a.interfaceName === this.options.net.interfaceName).map((a) => a.cidr),
     );
     const started = performance.now();
-    this.spawnAll(vips);
+    this.set.spawnAll(vips);
     // Not awaited: with etcd down the agent must not wait on it to bind its cached VIPs.
     void this.hostAddresses.start(local);
     this.options.logger.info('VIPs restored', {
@@ -237,7 +203,7 @@ export class Agent implements AgentService {
   async stop(options: { handover: boolean }): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    this.spawns.flush();
+    this.set.flush();
     this.cache.flush();
     this.refresher.stop();
     this.hostAddresses.stop();
@@ -317,46 +283,6 @@ export class Agent implements AgentService {
     await Promise.all([...this.runtimes.values()].map((r) => r.address.settled()));
   }
 
-  private spawn(vip: StoredVip): void {
-    if (this.runtimes.has(vip.id)) return;
-    const taken = this.vipIdOf(vip.ip);
-    if (taken !== undefined && taken !== vip.id) {
-      this.options.logger.warn('two stored VIPs with one address: the second is not run', {
-        ip: vip.ip,
-        running: taken,
-        skipped: vip.id,
-      });
-      return;
-    }
-    // Reserved at once: the supervisor gets the VIP itself with the turn's batch.
-    this.actor.send({ type: 'vip.reserve', vips: [{ vipId: vip.id, ip: vip.ip }] });
-    const runtime = createRuntime(this.runtimeDeps, vip);
-    this.runtimes.set(vip.id, runtime);
-    this.spawns.push(runtime);
-  }
-
-  private spawnAll(vips: readonly StoredVip[]): void {
-    // One reservation event for the whole start (first address wins), not one per VIP.
-    this.actor.send({ type: 'vip.reserve', vips: vips.map((vip) => ({ vipId: vip.id, ip: vip.ip })) });
-    for (const vip of vips) this.spawn(vip);
-    this.spawns.flush();
-  }
-
-  private spawnNow(batch: VipRuntime[]): void {
-    this.actor.send({ type: 'vip.add', vips: batch.map((r) => ({ vipId: r.vip.id, ip: r.vip.ip })) });
-    const snapshot = this.actor.getSnapshot();
-    for (const runtime of batch) {
-      runtime.ipActor = ipActorOf(snapshot, runtime.vip.id);
-      runtime.election.setCandidate(true);
-    }
-  }
-
-  /** election$ and health$ of one VIP, merged: the IP actor's only inputs. */
-  private inputs$(vipId: string): Observable<IpEvent> {
-    const runtime = this.runtimes.get(vipId);
-    return runtime ? runtimeInputs$(this.runtimeDeps, runtime) : EMPTY;
-  }
-
   private onTransition(transition: RecordedTransition): void {
     const { vipId, ip, from, to, event, reason, revision } = transition;
     this.options.logger.info(`${ip} ${from} -> ${to}`, { vipId, event, reason });
@@ -385,16 +311,6 @@ export class Agent implements AgentService {
     this.options.journal.append({ kind: 'note', vipId, level, code, message });
   }
 
-  private afterAddress(vipId: string, start: (runtime: VipRuntime) => void): void {
-    const runtime = this.runtime(vipId);
-    if (runtime) afterAddress(this.runtimeDeps, runtime, start);
-  }
-
-  private background(vipId: string, code: NoteCode, work: (runtime: VipRuntime) => Promise<unknown>): void {
-    const runtime = this.runtime(vipId);
-    if (runtime) background(this.runtimeDeps, runtime, code, work);
-  }
-
   private lifetimeSec(): number | null {
     return lifetimeSec(this.options, this.options.session.status());
   }
@@ -414,10 +330,6 @@ export class Agent implements AgentService {
   /** The supervisor's index is the agent's only one: reservations included. */
   private vipIdOf(ip: string): string | undefined {
     return vipIdOfAddress(this.actor.getSnapshot(), ip);
-  }
-
-  private runtime(vipId: string): VipRuntime | undefined {
-    return this.runtimes.get(vipId);
   }
 }
 
