@@ -1,28 +1,22 @@
-import {
-  appendFileSync,
-  mkdirSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
-import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
+import type { JournalStore } from '../adapters/journal/file-store.ts';
+import { EVENT_SOURCES, FAULT_POLICIES, IP_EVENT_TYPES, IP_STATES } from '../machines/ip.ts';
+import type { Logger } from './logger.ts';
+import { NOTE_CODES, NOTE_LEVELS } from './notes.ts';
 import type { JournalEntry } from './types.ts';
 
 /**
  * Every event each IP actor receives, every transition it takes, and notes of what the actor
- * layer did. Bounded in memory per VIP; appended as JSON lines to `<dir>/<vip-id>.jsonl` so a
- * VIP's history survives a restart. A crash mid-write tears at most the last line, which
- * `readJournalFile` skips.
+ * layer did. Bounded in memory per VIP; each entry also goes to a store (a JSON-lines file per
+ * VIP, adapters/journal/file-store.ts) so a VIP's history survives a restart.
  */
 
 export interface JournalOptions {
-  /** Folder for the JSON-lines files; absent = memory only. */
-  dir?: string;
-  /** Entries kept in memory per VIP (and kept in the file when it is compacted). */
+  /** Where entries are kept between runs; absent = memory only. */
+  store?: JournalStore;
+  /** Told of each stored line that is skipped at load because it is not a journal entry. */
+  logger?: Pick<Logger, 'warn'>;
+  /** Entries kept in memory per VIP (and kept in the store when it is compacted). */
   maxEntries?: number;
 }
 
@@ -30,7 +24,7 @@ type Unsequenced<T> = T extends JournalEntry ? Omit<T, 'seq' | 'time'> : never;
 
 export class Journal {
   private readonly entriesByVip = new Map<string, JournalEntry[]>();
-  private readonly linesInFile = new Map<string, number>();
+  private readonly linesInStore = new Map<string, number>();
   private readonly live = new Subject<JournalEntry>();
   private readonly maxEntries: number;
   private seq = 0;
@@ -39,20 +33,25 @@ export class Journal {
 
   constructor(private readonly options: JournalOptions = {}) {
     this.maxEntries = options.maxEntries ?? 1000;
-    if (options.dir) mkdirSync(options.dir, { recursive: true });
   }
 
-  /** Loads what earlier runs wrote, so sequence numbers keep growing across restarts. */
-  loadFromDisk(): void {
-    const dir = this.options.dir;
-    if (!dir) return;
-    for (const file of readdirSync(dir)) {
-      if (!file.endsWith('.jsonl')) continue;
-      const vipId = file.slice(0, -'.jsonl'.length);
-      repairTornTail(join(dir, file));
-      const entries = readJournalFile(join(dir, file));
+  /**
+   * Loads what earlier runs stored, so sequence numbers keep growing across restarts. A line that
+   * is not a journal entry (hand-edited, or written by a version with other note codes) is
+   * skipped with a warning: replay and the API only ever see well-formed entries.
+   */
+  load(): void {
+    const store = this.options.store;
+    if (!store) return;
+    for (const [vipId, lines] of store.load()) {
+      const entries: JournalEntry[] = [];
+      for (const [index, line] of lines.entries()) {
+        const problem = journalEntryProblem(line);
+        if (problem === undefined) entries.push(line as JournalEntry);
+        else this.options.logger?.warn('journal line skipped', { vipId, line: index + 1, problem });
+      }
       this.entriesByVip.set(vipId, entries.slice(-this.maxEntries));
-      this.linesInFile.set(vipId, entries.length);
+      this.linesInStore.set(vipId, lines.length);
       for (const entry of entries) this.seq = Math.max(this.seq, entry.seq);
     }
   }
@@ -72,61 +71,62 @@ export class Journal {
     return [...(this.entriesByVip.get(vipId) ?? [])];
   }
 
-  /** Drops a deleted VIP's history from memory and disk. */
+  /** Drops a deleted VIP's history from memory and the store. */
   forget(vipId: string): void {
     this.entriesByVip.delete(vipId);
-    this.linesInFile.delete(vipId);
-    if (this.options.dir) rmSync(this.fileOf(vipId), { force: true });
+    this.linesInStore.delete(vipId);
+    this.options.store?.forget(vipId);
   }
 
   close(): void {
     this.live.complete();
-  }
-
-  private fileOf(vipId: string): string {
-    return join(this.options.dir ?? '.', `${vipId}.jsonl`);
+    this.options.store?.close();
   }
 
   private persist(entry: JournalEntry, inMemory: JournalEntry[]): void {
-    if (!this.options.dir) return;
-    const file = this.fileOf(entry.vipId);
-    const lines = (this.linesInFile.get(entry.vipId) ?? 0) + 1;
+    const store = this.options.store;
+    if (!store) return;
+    const lines = (this.linesInStore.get(entry.vipId) ?? 0) + 1;
     if (lines > 2 * this.maxEntries) {
-      // Compact by rewriting what memory holds; rename makes it atomic.
-      writeFileSync(`${file}.tmp`, inMemory.map((e) => JSON.stringify(e) + '\n').join(''));
-      renameSync(`${file}.tmp`, file);
-      this.linesInFile.set(entry.vipId, inMemory.length);
+      // Compact to what memory holds, so the store stays within twice the bound.
+      store.rewrite(entry.vipId, inMemory);
+      this.linesInStore.set(entry.vipId, inMemory.length);
       return;
     }
-    appendFileSync(file, JSON.stringify(entry) + '\n');
-    this.linesInFile.set(entry.vipId, lines);
+    store.append(entry.vipId, entry);
+    this.linesInStore.set(entry.vipId, lines);
   }
 }
 
-/** Cuts a torn last line (a crash mid-write) so the next append starts on a line of its own. */
-function repairTornTail(file: string): void {
-  const text = readFileSync(file, 'utf8');
-  if (text === '' || text.endsWith('\n')) return;
-  truncateSync(file, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
-}
+const isOneOf = (values: readonly string[], value: unknown): boolean =>
+  typeof value === 'string' && values.includes(value);
 
-/** Reads a JSON-lines journal; a torn or garbled line (a crash mid-write) is skipped. */
-export function readJournalFile(file: string): JournalEntry[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
+/** Why `value` is not a JournalEntry (the field at fault), or undefined when it is one. */
+export function journalEntryProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not an object';
+  const v = value as Record<string, unknown>;
+  if (typeof v.seq !== 'number' || !Number.isSafeInteger(v.seq) || v.seq < 1) return 'seq';
+  if (typeof v.time !== 'string') return 'time';
+  if (typeof v.vipId !== 'string') return 'vipId';
+  switch (v.kind) {
+    case 'start':
+      if (typeof v.ip !== 'string') return 'ip';
+      if (!isOneOf(FAULT_POLICIES, v.faultPolicy)) return 'faultPolicy';
+      if (!isOneOf(IP_STATES, v.state)) return 'state';
+      return undefined;
+    case 'event':
+      if (!isOneOf(IP_EVENT_TYPES, v.event)) return 'event';
+      if (!isOneOf([...EVENT_SOURCES, 'unknown'], v.source)) return 'source';
+      if (v.reason !== undefined && typeof v.reason !== 'string') return 'reason';
+      if (!isOneOf(IP_STATES, v.from)) return 'from';
+      if (!isOneOf(IP_STATES, v.to)) return 'to';
+      return undefined;
+    case 'note':
+      if (!isOneOf(NOTE_LEVELS, v.level)) return 'level';
+      if (typeof v.code !== 'string' || !Object.hasOwn(NOTE_CODES, v.code)) return 'code';
+      if (typeof v.message !== 'string') return 'message';
+      return undefined;
+    default:
+      return 'kind';
   }
-  const entries: JournalEntry[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const parsed = JSON.parse(line) as JournalEntry;
-      if (typeof parsed.seq === 'number' && typeof parsed.vipId === 'string') entries.push(parsed);
-    } catch {
-      // torn line: lose it, keep the rest
-    }
-  }
-  return entries;
 }

@@ -4,7 +4,8 @@
  * levels, and test/unit/note-codes.test.ts holds the two to each other.
  */
 
-export type NoteLevel = 'info' | 'warn' | 'error';
+export const NOTE_LEVELS = ['info', 'warn', 'error'] as const;
+export type NoteLevel = (typeof NOTE_LEVELS)[number];
 
 export const NOTE_CODES = {
   ANNOUNCE_SENT: { level: 'info', meaning: 'a round of gratuitous ARP / unsolicited NA went out' },

@@ -6,6 +6,7 @@ import type { Logger } from '../actors/logger.ts';
 import { levelOf } from '../actors/notes.ts';
 import { createFileVipCache } from '../adapters/cache/vip-cache.ts';
 import { createEtcdSession } from '../adapters/etcd/index.ts';
+import { createFileJournalStore } from '../adapters/journal/file-store.ts';
 import { createExecChecksPolicy, createHealthMonitor, createProbe } from '../adapters/health/index.ts';
 import { createHookRunner, DEFAULT_WEBHOOK_RETRY, type HookRunner } from '../adapters/hooks/index.ts';
 import { assertNetCapabilities, createNetAdapter } from '../adapters/net/index.ts';
@@ -113,8 +114,11 @@ async function serve(config: AgentConfig, logger: Logger, systemd: SystemdNotifi
     logger,
   });
 
-  const journal = new Journal({ dir: join(config.stateDir, 'journal') });
-  journal.loadFromDisk();
+  const journal = new Journal({
+    store: createFileJournalStore(join(config.stateDir, 'journal')),
+    logger,
+  });
+  journal.load();
   const hooks = createHooks(config, logger, sandbox);
   const agent = createAgent({
     hostname: config.hostname,

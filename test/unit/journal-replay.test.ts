@@ -14,11 +14,21 @@ import {
   type IpEvent,
   type IpState,
 } from '../../machines/ip.ts';
-import { Journal, readJournalFile } from '../../actors/journal.ts';
+import { Journal, journalEntryProblem } from '../../actors/journal.ts';
+import type { JournalEntry } from '../../actors/types.ts';
+import { createFileJournalStore, readJournalLines } from '../../adapters/journal/file-store.ts';
 import { createJournalRecorder } from '../../actors/recorder.ts';
 import { replay, stateAt } from '../../actors/replay.ts';
 
 const VIP = { vipId: 'vip-a', ip: '198.18.0.10/32' };
+
+/** The entries a journal file holds, each checked as the journal checks what it loads. */
+function readJournalFile(file: string): JournalEntry[] {
+  return readJournalLines(file).map((line) => {
+    assert.equal(journalEntryProblem(line), undefined, JSON.stringify(line));
+    return line as JournalEntry;
+  });
+}
 
 /** A live agent with one VIP, journaled exactly as actors/agent.ts journals it. */
 function liveAgent(journal: Journal, faultPolicy: FaultPolicy) {
@@ -67,11 +77,11 @@ describe('journal and replay', () => {
   it('restarts replay at each start entry (agent restart)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'link-journal-'));
     try {
-      const first = liveAgent(new Journal({ dir }), 'at-least-one');
+      const first = liveAgent(new Journal({ store: createFileJournalStore(dir) }), 'at-least-one');
       first.input.next({ type: 'elected', source: 'etcd' });
       first.actor.stop();
-      const journal = new Journal({ dir });
-      journal.loadFromDisk();
+      const journal = new Journal({ store: createFileJournalStore(dir) });
+      journal.load();
       const second = liveAgent(journal, 'at-most-one');
       second.input.next({ type: 'fault', source: 'fence' });
       const entries = journal.entries(VIP.vipId);
@@ -96,7 +106,7 @@ describe('journal and replay', () => {
       fc.property(fc.array(eventArb, { minLength: 1, maxLength: 20 }), fc.nat(), (events, cut) => {
         const dir = mkdtempSync(join(tmpdir(), 'link-journal-'));
         try {
-          const agent = liveAgent(new Journal({ dir }), 'at-least-one');
+          const agent = liveAgent(new Journal({ store: createFileJournalStore(dir) }), 'at-least-one');
           for (const type of events) agent.input.next({ type });
           agent.actor.stop();
           const file = join(dir, `${VIP.vipId}.jsonl`);
@@ -108,8 +118,8 @@ describe('journal and replay', () => {
           writeFileSync(file, text.slice(0, Math.max(tornAt, text.length - lastLine.length)));
           const loaded = readJournalFile(file);
           assert.deepEqual(loaded, whole.slice(0, -1));
-          const journal = new Journal({ dir });
-          journal.loadFromDisk();
+          const journal = new Journal({ store: createFileJournalStore(dir) });
+          journal.load();
           assert.deepEqual(journal.entries(VIP.vipId), whole.slice(0, -1));
           // Loading repaired the tear: the next entry lands on a line of its own.
           journal.append({
@@ -131,7 +141,7 @@ describe('journal and replay', () => {
   it('is bounded in memory and compacts its file', () => {
     const dir = mkdtempSync(join(tmpdir(), 'link-journal-'));
     try {
-      const journal = new Journal({ dir, maxEntries: 10 });
+      const journal = new Journal({ store: createFileJournalStore(dir), maxEntries: 10 });
       for (let i = 0; i < 100; i++) {
         journal.append({
           kind: 'note',
@@ -145,6 +155,45 @@ describe('journal and replay', () => {
       const onDisk = readJournalFile(join(dir, `${VIP.vipId}.jsonl`));
       assert.ok(onDisk.length <= 20, `file holds ${onDisk.length} lines`);
       assert.equal(onDisk.at(-1)?.seq, 100);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('skips a loaded line that is not a journal entry, with a warning', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'link-journal-'));
+    try {
+      const first = new Journal({ store: createFileJournalStore(dir) });
+      const note = { kind: 'note', vipId: VIP.vipId, level: 'info', code: 'ANNOUNCE_SENT' } as const;
+      const kept = [first.append({ ...note, message: 'one' })];
+      const good = JSON.stringify(first.append({ ...note, message: 'two' }));
+      kept.push(first.append({ ...note, message: 'three' }));
+      const file = join(dir, `${VIP.vipId}.jsonl`);
+      const lines = readFileSync(file, 'utf8').split('\n');
+      const unknownCode = good.replace('ANNOUNCE_SENT', 'NO_SUCH_CODE');
+      const badState = JSON.stringify({
+        ...JSON.parse(good),
+        kind: 'event',
+        event: 'elected',
+        from: 'NOWHERE',
+        to: 'ACTIVATED',
+        source: 'etcd',
+      });
+      writeFileSync(file, [lines[0], unknownCode, badState, '[1,2]', lines[2], ''].join('\n'));
+
+      const warnings: unknown[] = [];
+      const journal = new Journal({
+        store: createFileJournalStore(dir),
+        logger: { warn: (message, fields) => warnings.push({ message, ...fields }) },
+      });
+      journal.load();
+      assert.deepEqual(journal.entries(VIP.vipId), kept);
+      assert.deepEqual(warnings, [
+        { message: 'journal line skipped', vipId: VIP.vipId, line: 2, problem: 'code' },
+        { message: 'journal line skipped', vipId: VIP.vipId, line: 3, problem: 'from' },
+        { message: 'journal line skipped', vipId: VIP.vipId, line: 4, problem: 'not an object' },
+      ]);
+      assert.equal(journal.append({ ...note, message: 'four' }).seq, 4);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
