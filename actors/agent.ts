@@ -1,16 +1,11 @@
 import { Subject, type Observable } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
 import { addressesOf, supervisorWith, vipIdOfAddress, type AgentMachine } from '../machines/agent.ts';
-import type { FaultPolicy, IpState } from '../machines/ip.ts';
-import type { Election, EtcdSession, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
-import type { NetAdapter } from '../adapters/net/types.ts';
-import type { VipCache } from '../adapters/cache/vip-cache.ts';
-import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
-import type { ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
-import type { StateChange as HookStateChange } from '../adapters/hooks/types.ts';
+import type { IpState } from '../machines/ip.ts';
+import type { Election, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
+import type { HealthCheckSpec } from '../adapters/health/types.ts';
 import { HostAddresses } from './host-addresses.ts';
 import { AddressRefresher } from './refresher.ts';
-import type { Journal } from './journal.ts';
 import { levelOf, type NoteCode } from './notes.ts';
 import { lifetimeSec, mayRecreateExpired, refreshEveryMs } from './lifetime.ts';
 import { errorText, type VipRuntime, type VipRuntimeDeps } from './vip-runtime.ts';
@@ -19,50 +14,28 @@ import { provideIpMachine } from './ip-provision.ts';
 import { VipService } from './vip-service.ts';
 import { VipCacheWriter } from './vip-cache-writer.ts';
 import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
-import type { Logger } from './logger.ts';
-import type { AgentHealth, AgentService, HealthRoundReport, JournalEntry, NewVip, VipView } from './types.ts';
+import type {
+  AgentHealth,
+  AgentOptions,
+  AgentService,
+  HealthRoundReport,
+  JournalEntry,
+  NewVip,
+  VipView,
+} from './types.ts';
 
 /**
- * The agent: wires the pure machines to the adapters. It owns one runtime per VIP (its
- * election, its health checks, its address controller), provides the IP machine's actions
- * with them, and journals every event the IP actors receive through XState's inspection API.
+ * The agent: wires the pure machines to the adapters. Its RuntimeSet (actors/runtime-set.ts)
+ * holds one runtime per VIP (its election, its health checks, its address controller), the IP
+ * machine's actions are provided from them (actors/ip-provision.ts), and every event the IP
+ * actors receive is journaled through XState's inspection API.
  * The API's operations are the VipService's (actors/vip-service.ts); the agent delegates.
  *
  * Construct with `createAgent(options)`, then `start()`; `stop({ handover: true })` on SIGTERM.
  */
 
-/** A state change of one VIP as the hooks take it: its one definition is the hooks'. */
-export type StateChange = HookStateChange<IpState>;
-
-/** Where state changes go (notify hooks); never blocks, never throws. */
-export interface StateChangeNotifier {
-  notify(change: StateChange): void;
-  close(): Promise<void>;
-}
-
-export interface AgentOptions {
-  hostname: string;
-  faultPolicy: FaultPolicy;
-  session: EtcdSession;
-  net: NetAdapter;
-  monitorHealth: HealthMonitor;
-  /** EXEC_CHECKS_DIR's rule: an add or update with an EXEC check it refuses stores nothing. */
-  execPolicy: ExecChecksPolicy;
-  health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
-  journal: Journal;
-  logger: Logger;
-  leaseTtlMs: number;
-  /** Kernel lifetime of a bound VIP in seconds; 0 = none. Capped by the lease under at-most-one. */
-  addressLifetimeSec: number;
-  announce: { count: number; intervalMs: number; refreshIntervalMs: number };
-  /** Bound on DELETE and failover waiting for another host. */
-  handoverTimeoutMs: number;
-  /** How long a restart may take and keep the VIPs (bridge lease and address lifetime). */
-  restartGraceSec: number;
-  /** Local copy of the configuration, used when etcd is down at start. */
-  cache?: VipCache;
-  notifier?: StateChangeNotifier;
-}
+/** cli/agent.ts builds the notifier: its type's home is actors/types.ts. */
+export type { StateChangeNotifier } from './types.ts';
 
 export class Agent implements AgentService {
   readonly hostname: string;

@@ -1,7 +1,13 @@
 import type { Observable } from 'rxjs';
 import type { EventSource, FaultPolicy, IpEventType, IpState } from '../machines/ip.ts';
-import type { HostMembership, SessionStatus } from '../adapters/etcd/types.ts';
-import type { HealthCheckSpec } from '../adapters/health/types.ts';
+import type { EtcdSession, HostMembership, SessionStatus } from '../adapters/etcd/types.ts';
+import type { NetAdapter } from '../adapters/net/types.ts';
+import type { VipCache } from '../adapters/cache/vip-cache.ts';
+import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
+import type { ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
+import type { StateChange as HookStateChange } from '../adapters/hooks/types.ts';
+import type { Journal } from './journal.ts';
+import type { Logger } from './logger.ts';
 import type { NoteCode, NoteLevel } from './notes.ts';
 
 /** One line of a VIP's journal. `kind: 'start'` marks an actor (re)start: replay restarts there. */
@@ -90,4 +96,37 @@ export interface AgentService {
   /** Live health-check rounds of every VIP: too frequent for the bounded journal. */
   readonly healthRounds$: Observable<HealthRoundReport>;
   health(): AgentHealth;
+}
+
+/** A state change of one VIP as the hooks take it: its one definition is the hooks'. */
+export type StateChange = HookStateChange<IpState>;
+
+/** Where state changes go (notify hooks); never blocks, never throws. */
+export interface StateChangeNotifier {
+  notify(change: StateChange): void;
+  close(): Promise<void>;
+}
+
+export interface AgentOptions {
+  hostname: string;
+  faultPolicy: FaultPolicy;
+  session: EtcdSession;
+  net: NetAdapter;
+  monitorHealth: HealthMonitor;
+  /** EXEC_CHECKS_DIR's rule: an add or update with an EXEC check it refuses stores nothing. */
+  execPolicy: ExecChecksPolicy;
+  health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
+  journal: Journal;
+  logger: Logger;
+  leaseTtlMs: number;
+  /** Kernel lifetime of a bound VIP in seconds; 0 = none. Capped by the lease under at-most-one. */
+  addressLifetimeSec: number;
+  announce: { count: number; intervalMs: number; refreshIntervalMs: number };
+  /** Bound on DELETE and failover waiting for another host. */
+  handoverTimeoutMs: number;
+  /** How long a restart may take and keep the VIPs (bridge lease and address lifetime). */
+  restartGraceSec: number;
+  /** Local copy of the configuration, used when etcd is down at start. */
+  cache?: VipCache;
+  notifier?: StateChangeNotifier;
 }
