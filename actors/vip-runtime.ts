@@ -14,7 +14,7 @@ import type { HealthRoundReport } from './types.ts';
 /**
  * One VIP's runtime: its election, its address controller and its health checks, and the two
  * orderings the IP machine's actions need (election work after address work; background etcd
- * work whose failure is a note). The agent owns the map of them and the service around them.
+ * work whose failure is a note). The RuntimeSet (actors/runtime-set.ts) owns the map of them; the VipService works on it.
  */
 export interface VipRuntime {
   vip: StoredVip;
