@@ -11,13 +11,17 @@ declare -A NEED=(
   [unshare]=util-linux [useradd]=passwd [lintian]=lintian
   # promtool checks /metrics (test/integration/metrics-promtool.test.ts): a 19 MB download.
   [promtool]=prometheus
+  # The unit's security score and verify (test/unit/packaging-systemd.test.ts), and the least-privilege
+  # e2e's seccomp filter (test/support/seccomp-exec.py, Python with libseccomp).
+  [systemd-analyze]=systemd [python3]=python3
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
 done
 # Packages without a command to look for: fonts so the visualiser's screenshot has readable text.
-for pkg in fonts-liberation; do
+# libseccomp2, loaded by test/support/seccomp-exec.py.
+for pkg in fonts-liberation libseccomp2; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
