@@ -51,6 +51,8 @@ export interface LabSpec {
    * /usr/bin/linkctl. Default: node and the lab's bundle of this checkout, built by `up`.
    */
   linkctl?: string[];
+  /** Where etcd keeps its data; default in memory (see etcdDataRoot). Benchmarks put it on disk. */
+  etcdDataRoot?: string;
 }
 
 export interface LabHost {
@@ -98,7 +100,7 @@ const TSX = join(REPO_ROOT, 'node_modules/tsx/dist/esm/index.mjs');
  * production etcd on SSDs does not. It survives an etcd restart, as on disk; `down` removes it.
  */
 function etcdDataRoot(spec: LabSpec): string {
-  return join('/dev/shm', `link-lab-${spec.name}`);
+  return join(spec.etcdDataRoot ?? '/dev/shm', `link-lab-${spec.name}`);
 }
 
 function labDir(spec: LabSpec): string {
