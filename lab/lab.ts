@@ -19,6 +19,7 @@ import {
   spawnIn,
 } from './netns.ts';
 import type { Announcement, ProbeRound } from './samples.ts';
+import { Client } from './client.ts';
 import { AGENT_BUNDLE, buildAgentBundle } from './bundle.ts';
 import { withoutNotifyVariables } from '../adapters/systemd/protocol.ts';
 
@@ -28,7 +29,8 @@ import { withoutNotifyVariables } from '../adapters/systemd/protocol.ts';
  * created in the root namespace. Agents and etcd run detached, so the lab outlives the command
  * that built it; its layout is saved in `<dir>/lab.json` for later commands (`linkctl lab …`).
  *
- * Addresses (198.18.0.0/24): etcd members .2–.4, hosts .11+, observer .250; VIPs from .100.
+ * Addresses (198.18.0.0/24): etcd members .2–.4, hosts .11+, observer .250, client .251; VIPs
+ * from .100. IPv6: the client reaches 2001:db8::/32 on-link from its link-local address.
  */
 
 export interface LabSpec {
@@ -84,6 +86,8 @@ interface LabState {
   prefix: string;
   switchNs: string;
   observer: { ns: string; ip: string; mac: string };
+  /** The client namespace (Lab.client), made on first use. */
+  client?: { ns: string; ip: string; mac: string };
   etcd: LabEtcd[];
   hosts: LabHost[];
 }
@@ -147,7 +151,29 @@ function spawnDetached(ns: string, cmd: string, args: string[], log: string, env
   }
 }
 
+/**
+ * A wrapper for `startAgent` that runs the agent in a mount namespace of its own, private (no
+ * mount propagates to or from the machine's), after `setup`, a shell script run in it with the
+ * agent's environment (`$STATE_DIR` …): e.g. a small tmpfs over `$STATE_DIR`, or `$STATE_DIR`
+ * bound read-only. The script execs the agent, so its pid stays the agent's; a failing command
+ * of the script fails the start. `Lab.inAgentMounts` runs a command in that namespace later.
+ */
+export function ownMountNamespace(setup: string): string[] {
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    'sh',
+    '-ec',
+    `${setup}\nexec "$@"`,
+    'mount-ns',
+  ];
+}
+
 export class Lab {
+  private clientCreating: Promise<string> | undefined;
   private constructor(private state: LabState) {}
 
   get name(): string {
@@ -389,6 +415,17 @@ export class Lab {
     }
   }
 
+  /**
+   * Runs a command in the mount namespace of a host's running agent (one started with
+   * `ownMountNamespace`): fill or free its STATE_DIR, remount it read-only, look at it.
+   */
+  async inAgentMounts(name: string, command: string[]): Promise<string> {
+    const pid = this.host(name).pid;
+    if (!alive(pid)) throw new Error(`lab: the agent of ${name} is not running`);
+    const { stdout } = await run('nsenter', ['--target', String(pid), '--mount', '--', ...command]);
+    return stdout;
+  }
+
   agentRunning(name: string): boolean {
     return alive(this.host(name).pid);
   }
@@ -469,6 +506,45 @@ export class Lab {
       String(intervalMs),
     ]);
     return new Observation(child);
+  }
+
+  /**
+   * Starts a client of the VIP (lab/client.ts): `ping -D` every intervalMs (≤ 5 ms: the client's
+   * gap is then precise to 5 ms) from the client namespace, a namespace of its own on the bridge
+   * with an ordinary kernel neighbour table. IPv6 VIPs are pinged from the client's link-local
+   * address over an on-link route, so the hosts need no global address of their own. Several
+   * clients at once share the namespace (and its neighbour table).
+   */
+  async client(cidr: string, intervalMs = 5): Promise<Client> {
+    const vip = cidr.split('/')[0]!;
+    const ns = await this.clientNamespace();
+    const child = spawnIn(ns, 'ping', ['-D', '-n', '-i', String(intervalMs / 1000), vip]);
+    return new Client(child, ns, vip, intervalMs);
+  }
+
+  /** One namespace however many clients start at once. */
+  private clientNamespace(): Promise<string> {
+    if (this.state.client) return Promise.resolve(this.state.client.ns);
+    this.clientCreating ??= this.createClientNamespace().finally(() => (this.clientCreating = undefined));
+    return this.clientCreating;
+  }
+
+  private async createClientNamespace(): Promise<string> {
+    const client = { ns: `${this.state.prefix}-cl`, ip: '198.18.0.251', mac: '' };
+    await createNamespace(client.ns);
+    await connectToBridge({
+      ns: client.ns,
+      ifName: 'eth0',
+      bridgeNs: this.state.switchNs,
+      bridge: 'br0',
+      peerName: 'p-cl',
+    });
+    await addAddress(client.ns, 'eth0', `${client.ip}/${LAB_PREFIX_LEN}`);
+    await run('ip', ['-n', client.ns, '-6', 'route', 'add', '2001:db8::/32', 'dev', 'eth0']);
+    client.mac = await linkMac(client.ns, 'eth0');
+    this.state.client = client;
+    this.save();
+    return client.ns;
   }
 
   /** Kills agents and etcd, deletes every namespace and the lab's folder (LINK_LAB_KEEP=1 keeps its logs). Idempotent. */
