@@ -29,6 +29,11 @@ export const NOTE_CODES = {
   },
   ELECTION_ACTION_FAILED: { level: 'error', meaning: 'withdrawing or resuming candidacy failed' },
   RELEASE_FAILED: { level: 'error', meaning: 'releasing the lock failed' },
+  VERDICT_REASSERTED: {
+    level: 'warn',
+    meaning:
+      "etcd's verdict, re-read after a recovery, a recheck or a return to candidacy, differed from the VIP's state (an event was lost or came while ignored): the state follows etcd now",
+  },
   HOOK_FAILED: { level: 'error', meaning: 'a notify hook (command or webhook) failed' },
   VIP_REMOVING: {
     level: 'info',

@@ -1,9 +1,9 @@
-import { BehaviorSubject, tap, type Observable } from 'rxjs';
-import type { Election, EtcdSession, StoredVip } from '../adapters/etcd/types.ts';
+import { BehaviorSubject, filter, tap, type Observable } from 'rxjs';
+import type { Election, ElectionEvent, EtcdSession, StoredVip } from '../adapters/etcd/types.ts';
 import type { HealthCheckSpec, HealthMonitor, HealthRound } from '../adapters/health/types.ts';
 import type { NetAdapter } from '../adapters/net/types.ts';
 import type { ActorRefFrom } from 'xstate';
-import type { IpEvent, IpMachine } from '../machines/ip.ts';
+import { ipNextState, type IpEvent, type IpMachine } from '../machines/ip.ts';
 import { AddressController } from './address.ts';
 import type { HostAddresses } from './host-addresses.ts';
 import { vipInputs$, type ChecksConfig } from './inputs.ts';
@@ -117,6 +117,7 @@ export function runtimeInputs$(deps: VipRuntimeDeps, runtime: VipRuntime): Obser
         runtime.previousOwner = event.owner;
       if (event.type === 'elected' && runtime.address.isLost) runtime.address.recheck();
     }),
+    filter((event) => !('reassert' in event) || disagrees(deps, runtime, event)),
   );
   const health = {
     ...deps.health,
@@ -134,6 +135,24 @@ export function runtimeInputs$(deps: VipRuntimeDeps, runtime: VipRuntime): Obser
     (err) => deps.note(vipId, 'INPUTS_FAILED', errorText(err)),
     (err) => deps.note(vipId, 'HEALTH_MONITOR_FAILED', errorText(err)),
   );
+}
+
+/**
+ * A re-asserted verdict reaches the machine only when its state does not already follow it
+ * (then it is a correction, noted); otherwise it is a self-transition, and journaling it every
+ * recheck would bury the journal's real events.
+ */
+function disagrees(deps: VipRuntimeDeps, runtime: VipRuntime, event: ElectionEvent): boolean {
+  const snapshot = runtime.ipActor?.getSnapshot();
+  if (snapshot === undefined) return true;
+  const state = snapshot.value;
+  if (ipNextState(state, event.type, snapshot.context.faultPolicy) === state) return false;
+  deps.note(
+    runtime.vip.id,
+    'VERDICT_REASSERTED',
+    `etcd says ${event.type} (${event.reason ?? 'no reason'}) while the VIP is ${state}: following etcd`,
+  );
+  return true;
 }
 
 /**

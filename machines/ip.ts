@@ -74,6 +74,13 @@ export const atMostOneFaultTargets: Readonly<Record<IpState, IpState>> = {
   FAILING: 'FAILING',
 };
 
+/** The state `event` leads to from `state`: the table, with at-most-one's own `fault` row. */
+export function ipNextState(state: IpState, event: IpEventType, policy: FaultPolicy): IpState {
+  return event === 'fault' && policy === 'at-most-one'
+    ? atMostOneFaultTargets[state]
+    : ipTransitionTable[state][event];
+}
+
 export const IP_ACTIONS = [
   'bindAddress',
   'announce',

@@ -38,6 +38,11 @@ export interface ElectionContext {
  * - a lock naming this host under another lease (left by a previous run): deleted, then retried;
  * - the session's fault: `fault` once, until the session is back and etcd says who owns.
  * Observations older than the last one applied (by etcd revision) are ignored.
+ *
+ * Level, not edge: a full read (session recovery, the periodic recheck) and becoming a candidate
+ * again re-emit the verdict even when it repeats the last one, marked `reassert`, so a consumer
+ * that missed or ignored it (an IP actor in FAILING when `elected` came) follows etcd again. A
+ * lock this host holds while not a candidate is released, retried with backoff until it is.
  */
 export class VipElection implements Election {
   readonly events$: Observable<ElectionEvent>;
@@ -153,7 +158,7 @@ export class VipElection implements Election {
   fault(source: 'etcd' | 'fence', reason: string): void {
     this.clearRetry();
     this.holder = undefined;
-    this.emit({ type: 'fault', source, reason });
+    this.emit({ type: 'fault', source, reason }, false);
   }
 
   /**
@@ -163,17 +168,21 @@ export class VipElection implements Election {
   refused(reason: string): void {
     this.clearRetry();
     this.holder = undefined;
-    this.emit({ type: 'demoted', source: 'etcd', reason: `etcd configuration error: ${reason}` });
+    this.emit({ type: 'demoted', source: 'etcd', reason: `etcd configuration error: ${reason}` }, false);
   }
 
-  /** A state of the lock key; `authoritative` (a full re-read) also applies after etcd's revision went back. */
-  observe(observation: LockObservation, authoritative = false): void {
+  /**
+   * A state of the lock key. `authoritative` (the session's full read after a fault or a lost
+   * watch) also applies after etcd's revision went back (a rebuilt cluster); `reassert` re-emits
+   * the verdict even if it repeats the last one.
+   */
+  observe(observation: LockObservation, how: { authoritative?: boolean; reassert?: boolean } = {}): void {
     if (this.closed) return;
-    if (!authoritative && observation.revision < this.revision) return;
+    if (!how.authoritative && observation.revision < this.revision) return;
     this.revision = observation.revision;
     this.holder = observation.holder;
     this.holders.next(observation.holder);
-    this.decide();
+    this.decide(how.reassert === true);
   }
 
   /** Completes the streams without touching etcd (session closing). */
@@ -185,52 +194,93 @@ export class VipElection implements Election {
     this.holders.complete();
   }
 
-  private decide(): void {
+  private decide(reassert = false): void {
     const holder = this.holder;
     if (this.closed || holder === undefined || this.ctx.actingLease() === null) return;
     if (holder === null) {
       if (this.competing()) this.attempt();
       else {
-        this.emit({
-          type: 'demoted',
-          source: 'etcd',
-          reason: 'no owner; not competing',
-          revision: Number(this.revision),
-        });
+        this.emit(
+          {
+            type: 'demoted',
+            source: 'etcd',
+            reason: 'no owner; not competing',
+            revision: Number(this.revision),
+          },
+          reassert,
+        );
       }
       return;
     }
     if (holder.hostname === this.hostname) {
-      if (this.isMine(holder)) {
+      if (!this.isMine(holder)) void this.deleteStale(holder);
+      else if (!this.candidate) this.releaseNotCompeting();
+      else {
         this.lockFailures = 0;
-        this.emit({
-          type: 'elected',
-          source: 'etcd',
-          reason: 'this host holds the lock',
-          revision: Number(this.revision),
-        });
-      } else {
-        void this.deleteStale(holder);
+        this.emit(
+          {
+            type: 'elected',
+            source: 'etcd',
+            reason: 'this host holds the lock',
+            revision: Number(this.revision),
+          },
+          reassert,
+        );
       }
       return;
     }
-    this.emit({
-      type: 'demoted',
-      source: 'etcd',
-      owner: holder.hostname,
-      reason: `${holder.hostname} holds the lock`,
-      revision: Number(this.revision),
-    });
+    this.emit(
+      {
+        type: 'demoted',
+        source: 'etcd',
+        owner: holder.hostname,
+        reason: `${holder.hostname} holds the lock`,
+        revision: Number(this.revision),
+      },
+      reassert,
+    );
   }
 
-  private emit(event: ElectionEvent): void {
+  private emit(event: ElectionEvent, reassert: boolean): void {
     const last = this.last;
-    if (last !== null && last.type === event.type) {
-      if (event.type !== 'demoted' || (last.type === 'demoted' && last.owner === event.owner)) return;
-    }
+    const repeat =
+      last !== null &&
+      last.type === event.type &&
+      (event.type !== 'demoted' || (last.type === 'demoted' && last.owner === event.owner));
+    if (repeat && !reassert) return;
     this.last = event;
-    this.ctx.options.logger.debug(`etcd election ${this.cidr}: ${event.type}`, { ...event });
-    this.subject.next(event);
+    const sent: ElectionEvent = repeat && event.type !== 'fault' ? { ...event, reassert: true } : event;
+    this.ctx.options.logger.debug(`etcd election ${this.cidr}: ${sent.type}`, { ...sent });
+    this.subject.next(sent);
+  }
+
+  /**
+   * This host holds the lock but is no candidate (its checks fail, or it withdrew while etcd was
+   * unreachable and the release failed): give it back, retrying, so the VIP is not held by
+   * nobody while peers wait for a lock no one here will bind for.
+   */
+  private releaseNotCompeting(): void {
+    if (this.inflight !== null || this.retryTimer !== null) return;
+    this.inflight = this.release()
+      .then(
+        () => {
+          this.lockFailures = 0;
+          return true;
+        },
+        (err: unknown) => {
+          const error = translateEtcdError(err, `release ${this.cidr}`);
+          this.lockFailures++;
+          this.ctx.options.logger.warn(`etcd election ${this.cidr}: releasing the lock failed`, {
+            error: error.message,
+          });
+          if (isRecoverable(error) || isConfigurationError(error)) this.ctx.reportFailure(error);
+          this.scheduleRetry();
+          return false;
+        },
+      )
+      .finally(() => {
+        this.inflight = null;
+      });
   }
 
   /** Runs the lock transaction unless one is in flight; retries with backoff on failure. */
@@ -262,12 +312,13 @@ export class VipElection implements Election {
       });
   }
 
+  /** Decides again after a backoff: a failed lock attempt or release is retried while still due. */
   private scheduleRetry(): void {
     if (this.closed || this.retryTimer !== null) return;
     this.retryTimer = this.ctx.clock.setTimeout(
       () => {
         this.retryTimer = null;
-        if (this.holder === null && this.competing()) this.attempt();
+        this.decide();
       },
       backoffDelay(this.ctx.options.retry, this.lockFailures),
     );
@@ -327,12 +378,12 @@ export class VipElection implements Election {
     };
     if (candidate) {
       this.putMembership().catch(onError('membership put'));
-      this.decide();
+      // Out of FAILING: `elected` may have come while the actor ignored it.
+      this.decide(true);
     } else {
       this.clearRetry();
       this.deleteMembership().catch(onError('membership delete'));
-      if (this.isMine(this.holder)) this.release().catch(onError('release'));
-      else this.decide();
+      this.decide();
     }
   }
 

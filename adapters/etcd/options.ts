@@ -31,6 +31,13 @@ export const DEFAULT_RETRY: EtcdRetryPolicy = {
   configErrorDelayMs: 5000,
 };
 
+/**
+ * The session re-reads every lock this many TTLs apart (10 s at the default TTL) and re-asserts
+ * each election's verdict: the watch is the fast path, this bounds how long a lost or ignored
+ * event can leave a VIP's actor disagreeing with etcd. One range request for all VIPs.
+ */
+export const LOCK_RECHECK_TTLS = 5;
+
 export interface EtcdTlsFiles {
   /** Client certificate (PEM), `ETCD_TLS_CERT`. Needs keyFile and caFile. */
   certFile?: string;
@@ -63,6 +70,8 @@ export interface EtcdSessionOptions extends EtcdConnectionOptions {
   leaseTtlSeconds?: number;
   /** Keep-alive period in ms, default TTL/3. */
   keepAliveIntervalMs?: number;
+  /** Period of the full lock re-read (the level check behind the watch), default LOCK_RECHECK_TTLS × TTL. */
+  lockRecheckIntervalMs?: number;
   retry?: Partial<EtcdRetryPolicy>;
   logger?: Logger;
 }
@@ -73,6 +82,7 @@ export interface ResolvedSessionOptions {
   ttlSeconds: number;
   ttlMs: number;
   keepAliveIntervalMs: number;
+  lockRecheckIntervalMs: number;
   callTimeoutMs: number;
   retry: EtcdRetryPolicy;
   logger: Logger;
@@ -115,6 +125,7 @@ export function resolveSessionOptions(options: EtcdSessionOptions): ResolvedSess
     ttlSeconds,
     ttlMs,
     keepAliveIntervalMs,
+    lockRecheckIntervalMs: options.lockRecheckIntervalMs ?? LOCK_RECHECK_TTLS * ttlMs,
     callTimeoutMs: options.callTimeoutMs ?? ttlMs,
     retry,
     logger: options.logger ?? silentLogger,

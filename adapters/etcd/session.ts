@@ -19,7 +19,7 @@ import type { EtcdRpc } from './rpc.ts';
 import { tlsProbeFor } from './tls-probe.ts';
 import type { TlsProbe } from './tls-probe.ts';
 import type { ConfigStore, EtcdSession, HostRecord, SessionState, SessionStatus } from './types.ts';
-import { LockWatcher, prefixRangeEnd, type LockObservation } from './watch.ts';
+import { LockWatcher, prefixRangeEnd, type LockObservation, type LockSnapshot } from './watch.ts';
 
 export interface SessionDeps {
   /** Replaces the etcd3 transport (tests). */
@@ -85,6 +85,7 @@ export class EtcdSessionImpl implements EtcdSession {
   private probing = false;
   private failures = 0;
   private recoveryTimer: ReturnType<typeof setTimeout> | null = null;
+  private recheckTimer: ReturnType<typeof setTimeout> | null = null;
   private recoveryAttempts = 0;
   private frozen = false;
   private readonly rounds = new BehaviorSubject(0);
@@ -132,7 +133,7 @@ export class EtcdSessionImpl implements EtcdSession {
           for (const election of this.electionsByCidr.values()) {
             election.observe(
               { cidr: election.cidr, revision, holder: holders.get(election.cidr) ?? null },
-              true,
+              { authoritative: true, reassert: true },
             );
           }
         },
@@ -390,6 +391,7 @@ export class EtcdSessionImpl implements EtcdSession {
     this.state = 'closed';
     this.acting = false;
     this.clearRecovery();
+    this.clearRecheck();
     this.watcher.stop();
     for (const election of this.electionsByCidr.values()) election.detach();
     this.electionsByCidr.clear();
@@ -446,6 +448,7 @@ export class EtcdSessionImpl implements EtcdSession {
       this.state = 'alive';
       this.publish();
       await this.watcher.start();
+      this.scheduleRecheck();
     } catch (err) {
       this.acting = false;
       this.keeper.stop();
@@ -504,6 +507,7 @@ export class EtcdSessionImpl implements EtcdSession {
     this.lastError = error.message;
     this.keeper.stop();
     this.watcher.stop();
+    this.clearRecheck();
     for (const election of this.electionsByCidr.values()) election.refused(error.message);
     if (!same) {
       this.options.logger.error(
@@ -526,6 +530,7 @@ export class EtcdSessionImpl implements EtcdSession {
     this.lastError = reason;
     this.keeper.stop();
     this.watcher.stop();
+    this.clearRecheck();
     for (const election of this.electionsByCidr.values()) election.fault(source, reason);
     if (!already) {
       this.options.logger.warn(`etcd session of ${this.hostname}: fault (${source})`, { reason });
@@ -563,6 +568,78 @@ export class EtcdSessionImpl implements EtcdSession {
         })
         .catch((err: unknown) => this.options.logger.error('etcd recovery failed', { error: String(err) }));
     }, delayMs);
+  }
+
+  /** The level check behind the watch, every `lockRecheckIntervalMs` while alive (see recheck). */
+  private scheduleRecheck(): void {
+    this.clearRecheck();
+    this.recheckTimer = this.clock.setTimeout(() => {
+      this.recheckTimer = null;
+      if (this.state !== 'alive') return;
+      void this.recheck().finally(() => {
+        if (this.state === 'alive' && this.recheckTimer === null) this.scheduleRecheck();
+      });
+    }, this.options.lockRecheckIntervalMs);
+  }
+
+  private clearRecheck(): void {
+    if (this.recheckTimer !== null) this.clock.clearTimeout(this.recheckTimer);
+    this.recheckTimer = null;
+  }
+
+  /**
+   * Reads every lock once and re-asserts each election's verdict (a dropped watch event, or an
+   * `elected` the actor ignored, is corrected here at the latest); a lock held under this
+   * session's lease for a VIP with no election here (its release failed when it was removed) is
+   * deleted, if unchanged since the read.
+   */
+  private async recheck(): Promise<void> {
+    let snapshot: LockSnapshot;
+    try {
+      snapshot = await this.watcher.read();
+    } catch (err) {
+      this.reportFailure(translateEtcdError(err, 'lock recheck'), false);
+      return;
+    }
+    const lease = this.context.actingLease();
+    if (this.state !== 'alive' || lease === null) return;
+    const { holders, revision } = snapshot;
+    for (const election of this.electionsByCidr.values()) {
+      election.observe(
+        { cidr: election.cidr, revision, holder: holders.get(election.cidr) ?? null },
+        { reassert: true },
+      );
+    }
+    for (const [cidr, holder] of holders) {
+      if (holder.hostname !== this.hostname || holder.lease !== lease || this.electionsByCidr.has(cidr))
+        continue;
+      await this.releaseOrphan(cidr, holder.modRevision, lease);
+    }
+  }
+
+  private async releaseOrphan(cidr: string, modRevision: bigint, lease: string): Promise<void> {
+    const key = Buffer.from(this.keys.lock(cidr));
+    try {
+      const res = await this.rpc.txn({
+        compare: [
+          { key, target: 'Mod', result: 'Equal', mod_revision: modRevision.toString() },
+          { key, target: 'Lease', result: 'Equal', lease },
+        ],
+        success: [{ request_delete_range: { key } }],
+      });
+      if (res.succeeded) {
+        this.options.logger.warn(
+          `etcd session of ${this.hostname}: released the lock of ${cidr}, a VIP it no longer carries`,
+        );
+      }
+    } catch (err) {
+      this.options.logger.warn(
+        `etcd session of ${this.hostname}: releasing the orphan lock of ${cidr} failed`,
+        {
+          error: translateEtcdError(err, 'orphan lock').message,
+        },
+      );
+    }
   }
 
   private clearRecovery(): void {

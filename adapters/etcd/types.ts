@@ -5,10 +5,15 @@ import type { Observable } from 'rxjs';
  * Implemented in this folder on the `etcd3` client.
  */
 
-/** What the election stream tells an IP actor; `type` matches the IP machine's events. */
+/**
+ * What the election stream tells an IP actor; `type` matches the IP machine's events.
+ * `reassert`: the same verdict as the last one, sent again after a full read of etcd (session
+ * recovery, the periodic recheck) or a return to candidacy; it matters only to a consumer whose
+ * state does not already follow it.
+ */
 export type ElectionEvent =
-  | { type: 'elected'; source: 'etcd'; reason?: string; revision?: number }
-  | { type: 'demoted'; source: 'etcd'; reason?: string; owner?: string; revision?: number }
+  | { type: 'elected'; source: 'etcd'; reason?: string; revision?: number; reassert?: true }
+  | { type: 'demoted'; source: 'etcd'; reason?: string; owner?: string; revision?: number; reassert?: true }
   | { type: 'fault'; source: 'etcd' | 'fence'; reason: string };
 
 export type SessionState = 'connecting' | 'alive' | 'fault' | 'closed';

@@ -14,6 +14,12 @@ export interface LockHolder {
   lease: string;
 }
 
+/** Every lock key as of `revision`, by CIDR, with the revision each was last written at. */
+export interface LockSnapshot {
+  holders: ReadonlyMap<string, LockHolder & { modRevision: bigint }>;
+  revision: bigint;
+}
+
 /** The state of one lock key as of `revision` (null holder: no key). */
 export interface LockObservation {
   cidr: string;
@@ -90,16 +96,27 @@ export class LockWatcher {
     if (stream !== null) closeStream(stream);
   }
 
-  private async round(generation: number): Promise<void> {
-    const stale = () => generation !== this.generation;
+  /** Every lock key now, in one range request (the watch's first step, and the session's recheck). */
+  async read(): Promise<LockSnapshot> {
     const res = await this.rpc.range({ key: this.key, range_end: this.rangeEnd });
-    if (stale()) return;
-    const revision = BigInt(res.header.revision);
-    const holders = new Map<string, LockHolder>();
+    const holders = new Map<string, LockHolder & { modRevision: bigint }>();
     for (const kv of res.kvs) {
       const cidr = this.keys.cidrOfLock(kv.key.toString());
-      if (cidr !== null) holders.set(cidr, { hostname: kv.value.toString(), lease: kv.lease });
+      if (cidr !== null) {
+        holders.set(cidr, {
+          hostname: kv.value.toString(),
+          lease: kv.lease,
+          modRevision: BigInt(kv.mod_revision),
+        });
+      }
     }
+    return { holders, revision: BigInt(res.header.revision) };
+  }
+
+  private async round(generation: number): Promise<void> {
+    const stale = () => generation !== this.generation;
+    const { holders, revision } = await this.read();
+    if (stale()) return;
     this.hooks.snapshot(holders, revision);
     const stream = await this.rpc.watch();
     if (stale()) {

@@ -29,7 +29,8 @@ import type { EtcdRpc } from '../../adapters/etcd/rpc.ts';
  *
  * Fault injection: `down` makes every call fail (unary calls reject, streams error);
  * `beforeTxn` runs once just before the next transaction is applied (another host writing in
- * between); `holdWatchEvents` queues watch deliveries until `releaseWatchEvents`.
+ * between); `holdWatchEvents` queues watch deliveries until `releaseWatchEvents` (or
+ * `dropWatchEvents`, which loses them).
  */
 
 interface StoredKv {
@@ -177,6 +178,12 @@ export class FakeEtcd {
 
   holdWatchEvents(): void {
     this.heldWatch = true;
+  }
+
+  /** The held deliveries never arrive (a consumer that lost them); later ones flow again. */
+  dropWatchEvents(): void {
+    this.heldWatch = false;
+    this.heldDeliveries.splice(0);
   }
 
   releaseWatchEvents(): void {

@@ -57,10 +57,13 @@ async function session(etcd: FakeEtcd, hostname: string): Promise<EtcdSessionImp
 }
 
 /** What an election emitted, as `type` or `type:owner`. */
+/** The election's events as `type`, `demoted:<owner>`; a re-asserted verdict ends in ` again`. */
 function record(election: Election): string[] {
   const seen: string[] = [];
   election.events$.subscribe((event: ElectionEvent) => {
-    seen.push(event.type === 'demoted' && event.owner !== undefined ? `demoted:${event.owner}` : event.type);
+    const name =
+      event.type === 'demoted' && event.owner !== undefined ? `demoted:${event.owner}` : event.type;
+    seen.push('reassert' in event ? `${name} again` : name);
   });
   return seen;
 }
@@ -77,7 +80,7 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     mock.timers.reset();
   });
 
-  it("row 'this host, this session's lease' (any): elected", async () => {
+  it("row 'this host, this session's lease': elected if competing; released if not", async () => {
     const etcd = new FakeEtcd();
     // A restarted agent: its stored lease is still alive and holds the lock.
     const lease = etcd.grantLease(TTL_MS / 1000);
@@ -93,10 +96,11 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     const seen2 = record(notCompeting);
     await settle();
     assert.deepEqual(seen, ['elected']);
-    assert.deepEqual(seen2, ['elected'], 'a non-candidate that holds the lock is still elected');
+    assert.deepEqual(seen2, ['demoted'], 'a non-candidate gives the lock back: nobody would bind for it');
     assert.equal(competing.holdsLock, true);
     assert.equal(lockTxns(etcd, LOCK).length, 0, 'no transaction: the key already says this host');
     assert.deepEqual(etcd.get(LOCK), { value: 'h1', lease });
+    assert.equal(etcd.get(LOCK2), undefined, 'released');
   });
 
   it("row 'this host, another lease (left by an earlier run)' (any): delete it if unchanged (txn on value and lease), then as 'none'", async () => {
@@ -453,13 +457,22 @@ describe('shared watch (adapters/etcd/README.md table, fake etcd, fake timers)',
     etcd.releaseWatchEvents();
     await elapse(0);
     assert.equal(h1.testing.watchRounds(), rounds + 1, 're-read at once (a 0 ms timer)');
-    assert.deepEqual(seen, ['elected', 'demoted:h2'], "the re-read shows what the lost stream didn't");
+    // The fake delivers the put before the cancel; the re-read re-asserts what etcd says.
+    assert.deepEqual(
+      seen,
+      ['elected', 'demoted:h2', 'demoted:h2 again'],
+      'the re-read re-asserts the verdict',
+    );
     h1.testing.dropWatch();
     await elapse(0);
     assert.equal(h1.testing.watchRounds(), rounds + 2);
     etcd.delete(LOCK);
     await settle();
-    assert.deepEqual(seen, ['elected', 'demoted:h2', 'elected'], 'the new watch delivers');
+    assert.deepEqual(
+      seen,
+      ['elected', 'demoted:h2', 'demoted:h2 again', 'demoted:h2 again', 'elected'],
+      'each re-read re-asserts; the new watch delivers',
+    );
     assert.equal(h1.status().state, 'alive', 'a lost watch does not fault the session');
   });
 
@@ -479,5 +492,91 @@ describe('shared watch (adapters/etcd/README.md table, fake etcd, fake timers)',
     etcd.down = null;
     await elapse(2 * TTL_MS);
     assert.equal(h1.testing.watchRounds(), rounds + 1, 'one fresh read on recovery');
+  });
+});
+
+describe('level, not edge (adapters/etcd/README.md, fake etcd, fake timers)', () => {
+  const RECHECK_MS = 5 * TTL_MS;
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 }));
+  afterEach(async () => {
+    for (const s of sessions.splice(0)) await s.close({ revoke: false });
+    mock.timers.reset();
+  });
+
+  it('recheck: a lost watch event is corrected within one recheck period, by one range for all VIPs', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    assert.deepEqual(seen, ['elected']);
+    etcd.holdWatchEvents();
+    const lease = h1.status().leaseId!;
+    etcd.delete(LOCK);
+    etcd.put(LOCK, 'h2', etcd.grantLease(60));
+    etcd.dropWatchEvents();
+    await settle();
+    assert.deepEqual(seen, ['elected'], 'the change never arrived');
+    const ranges = () =>
+      etcd.calls.filter((c) => c.method === 'range' && c.req && (c.req as { range_end?: Buffer }).range_end)
+        .length;
+    const before = ranges();
+    await elapse(RECHECK_MS);
+    assert.deepEqual(seen, ['elected', 'demoted:h2'], 'the recheck read what etcd says now');
+    assert.equal(ranges() - before, 1, 'one range request');
+    await elapse(RECHECK_MS);
+    assert.deepEqual(seen, ['elected', 'demoted:h2', 'demoted:h2 again'], 'each recheck re-asserts');
+    assert.equal(etcd.hasLease(lease), true);
+  });
+
+  it('recheck: a lock under this lease for a VIP with no election here is deleted', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const election = h1.election(VIP);
+    await settle();
+    assert.equal(etcd.get(LOCK)?.value, 'h1');
+    // Its close could not release it (etcd failed just then): the session no longer knows it.
+    etcd.failNext('txn', FakeEtcd.unavailable());
+    await election.close().catch(() => undefined);
+    await settle();
+    assert.equal(etcd.get(LOCK)?.value, 'h1', 'the release failed');
+    const other = h1.election(VIP2);
+    await settle();
+    await elapse(RECHECK_MS);
+    assert.equal(etcd.get(LOCK), undefined, 'the orphan lock is released');
+    assert.equal(etcd.get(LOCK2)?.value, 'h1', 'a lock with an election stays');
+    assert.equal(other.holdsLock, true);
+  });
+
+  it('not competing but holding: the release is retried with backoff until etcd takes it', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    etcd.failNext('txn', FakeEtcd.unavailable(), 3);
+    election.setCandidate(false);
+    await settle();
+    assert.equal(etcd.get(LOCK)?.value, 'h1', 'the first release failed');
+    await elapse(1000);
+    assert.equal(etcd.get(LOCK), undefined, 'released by a retry');
+    assert.deepEqual(seen, ['elected', 'demoted']);
+  });
+
+  it('setCandidate(true) re-asserts the verdict: an elected the consumer ignored is sent again', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    const h2 = await session(etcd, 'h2');
+    const e2 = h2.election(VIP);
+    const seen2 = record(e2);
+    await settle();
+    e2.setCandidate(false);
+    e2.setCandidate(true);
+    await settle();
+    assert.deepEqual(seen, ['elected']);
+    assert.deepEqual(seen2, ['demoted:h1', 'demoted:h1 again']);
   });
 });
