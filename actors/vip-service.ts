@@ -20,7 +20,7 @@ import {
 import type { HostAddresses } from './host-addresses.ts';
 import type { Journal } from './journal.ts';
 import type { NoteCode } from './notes.ts';
-import { checksIntervalMs, type VipRuntime } from './vip-runtime.ts';
+import { checksIntervalMs, errorText, type VipRuntime } from './vip-runtime.ts';
 import type { VipCacheWriter } from './vip-cache-writer.ts';
 import type { AgentHealth, JournalEntry, NewVip, VipView } from './types.ts';
 
@@ -54,6 +54,9 @@ export interface VipServiceDeps {
  * says what it does to the address in a journal note.
  */
 export class VipService {
+  /** The last change queued for each VIP: a PATCH and a DELETE of one VIP run one after the other. */
+  private readonly changes = new Map<string, Promise<unknown>>();
+
   constructor(private readonly deps: VipServiceDeps) {}
 
   list(): VipView[] {
@@ -78,11 +81,11 @@ export class VipService {
   }
 
   updateChecks(id: string, checks: HealthCheckSpec[], healthcheckInterval?: number): Promise<VipView> {
-    return viaEtcd(() => this.updateChecksNow(id, checks, healthcheckInterval));
+    return this.oneAtATime(id, () => viaEtcd(() => this.updateChecksNow(id, checks, healthcheckInterval)));
   }
 
   remove(id: string): Promise<void> {
-    return viaEtcd(() => this.removeNow(id));
+    return this.oneAtATime(id, () => viaEtcd(() => this.removeNow(id)));
   }
 
   tryLock(id: string): Promise<VipView> {
@@ -150,8 +153,10 @@ export class VipService {
     taken();
     this.deps.send({ type: 'vip.reserve', vips: [{ vipId: vip.id, ip: vip.ip }] });
     try {
-      // Stored first: a VIP the agent runs is always one it will restore.
-      await this.deps.session.config.put(vip);
+      // Stored first: a VIP the agent runs is always one it will restore. The store refuses a
+      // second record of the address (its index key), whatever this agent knows.
+      const stored = await this.deps.session.config.add(vip);
+      if (!stored.added) throw new DuplicateVipError(vip.ip, stored.existingId);
     } catch (err) {
       this.deps.send({ type: 'vip.unreserve', vipId: vip.id, ip: vip.ip });
       throw err;
@@ -174,7 +179,8 @@ export class VipService {
       checks,
       healthcheck_interval: healthcheckInterval ?? runtime.vip.healthcheck_interval,
     };
-    await this.deps.session.config.put(vip);
+    // Refused (503): the VIP keeps its checks here; the store undoes whatever etcd may still take.
+    await this.deps.session.config.update(runtime.vip, vip);
     runtime.vip = vip;
     runtime.checks.next({ checks, intervalMs: checksIntervalMs(vip, this.deps.health.intervalMs) });
     this.deps.cache.schedule();
@@ -187,9 +193,17 @@ export class VipService {
     if (refused) throw new InvalidVipError(refused.field, refused.message);
   }
 
+  /**
+   * etcd first: a refused delete (503) has changed nothing here, the VIP stays listed, competing
+   * and bound, and the store undoes whatever etcd may still take. Accepted, the VIP is gone from
+   * etcd, and what follows is local work that cannot undo it: its etcd calls (releasing the lock,
+   * waiting for another owner) are best effort: a lock left behind is released by the session's
+   * lock recheck (adapters/etcd/README.md, "Level, not edge") or goes with the lease.
+   */
   private async removeNow(id: string): Promise<void> {
     this.assertRunning();
     const runtime = this.mustRuntime(id);
+    await this.deps.session.config.delete(runtime.vip);
     runtime.removing = true;
     const owned = this.stateOf(id) === 'ACTIVATED';
     // The machine has no event for a removal: the journal says what happens to the address.
@@ -201,21 +215,41 @@ export class VipService {
         : `${runtime.vip.ip}: removing: withdrawing from the election`,
     );
     runtime.election.setCandidate(false);
+    const released = (err: unknown): void =>
+      this.deps.note(
+        id,
+        'RELEASE_FAILED',
+        `${runtime.vip.ip}: removed, but its lock was not released (${errorText(err)}): the session's lock recheck releases it, or it goes with the lease`,
+      );
     if (owned) {
       runtime.address.want(false);
       await runtime.address.settled();
-      await runtime.election.release();
-      await this.waitForOtherOwner(runtime.election, this.deps.handoverTimeoutMs);
+      try {
+        await runtime.election.release();
+        await this.waitForOtherOwner(runtime.election, this.deps.handoverTimeoutMs);
+      } catch (err) {
+        released(err);
+      }
     }
     runtime.address.close();
     this.deps.send({ type: 'vip.remove', vipId: id });
     this.deps.runtimes.delete(id);
     // A VIP removed before its batch reached the supervisor holds only a reservation.
     this.deps.send({ type: 'vip.unreserve', vipId: id, ip: runtime.vip.ip });
-    await runtime.election.close();
-    await this.deps.session.config.delete(id);
+    await runtime.election.close().catch(released);
     this.deps.cache.schedule();
     this.deps.journal.forget(id);
+  }
+
+  /** Runs `work` once the VIP's earlier PATCH or DELETE has ended (a PATCH after a DELETE is a 404). */
+  private oneAtATime<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const run = (this.changes.get(id) ?? Promise.resolve()).catch(() => undefined).then(work);
+    const last = run.catch(() => undefined);
+    this.changes.set(id, last);
+    void last.then(() => {
+      if (this.changes.get(id) === last) this.changes.delete(id);
+    });
+    return run;
   }
 
   private async tryLockNow(id: string): Promise<VipView> {

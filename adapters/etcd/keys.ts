@@ -1,16 +1,22 @@
 /**
  * Every etcd key LinK uses, built in one place. Layout (prefix default `/link`):
  *
- * | key                                   | value            | lease  |
- * |---------------------------------------|------------------|--------|
- * | `<prefix>/default/<storable-ip>`      | owner's hostname | owner's|
- * | `<prefix>/ips/<storable-ip>/<host>`   | hostname         | host's |
- * | `<prefix>/hosts/<host>/<vip-id>`      | JSON StoredVip   | none   |
- * | `<prefix>/hosts/<host>/lease`         | lease id (dec.)  | none   |
- * | `<prefix>/agents/<host>`              | JSON HostRecord  | host's |
+ * | key                                       | value            | lease   |
+ * |-------------------------------------------|------------------|---------|
+ * | `<prefix>/default/<storable-ip>`          | owner's hostname | owner's |
+ * | `<prefix>/ips/<storable-ip>/<host>`       | hostname         | host's  |
+ * | `<prefix>/hosts/<host>/<vip-id>`          | JSON StoredVip   | none    |
+ * | `<prefix>/hosts/<host>/lease`             | lease id (dec.)  | none    |
+ * | `<prefix>/agents/<host>`                  | JSON HostRecord  | host's  |
+ * | `<prefix>/addresses/<host>/<storable-ip>` | the VIP's id     | none    |
+ * | `<prefix>/fences/<host>`                  | a note           | none    |
  *
- * `agents/` is LinK's own (LinK v2 reads `hosts/<host>/*` as VIP configurations, so nothing new
- * may go there): what each live agent says its interfaces hold, so no agent takes them as a VIP.
+ * `agents/`, `addresses/` and `fences/` are LinK's own (LinK v2 reads `hosts/<host>/*` as VIP
+ * configurations, so nothing new may go there). `agents/`: what each live agent says its
+ * interfaces hold, so no agent takes them as a VIP. `addresses/`: the address index, one key per
+ * host and address, created in the same transaction as the VIP's record (so one address has one
+ * record per host). `fences/`: the revision every configuration write of the host is conditioned
+ * on (config-store.ts says why).
  *
  * `storable-ip` is LinK v2's rule: the CIDR with `/` replaced by `_` (`198.18.0.10/32` ->
  * `198.18.0.10_32`, `2001:db8::1/128` -> `2001:db8::1_128`).
@@ -50,6 +56,12 @@ export interface Keys {
   /** `<prefix>/agents/`: the range of every agent's published host record. */
   readonly agentsPrefix: string;
   agent(hostname: string): string;
+  /** `<prefix>/addresses/<host>/`: the range of one host's address index. */
+  addressIndexPrefix(hostname: string): string;
+  /** The index key of one address of one host: its value is the id of the VIP record holding it. */
+  addressIndex(hostname: string, cidr: string): string;
+  /** The key whose revision fences the host's configuration writes. */
+  configFence(hostname: string): string;
 }
 
 export function makeKeys(prefix: string): Keys {
@@ -76,6 +88,9 @@ export function makeKeys(prefix: string): Keys {
     lease: (hostname) => `${p}/hosts/${hostname}/${LEASE_KEY_NAME}`,
     agentsPrefix: `${p}/agents/`,
     agent: (hostname) => `${p}/agents/${hostname}`,
+    addressIndexPrefix: (hostname) => `${p}/addresses/${hostname}/`,
+    addressIndex: (hostname, cidr) => `${p}/addresses/${hostname}/${storableIp(cidr)}`,
+    configFence: (hostname) => `${p}/fences/${hostname}`,
   };
 }
 

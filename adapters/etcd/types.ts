@@ -86,10 +86,24 @@ export interface Election {
   close(): Promise<void>;
 }
 
+/** An add's answer: refused when this host already has a record of the address (`existingId`). */
+export type AddResult = { added: true } | { added: false; existingId: string };
+
+/**
+ * This host's VIP records. A write that rejects with a recoverable error is refused: whatever of
+ * it etcd may still take is undone (config-store.ts), so the caller changes nothing locally.
+ */
 export interface ConfigStore {
+  /** Reads (and indexes) the records; at the agent's start. */
   list(): Promise<StoredVip[]>;
-  put(vip: StoredVip): Promise<void>;
-  delete(id: string): Promise<void>;
+  /** Stores a new VIP and its address index key in one transaction. */
+  add(vip: StoredVip): Promise<AddResult>;
+  /** Replaces a VIP's record; `previous` is what a refused update is undone to. */
+  update(previous: StoredVip, next: StoredVip): Promise<void>;
+  /** Deletes a VIP's record and its address index key. */
+  delete(vip: StoredVip): Promise<void>;
+  /** Resolves once no refused write can land any more (undone); rejects while etcd cannot take it. */
+  settle(): Promise<void>;
 }
 
 export interface EtcdSession {

@@ -192,12 +192,12 @@ describe('etcd election (real etcd)', () => {
       checks: [{ type: 'TCP', host: '127.0.0.1', port: 80 }],
       healthcheck_interval: 5,
     };
-    await a.config.put(vip1);
-    await a.config.put(vip2);
+    assert.deepEqual(await a.config.add(vip1), { added: true });
+    assert.deepEqual(await a.config.add(vip2), { added: true });
     const keys = await etcd.etcdctl(['get', '--prefix', '--keys-only', '/cfgtest/hosts/cfg-a/']);
     assert.match(keys, /\/cfgtest\/hosts\/cfg-a\/lease/);
     assert.deepEqual(await a.config.list(), [vip1, vip2]);
-    await a.config.delete(vip1.id);
+    await a.config.delete(vip1);
     assert.deepEqual(await a.config.list(), [vip2]);
     // Configuration has no lease: it survives the agent's lease.
     await a.close({ revoke: true });

@@ -67,7 +67,7 @@ describe('etcd over TLS with user/password (real etcd)', () => {
     const first = await Promise.all([ea, eb].map((e) => waitFor(e.events$, decided, 3000, 'decision')));
     assert.deepEqual(first.map((e) => e.type).sort(), ['demoted', 'elected']);
     const vip = { id: 'vip-00000000-0000-4000-8000-000000000001', ip: '198.18.0.10/32', checks: [] };
-    await a.config.put(vip);
+    assert.deepEqual(await a.config.add(vip), { added: true });
     assert.deepEqual(await a.config.list(), [vip]);
     const owner = (await ea.owner()) === 'tls-a' ? a : b;
     const other = owner === a ? eb : ea;

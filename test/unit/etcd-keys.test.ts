@@ -32,6 +32,18 @@ describe('etcd keys', () => {
     assert.equal(k.cidrOfLock('/link/ips/198.18.0.10_32/h1'), null);
   });
 
+  it('the address index and the fence live outside what LinK v2 reads (hosts/<host>/, ips/)', () => {
+    const k = makeKeys('/link');
+    assert.equal(k.addressIndex('h1', '198.18.0.10/32'), '/link/addresses/h1/198.18.0.10_32');
+    assert.equal(k.addressIndex('h1', '2001:db8::1/128'), '/link/addresses/h1/2001:db8::1_128');
+    assert.ok(k.addressIndex('h1', '198.18.0.10/32').startsWith(k.addressIndexPrefix('h1')));
+    assert.equal(k.configFence('h1'), '/link/fences/h1');
+    for (const key of [k.addressIndex('h1', '198.18.0.10/32'), k.configFence('h1')]) {
+      assert.ok(!key.startsWith(k.hostPrefix('h1')) && !key.startsWith('/link/ips/'), key);
+      assert.equal(k.cidrOfLock(key), null);
+    }
+  });
+
   it('the lease key is never a VIP configuration', () => {
     assert.equal(isVipConfigName('lease'), false);
     assert.equal(isVipConfigName('vip-8d1c7f1e-0000-4000-8000-000000000000'), true);
