@@ -87,6 +87,8 @@ export class EtcdSessionImpl implements EtcdSession {
   private recoveryTimer: ReturnType<typeof setTimeout> | null = null;
   private recheckTimer: ReturnType<typeof setTimeout> | null = null;
   private recoveryAttempts = 0;
+  /** Faults and refusals entered so far: a connection attempt they interrupt gives up (see connect). */
+  private faultCount = 0;
   private frozen = false;
   private readonly rounds = new BehaviorSubject(0);
   private changes: LockObservation[] = [];
@@ -417,6 +419,12 @@ export class EtcdSessionImpl implements EtcdSession {
   }
 
   private async connect(candidateLease: string | null): Promise<void> {
+    // A fault while this attempt awaits etcd (its fence passed: a slow etcd just back from a
+    // quorum loss) supersedes it: going on would mark the session alive with its keep-alive
+    // stopped and `acting` false, and no recovery would ever run again (the lease expired, the
+    // VIPs stayed bound everywhere; test/chaos, burst then restart without quorum).
+    const faults = this.faultCount;
+    const superseded = () => this.faultCount !== faults || this.isClosed();
     try {
       const reused = await this.keeper.acquire(candidateLease);
       // A restart's bridge lease has a long TTL: move our keys back onto a lease of the
@@ -427,7 +435,7 @@ export class EtcdSessionImpl implements EtcdSession {
       if (!reused || candidateLease !== leaseId) {
         await this.rpc.put({ key: Buffer.from(this.keys.lease(this.hostname)), value: Buffer.from(leaseId) });
       }
-      if (this.isClosed()) return;
+      if (superseded()) return;
       this.keeper.start();
       this.acting = true;
       this.options.logger.info(
@@ -435,7 +443,7 @@ export class EtcdSessionImpl implements EtcdSession {
       );
       await this.putMemberships(leaseId);
       await this.putHostRecord(leaseId);
-      if (this.isClosed()) return;
+      if (superseded()) return;
       // Alive before the first read, so a status read next to `elected` already says so.
       this.failures = 0;
       this.lastError = undefined;
@@ -448,6 +456,7 @@ export class EtcdSessionImpl implements EtcdSession {
       this.state = 'alive';
       this.publish();
       await this.watcher.start();
+      if (superseded()) return;
       this.scheduleRecheck();
     } catch (err) {
       this.acting = false;
@@ -500,6 +509,7 @@ export class EtcdSessionImpl implements EtcdSession {
     // Retries fail on other calls (range, lease grant): the same refusal is said once.
     const same =
       this.state === 'fault' && this.faultSource === 'config' && this.configError?.code === error.code;
+    this.faultCount++;
     this.state = 'fault';
     this.faultSource = 'config';
     this.configError = error;
@@ -523,6 +533,7 @@ export class EtcdSessionImpl implements EtcdSession {
   private enterFault(source: 'etcd' | 'fence', reason: string): void {
     if (this.state === 'closed') return;
     const already = this.state === 'fault';
+    this.faultCount++;
     this.state = 'fault';
     this.faultSource = source;
     this.configError = undefined;

@@ -493,6 +493,28 @@ describe('shared watch (adapters/etcd/README.md table, fake etcd, fake timers)',
     await elapse(2 * TTL_MS);
     assert.equal(h1.testing.watchRounds(), rounds + 1, 'one fresh read on recovery');
   });
+
+  it("row 'fault': a fault while a recovery awaits etcd supersedes it; the next recovery brings the session back", async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    etcd.down = FakeEtcd.unavailable();
+    await elapse(TTL_MS);
+    assert.equal(h1.status().state, 'fault');
+    // etcd is back but slow: the recovery's membership put answers after the fence passed.
+    etcd.beforeNext('txn', () => mock.timers.tick(TTL_MS + 100));
+    etcd.down = null;
+    await elapse(3 * TTL_MS);
+    assert.equal(h1.status().state, 'alive');
+    assert.ok(
+      h1.status().leaseRemainingMs > 0,
+      'kept alive: the superseded attempt did not leave it half-alive',
+    );
+    assert.equal(election.holdsLock, true);
+    assert.deepEqual(seen.at(-1), 'elected');
+  });
 });
 
 describe('level, not edge (adapters/etcd/README.md, fake etcd, fake timers)', () => {
