@@ -88,20 +88,23 @@ export async function statuses(lab: Lab, vipId?: string): Promise<(string | unde
  * only one holding the VIP, and the observer sees it alone for 300 ms. Returns the owner.
  */
 export async function settle(lab: Lab, observation: Observation, timeoutMs = TTL_MS + 2 * MARGIN_MS) {
+  let seen = 'nothing yet';
   return until(
     'one owner, seen alone by the observer',
     async () => {
       const mac = steadyMac(observation, 300);
-      if (!mac) return null;
       const holders = await lab.holders(VIP);
-      if (holders.length !== 1 || lab.host(holders[0]!).mac !== mac) return null;
       const s = await statuses(lab);
+      const last = observation.rounds.at(-1)?.macs ?? [];
+      seen = `observer ${last.join(',') || 'none'} (steady: ${mac ?? 'no'}); kernels holding: ${holders.join(',') || 'none'}; states ${s.map((x, i) => `${lab.hosts[i]!.name}:${x}`).join(' ')}`;
+      if (!mac || holders.length !== 1 || lab.host(holders[0]!).mac !== mac) return null;
       const ok =
         s.every((x) => x === 'ACTIVATED' || x === 'STANDBY') &&
         s.filter((x) => x === 'ACTIVATED').length === 1;
       return ok ? holders[0]! : null;
     },
     timeoutMs,
+    () => seen,
   );
 }
 
