@@ -95,9 +95,11 @@ describe('configuration writes while the host is cut from etcd', { timeout: 180_
     } finally {
       await lab.heal(HOST);
     }
+    const healedAt = Date.now();
 
     // The undo moves the fence: from then on no request of the partition can land.
     await until('the refused writes undone', async () => (await fenceRevision()) > fenceBefore, SETTLE_MS);
+    console.log(`refused writes undone ${Date.now() - healedAt} ms after the partition healed`);
     assert.deepEqual(
       (await stored()).map((v) => [v.id, v.ip, v.checks]),
       [[id, vip, []]],

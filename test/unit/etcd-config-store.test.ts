@@ -124,6 +124,42 @@ describe('config store: one record per address (the address index)', () => {
   });
 });
 
+describe('config store: the start migration', () => {
+  it('a step whose key changed since the read is left for the next start; the others are done', async () => {
+    const etcd = new FakeEtcd();
+    etcd.put(keys.config('h1', vip(1).id), JSON.stringify(vip(1, '198.18.0.60/32')));
+    etcd.put(keys.config('h1', vip(2).id), JSON.stringify(vip(2)));
+    etcd.put(keys.config('h1', vip(3).id), JSON.stringify(vip(3, '198.18.0.60/32')));
+    const changed = { ...vip(3, '198.18.0.60/32'), healthcheck_interval: 5 };
+    // After the read (the first transaction), before the migration's batch.
+    etcd.beforeTxn(() =>
+      etcd.beforeTxn(() => etcd.put(keys.config('h1', vip(3).id), JSON.stringify(changed))),
+    );
+    const store = new EtcdConfigStore(etcd.client('a'), keys, 'h1', silentLogger);
+    assert.deepEqual(await store.list(), [vip(1, '198.18.0.60/32'), vip(2)]);
+    assert.equal(etcd.get(keys.addressIndex('h1', '198.18.0.60/32'))?.value, vip(1).id);
+    assert.equal(etcd.get(keys.addressIndex('h1', vip(2).ip))?.value, vip(2).id);
+    assert.equal((await records(etcd)).length, 3);
+    await new EtcdConfigStore(etcd.client('b'), keys, 'h1', silentLogger).list();
+    assert.deepEqual(await records(etcd), [keys.config('h1', vip(1).id), keys.config('h1', vip(2).id)]);
+  });
+
+  it('indexes a large store in a few transactions', async () => {
+    const etcd = new FakeEtcd();
+    const many = Array.from({ length: 300 }, (_, i) => ({
+      id: `vip-00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      ip: `198.18.${i >> 8}.${i & 255}/32`,
+      checks: [],
+    }));
+    for (const v of many) etcd.put(keys.config('h1', v.id), JSON.stringify(v));
+    const store = new EtcdConfigStore(etcd.client('a'), keys, 'h1', silentLogger);
+    assert.equal((await store.list()).length, 300);
+    const txns = etcd.calls.filter((c) => c.client === 'a' && c.method === 'txn').length;
+    assert.ok(txns <= 1 + Math.ceil(300 / 64), `${txns} transactions`);
+    for (const v of many) assert.equal(etcd.get(keys.addressIndex('h1', v.ip))?.value, v.id);
+  });
+});
+
 describe('config store: a refused write never lands', () => {
   const setup = async () => {
     const etcd = new FakeEtcd();
