@@ -49,7 +49,8 @@ export const CONFIG_SCHEMA = [
     kind: 'path',
     group: 'Agent',
     default: '/var/lib/link',
-    description: 'Writable folder for the event journals and the local copy of the configuration.',
+    description:
+      'Writable folder for the event journals and the local copy of the configuration. If it cannot be written (read-only, full, missing) the agent runs all the same, serving every VIP: journals in memory only, `/healthz` 503 naming the path.',
   },
   {
     name: 'PORT',

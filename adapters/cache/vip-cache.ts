@@ -1,13 +1,17 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { toStoredVip } from '../etcd/config-store.ts';
 import type { StoredVip } from '../etcd/types.ts';
+import { storageWrite } from '../storage-error.ts';
 
 /** The agent's local copy of its VIP configuration, read when etcd cannot be at start. */
 export interface VipCache {
   /** The cached VIPs; none when there is no cache or it cannot be read (logged). */
   read(): StoredVip[];
-  /** Replaces the cache whole; throws on an IO error (the caller logs it: etcd holds the truth). */
+  /**
+   * Replaces the cache whole; throws a StorageError naming the file on an IO error (the caller
+   * reports it: etcd holds the truth, the cache only covers its absence at start).
+   */
   write(vips: readonly StoredVip[]): void;
 }
 
@@ -40,15 +44,36 @@ export function createFileVipCache(file: string, logger: CacheLogger): VipCache 
         try {
           vips.push(toStoredVip(entry, `${file}[${index}]`));
         } catch (err) {
-          logger.warn('local VIP cache: skipping an unreadable VIP', { file, err: String(err) });
+          logger.warn('local VIP cache: skipping an unreadable VIP', {
+            file,
+            entry: index,
+            err: String(err),
+          });
         }
       }
       return vips;
     },
     write(vips) {
-      mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(`${file}.tmp`, JSON.stringify(vips, null, 2));
-      renameSync(`${file}.tmp`, file);
+      storageWrite(dirname(file), 'mkdir', () => mkdirSync(dirname(file), { recursive: true }));
+      storageWrite(file, 'write', () => {
+        try {
+          writeFileSync(`${file}.tmp`, JSON.stringify(vips, null, 2));
+          renameSync(`${file}.tmp`, file);
+        } catch (err) {
+          // A full disk keeps no half-written copy beside the good one.
+          removeQuietly(`${file}.tmp`);
+          throw err;
+        }
+      });
     },
   };
+}
+
+/** Best effort: a temporary file a failed write left (its own failure must not hide the first). */
+function removeQuietly(file: string): void {
+  try {
+    rmSync(file, { force: true });
+  } catch {
+    // left for the next write to replace
+  }
 }

@@ -189,9 +189,9 @@ describe('journal and replay', () => {
       journal.load();
       assert.deepEqual(journal.entries(VIP.vipId), kept);
       assert.deepEqual(warnings, [
-        { message: 'journal line skipped', vipId: VIP.vipId, line: 2, problem: 'code' },
-        { message: 'journal line skipped', vipId: VIP.vipId, line: 3, problem: 'from' },
-        { message: 'journal line skipped', vipId: VIP.vipId, line: 4, problem: 'not an object' },
+        { message: 'journal line skipped', file, line: 2, vipId: VIP.vipId, problem: 'code' },
+        { message: 'journal line skipped', file, line: 3, vipId: VIP.vipId, problem: 'from' },
+        { message: 'journal line skipped', file, line: 4, vipId: VIP.vipId, problem: 'not an object' },
       ]);
       assert.equal(journal.append({ ...note, message: 'four' }).seq, 4);
     } finally {
