@@ -14,8 +14,8 @@ import { provideIpMachine } from './ip-provision.ts';
 import { VipService } from './vip-service.ts';
 import { VipCacheWriter } from './vip-cache-writer.ts';
 import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
+import { agentHealth, bootingBoundMs, type HealthReport } from './health.ts';
 import type {
-  AgentHealth,
   AgentOptions,
   AgentService,
   HealthRoundReport,
@@ -51,6 +51,8 @@ export class Agent implements AgentService {
   private readonly cache: VipCacheWriter;
   private readonly service: VipService;
   private readonly healthRounds = new Subject<HealthRoundReport>();
+  /** When each VIP's actor (re)started in BOOTING (performance.now()), until it leaves it. */
+  private readonly bootingSince = new Map<string, number>();
 
   constructor(private readonly options: AgentOptions) {
     this.hostname = options.hostname;
@@ -99,6 +101,10 @@ export class Agent implements AgentService {
         faultPolicy: options.faultPolicy,
         ipOf: (actorId) => this.runtimes.get(actorId)?.vip.ip,
         onTransition: (transition) => this.onTransition(transition),
+        onStart: (vipId, state) => {
+          if (state === 'BOOTING') this.bootingSince.set(vipId, performance.now());
+        },
+        onStop: (vipId) => this.bootingSince.delete(vipId),
       }),
     });
     this.actor.subscribe({
@@ -247,8 +253,25 @@ export class Agent implements AgentService {
     return this.service.journal(id);
   }
 
-  health(): AgentHealth {
-    return this.service.health();
+  /** actors/health.ts decides; the agent gathers what it looks at. */
+  health(): HealthReport {
+    const now = performance.now();
+    return agentHealth({
+      supervisorRunning: this.actor.getSnapshot().status === 'active',
+      stopping: this.stopping,
+      faultPolicy: this.options.faultPolicy,
+      session: this.options.session.status(),
+      vips: this.list().map((vip) => {
+        const since = vip.status === 'BOOTING' ? this.bootingSince.get(vip.id) : undefined;
+        return {
+          ip: vip.ip,
+          status: vip.status,
+          ...(since !== undefined ? { bootingForMs: now - since } : {}),
+        };
+      }),
+      bootingBoundMs: bootingBoundMs(this.options.leaseTtlMs),
+      storage: [this.options.journal.writeStatus.health(), this.cache.writeStatus.health()],
+    });
   }
 
   /** Resolves once every VIP's queued address work has run (tests, graceful stop). */
@@ -258,6 +281,7 @@ export class Agent implements AgentService {
 
   private onTransition(transition: RecordedTransition): void {
     const { vipId, ip, from, to, event, reason, revision } = transition;
+    if (from === 'BOOTING') this.bootingSince.delete(vipId);
     this.options.logger.info(`${ip} ${from} -> ${to}`, { vipId, event, reason });
     this.options.notifier?.notify({
       vipId,

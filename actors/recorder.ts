@@ -19,6 +19,10 @@ export interface RecorderOptions {
   /** The VIP's address when `actorId` is an IP actor of this agent, else undefined. */
   ipOf: (actorId: string) => string | undefined;
   onTransition?: (transition: RecordedTransition) => void;
+  /** An IP actor (re)started, in `state` (BOOTING): how long a VIP waits in it is timed from here. */
+  onStart?: (vipId: string, state: IpState) => void;
+  /** An IP actor stopped (its VIP deleted, or the agent stopping). */
+  onStop?: (vipId: string) => void;
 }
 
 /**
@@ -43,10 +47,12 @@ export function createJournalRecorder(options: RecorderOptions): (inspection: In
     if (event.type === 'xstate.init') {
       lastState.set(vipId, to);
       options.journal.append({ kind: 'start', vipId, ip, faultPolicy: options.faultPolicy, state: to });
+      options.onStart?.(vipId, to);
       return;
     }
     if (event.type === 'xstate.stop') {
       lastState.delete(vipId);
+      options.onStop?.(vipId);
       return;
     }
     if (!isIpEventType(event.type)) return;

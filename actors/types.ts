@@ -6,6 +6,7 @@ import type { VipCache } from '../adapters/cache/vip-cache.ts';
 import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
 import type { ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
 import type { StateChange as HookStateChange } from '../adapters/hooks/types.ts';
+import type { HealthReport } from './health.ts';
 import type { Journal } from './journal.ts';
 import type { Logger } from './logger.ts';
 import type { NoteCode, NoteLevel } from './notes.ts';
@@ -61,8 +62,9 @@ export interface NewVip {
 }
 
 export interface AgentHealth {
+  /** /healthz answers 200: no reason, or only tolerated ones (actors/health.ts HEALTH_CODES). */
   ok: boolean;
-  /** Why not ok: etcd session lost, all VIPs failing health checks, … */
+  /** What is wrong, one line each: etcd session lost, storage writes failing (with the path), … */
   reasons: string[];
   etcd: 'connecting' | 'alive' | 'fault' | 'closed';
   leaseRemainingMs: number;
@@ -95,7 +97,8 @@ export interface AgentService {
   readonly journal$: Observable<JournalEntry>;
   /** Live health-check rounds of every VIP: too frequent for the bounded journal. */
   readonly healthRounds$: Observable<HealthRoundReport>;
-  health(): AgentHealth;
+  /** The agent's health: actors/health.ts says how each reason is found. */
+  health(): HealthReport;
 }
 
 /** A state change of one VIP as the hooks take it: its one definition is the hooks'. */

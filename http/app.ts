@@ -227,7 +227,7 @@ export function createApp(options: CreateAppOptions): Koa {
   });
 
   router.get('/healthz', (ctx) => {
-    const answer = healthAnswer(() => ({ health: agent.health(), vips: agent.list() }));
+    const answer = healthAnswer(() => agent.health());
     ctx.status = answer.status;
     ctx.body = isAuthenticated(ctx) ? answer.detail : answer.brief;
   });

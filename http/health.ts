@@ -1,45 +1,40 @@
-import type { AgentHealth, VipView } from '../actors/types.ts';
+import type { HealthCode, HealthReport, HealthStatus } from '../actors/health.ts';
 
 /**
- * What /healthz says. Anyone may ask it (load balancers, monitors), so without credentials it
- * says only `status`; the reasons name VIPs and quote etcd's errors, which are for operators.
+ * What /healthz says. The agent decides (actors/health.ts: its status, its reasons and a code
+ * for each); this maps it to HTTP. 200 when `ok` (no reason, or only a tolerated one: an etcd
+ * outage under at-least-one, `degraded`), 503 otherwise.
  *
- * - `ok` (200): etcd session alive, no VIP failing its checks, not stopping.
- * - `degraded` (503): etcd alive but some VIPs fail their checks, or the agent is stopping.
- * - `failing` (503): the etcd session is not alive, every VIP fails its checks, or the agent
- *   cannot say (its health read threw).
- * The status codes are those /healthz always had: 200 when ok, 503 otherwise.
+ * Anyone may ask it (load balancers, monitors), so without credentials it says `status` and,
+ * when not `ok`, the reasons' `codes`: fixed words from one registry, short enough for a load
+ * balancer's log. The reasons themselves name VIPs, paths and quote etcd's errors, which are for
+ * operators: only an authenticated caller (or anyone, on an agent without PASSWORD) gets them.
  */
-export type HealthStatus = 'ok' | 'degraded' | 'failing';
 
 export interface HealthAnswer {
   status: 200 | 503;
-  /** `{status}` for anyone. */
-  brief: { status: HealthStatus };
-  /** `{status, ok, reasons, etcd, leaseRemainingMs, error?}` for authenticated callers. */
+  /** `{status, codes?}` for anyone. */
+  brief: { status: HealthStatus; codes?: HealthCode[] };
+  /** `{status, codes, error?, ok, reasons, etcd, leaseRemainingMs, storage, configError?}` for authenticated callers. */
   detail: Record<string, unknown>;
 }
 
-export function healthStatus(health: AgentHealth, vips: readonly VipView[]): HealthStatus {
-  if (health.ok) return 'ok';
-  if (health.etcd !== 'alive') return 'failing';
-  if (vips.length > 0 && vips.every((vip) => vip.status === 'FAILING')) return 'failing';
-  return 'degraded';
-}
-
-export function healthAnswer(read: () => { health: AgentHealth; vips: readonly VipView[] }): HealthAnswer {
-  let health: AgentHealth;
-  let vips: readonly VipView[];
+export function healthAnswer(read: () => HealthReport): HealthAnswer {
+  let health: HealthReport;
   try {
-    ({ health, vips } = read());
+    health = read();
   } catch (err: unknown) {
     const error = err instanceof Error ? err.message : 'health unknown';
     return { status: 503, brief: { status: 'failing' }, detail: { status: 'failing', error } };
   }
-  const status = healthStatus(health, vips);
+  const { status, codes } = health;
   const detail: Record<string, unknown> =
-    status === 'ok'
-      ? { status, ...health }
-      : { status, error: health.reasons.join('; ') || 'unhealthy', ...health };
-  return { status: status === 'ok' ? 200 : 503, brief: { status }, detail };
+    status === 'ok' ? { ...health } : { ...health, error: health.reasons.join('; ') || 'unhealthy' };
+  // status and codes first, as the brief answer has them.
+  const ordered = { status, codes, ...detail };
+  return {
+    status: health.ok ? 200 : 503,
+    brief: status === 'ok' ? { status } : { status, codes },
+    detail: ordered,
+  };
 }

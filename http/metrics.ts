@@ -1,7 +1,8 @@
 import { Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { Subscription } from 'rxjs';
-import type { AgentHealth, AgentService, HealthRoundReport, JournalEntry, VipView } from '../actors/types.ts';
+import type { AgentService, HealthRoundReport, JournalEntry, VipView } from '../actors/types.ts';
+import type { HealthReport } from '../actors/health.ts';
 import type { NoteCode } from '../actors/notes.ts';
 import { IP_STATES } from '../machines/ip.ts';
 
@@ -26,6 +27,8 @@ import { IP_STATES } from '../machines/ip.ts';
  * | link_lease_remaining_seconds | gauge | | agent.health() |
  * | link_etcd_session_state | gauge (1 for the current state) | state | agent.health() |
  * | link_agent_healthy | gauge | | agent.health() |
+ * | link_storage_writable | gauge (1 = writes work) | store (journal, cache) | agent.health().storage |
+ * | link_storage_write_failures_total | counter | store | agent.health().storage (actors/write-status.ts counts) |
  * | link_last_failover_duration_seconds | gauge | vip_id | POST /ips/:id/failover: from the call to another host holding the lock |
  * | link_handover_duration_seconds | histogram | vip_id, trigger | POST /ips/:id/failover (trigger failover), DELETE of an owned VIP (trigger delete): from the call until another host holds it |
  * | link_takeover_duration_seconds | histogram | vip_id | journal: `elected` into ACTIVATED until the first ANNOUNCE_SENT after it |
@@ -99,8 +102,8 @@ function getOrCreate<T>(registry: Registry, name: string, create: () => T): T {
  * list()/health() walk every VIP, so they are read once per scrape (`reset()` starts a scrape;
  * without it a read is reused for at most 50 ms).
  */
-function scrapeReader(agent: AgentService): { list(): VipView[]; health(): AgentHealth; reset(): void } {
-  let cached: { at: number; list: VipView[]; health: AgentHealth } | undefined;
+function scrapeReader(agent: AgentService): { list(): VipView[]; health(): HealthReport; reset(): void } {
+  let cached: { at: number; list: VipView[]; health: HealthReport } | undefined;
   const read = () => {
     const now = performance.now();
     if (!cached || now - cached.at > 50) cached = { at: now, list: agent.list(), health: agent.health() };
@@ -213,6 +216,38 @@ export function createMetrics(
         registers,
         collect() {
           this.set(agent.health().ok ? 1 : 0);
+        },
+      }),
+  );
+
+  getOrCreate(
+    registry,
+    'link_storage_writable',
+    () =>
+      new Gauge({
+        name: 'link_storage_writable',
+        help: '1 when the store under STATE_DIR (journal, cache) takes writes, 0 while they fail (/healthz names the path).',
+        labelNames: ['store'] as const,
+        registers,
+        collect() {
+          for (const store of agent.health().storage)
+            this.set({ store: store.store }, store.writable ? 1 : 0);
+        },
+      }),
+  );
+  getOrCreate(
+    registry,
+    'link_storage_write_failures_total',
+    () =>
+      new Counter({
+        name: 'link_storage_write_failures_total',
+        help: 'Writes to STATE_DIR that failed (ENOSPC, EROFS, EIO, …) since the agent started, by store.',
+        labelNames: ['store'] as const,
+        registers,
+        collect() {
+          // The agent counts (actors/write-status.ts); a scrape reads its count.
+          this.reset();
+          for (const store of agent.health().storage) this.inc({ store: store.store }, store.failures);
         },
       }),
   );

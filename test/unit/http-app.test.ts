@@ -13,14 +13,8 @@ import {
   NotOwnerError,
   VipNotFoundError,
 } from '../../actors/errors.ts';
-import type {
-  AgentHealth,
-  AgentService,
-  HealthRoundReport,
-  JournalEntry,
-  NewVip,
-  VipView,
-} from '../../actors/types.ts';
+import type { AgentService, HealthRoundReport, JournalEntry, NewVip, VipView } from '../../actors/types.ts';
+import type { HealthReport } from '../../actors/health.ts';
 import type { HostMembership } from '../../adapters/etcd/types.ts';
 import type { HealthCheckSpec } from '../../adapters/health/types.ts';
 import { createApp } from '../../http/app.ts';
@@ -144,10 +138,19 @@ class FakeAgent implements AgentService {
     this.get(id);
     return [...(this.journals.get(id) ?? [])];
   }
-  health(): AgentHealth {
+  health(): HealthReport {
+    const storage = [{ store: 'journal' as const, writable: true, failures: 0 }];
     return this.healthy
-      ? { ok: true, reasons: [], etcd: 'alive', leaseRemainingMs: 4000 }
-      : { ok: false, reasons: ['etcd session lost'], etcd: 'fault', leaseRemainingMs: 0 };
+      ? { ok: true, status: 'ok', codes: [], reasons: [], etcd: 'alive', leaseRemainingMs: 4000, storage }
+      : {
+          ok: false,
+          status: 'failing',
+          codes: ['ETCD_SESSION'],
+          reasons: ['etcd session lost'],
+          etcd: 'fault',
+          leaseRemainingMs: 0,
+          storage,
+        };
   }
 }
 
@@ -322,8 +325,8 @@ describe('HTTP API in-process (fake agent)', () => {
     const sickDetail = await call(server, 'GET', '/healthz');
     agent.healthy = true;
     assert.equal(sick.status, 503);
-    assert.deepEqual(sick.json, { status: 'failing' }, 'no reason, no etcd error text');
-    assert.deepEqual(sickWrongAuth.json, { status: 'failing' });
+    assert.deepEqual(sick.json, { status: 'failing', codes: ['ETCD_SESSION'] }, 'codes, no etcd error text');
+    assert.deepEqual(sickWrongAuth.json, { status: 'failing', codes: ['ETCD_SESSION'] });
     assert.equal(sickDetail.status, 503);
     assert.equal((sickDetail.json as { status: string }).status, 'failing');
     assert.match((sickDetail.json as { error: string }).error, /etcd session lost/);

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { EMPTY } from 'rxjs';
-import type { AgentHealth, AgentService } from '../../actors/types.ts';
+import type { HealthReport } from '../../actors/health.ts';
+import type { AgentService } from '../../actors/types.ts';
 import { createApp } from '../../http/app.ts';
 import { AuthGuard } from '../../http/auth.ts';
 import { startApiServer } from '../../http/server.ts';
@@ -118,11 +119,14 @@ describe('API answers 429 to a guessing source only', () => {
   const registry = new Registry();
   let server: ApiServer;
   let port = 0;
-  const health: AgentHealth = {
+  const health: HealthReport = {
     ok: false,
+    status: 'failing',
+    codes: ['ETCD_SESSION'],
     reasons: ['etcd session fault: secret detail'],
     etcd: 'fault',
     leaseRemainingMs: 0,
+    storage: [],
   };
   const agent = {
     journal$: EMPTY,
@@ -159,7 +163,7 @@ describe('API answers 429 to a guessing source only', () => {
     // Anonymous /healthz needs no credentials, so a blocked source may still ask it.
     const anonymous = await from('127.0.0.2', '/healthz');
     assert.equal(anonymous.status, 503);
-    assert.deepEqual(anonymous.json, { status: 'failing' });
+    assert.deepEqual(anonymous.json, { status: 'failing', codes: ['ETCD_SESSION'] }, 'codes, no detail');
     const detailed = await from('127.0.0.1', '/healthz', good);
     assert.match((detailed.json as { error: string }).error, /secret detail/);
 

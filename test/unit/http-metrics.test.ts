@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { Subject } from 'rxjs';
 import type { AgentService, HealthRoundReport, JournalEntry, VipView } from '../../actors/types.ts';
+import type { StoreHealth } from '../../actors/write-status.ts';
 import { createMetrics } from '../../http/metrics.ts';
 
 /**
@@ -20,14 +21,18 @@ function fakeAgent() {
   const vips: VipView[] = [
     { id: A, ip: '198.18.0.10/32', checks: [], healthcheck_interval: 0, status: 'STANDBY', owner: false },
   ];
+  const storage: StoreHealth[] = [
+    { store: 'journal', writable: true, failures: 0 },
+    { store: 'cache', writable: true, failures: 0 },
+  ];
   const agent = {
     hostname: 'h1',
     journal$: journal.asObservable(),
     healthRounds$: rounds.asObservable(),
     list: () => vips,
-    health: () => ({ ok: true, reasons: [], etcd: 'alive' as const, leaseRemainingMs: 1000 }),
+    health: () => ({ ok: true, reasons: [], etcd: 'alive' as const, leaseRemainingMs: 1000, storage }),
   } as unknown as AgentService;
-  return { agent, journal, rounds, vips };
+  return { agent, journal, rounds, vips, storage };
 }
 
 let seq = 0;
@@ -70,6 +75,26 @@ describe('metrics', () => {
     assert.match(text, /^# TYPE link_build_info gauge$/m);
     assert.match(text, /^nodejs_active_handles\{/m, 'the per-type gauge stays');
     assert.doesNotMatch(text, /^# TYPE \w+_total (?!counter)/m, 'no non-counter ends in _total');
+  });
+
+  it('says per store whether STATE_DIR takes writes, and counts the failed ones', async () => {
+    const { agent, storage } = fakeAgent();
+    const metrics = createMetrics(agent, new Registry(), { version: '1.2.3' });
+    let text = await metrics.scrape();
+    assert.equal(value(text, 'link_storage_writable{store="journal"}'), 1);
+    assert.equal(value(text, 'link_storage_write_failures_total{store="journal"}'), 0);
+    storage[0] = {
+      store: 'journal',
+      writable: false,
+      failures: 3,
+      error: { code: 'ENOSPC', path: '/var/lib/link/journal/x.jsonl', message: 'ENOSPC: …', since: '' },
+    };
+    text = await metrics.scrape();
+    metrics.stop();
+    assert.equal(value(text, 'link_storage_writable{store="journal"}'), 0);
+    assert.equal(value(text, 'link_storage_write_failures_total{store="journal"}'), 3);
+    assert.equal(value(text, 'link_storage_writable{store="cache"}'), 1);
+    assert.match(text, /^# TYPE link_storage_write_failures_total counter$/m);
   });
 
   it('times a takeover from the election into ACTIVATED to its first announcement', async () => {
