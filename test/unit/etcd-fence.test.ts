@@ -142,6 +142,36 @@ describe('lease keeper (fake timers, fake transport)', () => {
     assert.equal(gone.fence.remainingMs(), 2000);
   });
 
+  it('a lease etcd reports at 0 s left (whole seconds, rounded down) is renewed once and reused', async () => {
+    const t = setup('0');
+    const acquired = t.keeper.acquire('7');
+    await flush();
+    assert.deepEqual(t.streams[0]!.written, [{ ID: '7' }], 'one keep-alive for the candidate');
+    t.streams[0]!.answer('2');
+    assert.equal(await acquired, true);
+    assert.equal(t.keeper.id, '7');
+    assert.equal(t.fence.remainingMs(), 2000, 'the fence starts from the renewal');
+    assert.ok(t.streams[0]!.ended, 'its stream is closed');
+  });
+
+  it('a lease at 0 s left that the renewal finds gone, or that gets no answer within a second, is replaced', async () => {
+    const gone = setup('0');
+    const acquired = gone.keeper.acquire('7');
+    await flush();
+    gone.streams[0]!.answer('0');
+    assert.equal(await acquired, false);
+    assert.equal(gone.keeper.id, '9');
+    const silent = setup('0');
+    const waited = silent.keeper.acquire('7');
+    await flush();
+    mock.timers.tick(999);
+    await flush();
+    assert.equal(silent.keeper.id, null, 'still waiting');
+    mock.timers.tick(1);
+    assert.equal(await waited, false);
+    assert.equal(silent.keeper.id, '9');
+  });
+
   it('sends every TTL/3; answered keep-alives push the fence; unanswered ones let it pass at TTL', async () => {
     const t = setup();
     await t.keeper.acquire(null);
