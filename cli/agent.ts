@@ -1,23 +1,11 @@
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { createAgent, type StateChangeNotifier } from '../actors/agent.ts';
-import { Journal } from '../actors/journal.ts';
 import type { Logger } from '../actors/logger.ts';
-import { levelOf } from '../actors/notes.ts';
-import { createFileVipCache } from '../adapters/cache/vip-cache.ts';
-import { createEtcdSession } from '../adapters/etcd/index.ts';
-import { createFileJournalStore } from '../adapters/journal/file-store.ts';
-import { createExecChecksPolicy, createHealthMonitor, createProbe } from '../adapters/health/index.ts';
-import { createHookRunner, DEFAULT_WEBHOOK_RETRY, type HookRunner } from '../adapters/hooks/index.ts';
-import { assertNetCapabilities, createNetAdapter } from '../adapters/net/index.ts';
-import { createChildSandbox, makeNonDumpable, type ChildSandbox } from '../adapters/process/index.ts';
+import { createEtcdSession, type EtcdSessionImpl } from '../adapters/etcd/index.ts';
+import { assertNetCapabilities, createNetAdapter, type NetAdapter } from '../adapters/net/index.ts';
+import { makeNonDumpable } from '../adapters/process/index.ts';
 import { createSystemdNotifier, SystemdEnvError, type SystemdNotifier } from '../adapters/systemd/index.ts';
 import { ConfigError, parseConfig, type AgentConfig } from '../config/parse.ts';
-import type { ApiServer } from '../http/index.ts';
-import { runCheck } from './check.ts';
 import { createLogger } from './logger.ts';
-import { currentStatus, reportStatus } from './systemd.ts';
-import { packageVersion } from './version.ts';
 
 /**
  * `linkctl agent`: the daemon. Signals:
@@ -26,9 +14,14 @@ import { packageVersion } from './version.ts';
  *   (started within RESTART_GRACE) takes over in BOOTING without a client-visible gap.
  * Under systemd (NOTIFY_SOCKET): READY=1 once it serves, STATUS= lines, STOPPING=1 at a signal,
  * WATCHDOG=1 every WATCHDOG_USEC/2 (adapters/systemd).
+ *
+ * etcd first: a crashed agent restarted at once (systemd's Restart=on-failure) keeps its lease,
+ * and with it its locks and VIPs, only if it renews the lease before the lease runs out, a
+ * TTL after its last keep-alive (docs/install.md, "Restarts"). So this file loads only what
+ * reaching etcd needs (the configuration, the logger, sd_notify, the interface check, the etcd
+ * adapter) and opens the session; the rest of the agent (actors, health checks, hooks, the
+ * journal: cli/agent-serve.ts) and then the API (http/) load once the lease is kept alive.
  */
-
-const STOP_BOUND_MS = 10_000;
 
 export function registerAgentCommand(program: Command): void {
   program
@@ -36,7 +29,7 @@ export function registerAgentCommand(program: Command): void {
     .description('run the LinK agent (configured by environment variables, see docs/configuration.md)')
     .option('--check', 'validate the configuration and the environment, change nothing, exit 0 or 1')
     .action(async (options: { check?: boolean }) => {
-      if (options.check) process.exit(await runCheck(process.env));
+      if (options.check) process.exit(await (await import('./check.ts')).runCheck(process.env));
       // Exit at once: the etcd client's channels would otherwise hold the process for seconds,
       // and a restart must be back within one lease TTL.
       process.exit(await runAgent(process.env));
@@ -71,7 +64,9 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
     throw err;
   }
   try {
-    return await serve(config, logger, systemd);
+    const { net, session } = await reachEtcd(config, logger, systemd);
+    const { serve } = await import('./agent-serve.ts');
+    return await serve({ config, logger, systemd, net, session });
   } catch (err) {
     const code = typeof err === 'object' && err !== null && 'code' in err ? `${String(err.code)}: ` : '';
     const message = err instanceof Error ? err.message : String(err);
@@ -83,17 +78,19 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
   }
 }
 
-async function serve(config: AgentConfig, logger: Logger, systemd: SystemdNotifier): Promise<number> {
+/**
+ * Everything before the session: non-dumpable, the interface and capability check (an agent
+ * that cannot bind must not renew its lease and keep its locks), then the session itself, which
+ * reuses the lease a crashed predecessor left when etcd still knows it.
+ */
+async function reachEtcd(
+  config: AgentConfig,
+  logger: Logger,
+  systemd: SystemdNotifier,
+): Promise<{ net: NetAdapter; session: EtcdSessionImpl }> {
   // First: the agent's environment and memory hold its secrets; non-dumpable, its children
   // (checks, hooks), even as the same user, cannot read /proc/<agent>/environ or /mem.
   makeNonDumpable();
-  // Every child runs confined (adapters/process/sandbox.ts). Calibrated beside the start, not
-  // before it (a restart must beat the lease TTL); says at once when no child can run.
-  const sandbox = createChildSandbox();
-  void sandbox.check().then((unavailable) => {
-    if (unavailable) logger.error('no EXEC check or notify command will run', { err: unavailable.message });
-  });
-  const execPolicy = createExecChecksPolicy(config.execChecksDir);
   const net = createNetAdapter({ interfaceName: config.interfaceName });
   // Fails now, naming the interface or the missing capability, rather than at the first election.
   await net.isBound('198.18.0.0/32');
@@ -113,120 +110,5 @@ async function serve(config: AgentConfig, logger: Logger, systemd: SystemdNotifi
       : {}),
     logger,
   });
-
-  const journal = new Journal({
-    store: createFileJournalStore(join(config.stateDir, 'journal')),
-    logger,
-  });
-  journal.load();
-  const hooks = createHooks(config, logger, sandbox);
-  const agent = createAgent({
-    hostname: config.hostname,
-    faultPolicy: config.faultPolicy,
-    session,
-    net,
-    monitorHealth: createHealthMonitor({ probe: createProbe({ execPolicy, sandbox }) }),
-    execPolicy,
-    health: config.health,
-    journal,
-    logger,
-    leaseTtlMs: config.leaseTtlMs,
-    addressLifetimeSec: config.addressLifetimeSec,
-    announce: config.announce,
-    handoverTimeoutMs: config.handoverTimeoutMs,
-    restartGraceSec: config.restartGraceSec,
-    cache: createFileVipCache(join(config.stateDir, 'vips.json'), logger),
-    ...(hooks ? { notifier: hooks.notifier } : {}),
-  });
-  hooks?.runner.failures$.subscribe((failure) =>
-    journal.append({
-      kind: 'note',
-      vipId: failure.change.vipId,
-      level: levelOf('HOOK_FAILED'),
-      code: 'HOOK_FAILED',
-      message: `${failure.hook} hook: ${failure.error.code}: ${failure.error.message}`,
-    }),
-  );
-  systemd.status('starting: restoring the VIPs');
-  await agent.start();
-
-  // Loaded after the VIPs are back in etcd: a restart must beat the lease TTL.
-  const { createApp, startApiServer } = await import('../http/index.ts');
-  const { Registry } = await import('prom-client');
-  const app = createApp({
-    agent,
-    ...(config.auth ? { auth: config.auth } : {}),
-    metricsPublic: config.metricsPublic,
-    version: packageVersion(),
-    registry: new Registry(),
-    logger,
-  });
-  const servers: ApiServer[] = [
-    await startApiServer({
-      app,
-      port: config.port,
-      host: config.listenAddress,
-      ...(config.tls ? { tls: config.tls } : {}),
-    }),
-  ];
-  if (config.apiSocket) servers.push(await startApiServer({ app, socketPath: config.apiSocket }));
-  // Listening before anyone learns the agent is up ("agent started", READY=1): a SIGTERM sent
-  // on either would otherwise meet the default action and kill the agent without a handover.
-  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
-    for (const name of ['SIGTERM', 'SIGINT', 'SIGUSR2'] as const) process.once(name, () => resolve(name));
-  });
-  logger.info('agent started', {
-    hostname: config.hostname,
-    interface: config.interfaceName,
-    api: servers.map((s) => s.url),
-    vips: agent.list().length,
-    faultPolicy: config.faultPolicy,
-  });
-  // With etcd down the agent is ready all the same: it serves its cached VIPs (at-least-one),
-  // and a start timeout would stop it and unbind them. STATUS= says what it waits for.
-  systemd.ready(currentStatus(agent, session));
-  const statusReports = reportStatus(systemd, agent, session);
-
-  const signal = await stopSignal;
-  const handover = signal !== 'SIGUSR2';
-  const stopping = handover ? 'stopping: handing the VIPs over' : 'stopping for a restart: VIPs stay bound';
-  statusReports.unsubscribe();
-  systemd.stopping(stopping);
-  logger.info(stopping, { signal });
-  const bound = setTimeout(() => {
-    logger.error('stop took too long, exiting', { boundMs: STOP_BOUND_MS });
-    process.exit(1);
-  }, STOP_BOUND_MS);
-  bound.unref();
-  await agent.stop({ handover });
-  await Promise.allSettled(servers.map((s) => s.close()));
-  await net.close();
-  journal.close();
-  clearTimeout(bound);
-  logger.info('stopped');
-  return 0;
-}
-
-function createHooks(
-  config: AgentConfig,
-  logger: Logger,
-  sandbox: ChildSandbox,
-): { runner: HookRunner; notifier: StateChangeNotifier } | null {
-  const { exec, webhookUrl, webhookSecret, timeoutMs } = config.hooks;
-  if (!exec && !webhookUrl) return null;
-  const runner = createHookRunner({
-    ...(exec ? { exec: { command: exec, timeoutMs, sandbox } } : {}),
-    ...(webhookUrl
-      ? {
-          webhook: {
-            url: webhookUrl,
-            ...(webhookSecret ? { secret: webhookSecret } : {}),
-            timeoutMs,
-            retry: DEFAULT_WEBHOOK_RETRY,
-          },
-        }
-      : {}),
-    onFailure: (failure) => logger.warn('hook failed', { hook: failure.hook, code: failure.error.code }),
-  });
-  return { runner, notifier: { notify: (change) => runner.notify(change), close: () => runner.close() } };
+  return { net, session };
 }

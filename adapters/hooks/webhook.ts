@@ -12,7 +12,7 @@ import { backoffDelay } from '../backoff.ts';
 import type { StateChange, WebhookOptions, WebhookRetryPolicy } from './types.ts';
 
 /**
- * The agent's webhook policy (cli/agent.ts): 4 attempts, waiting about 0.2, 0.4 and 0.8 s
+ * The agent's webhook policy (cli/agent-serve.ts): 4 attempts, waiting about 0.2, 0.4 and 0.8 s
  * (each up to 20 % shorter at random). The runner never assumes it: the policy is always passed in.
  */
 export const DEFAULT_WEBHOOK_RETRY: WebhookRetryPolicy = {
