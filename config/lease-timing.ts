@@ -53,3 +53,21 @@ export function leaseTiming(input: {
   }
   return { ttlMs, keepaliveIntervalMs: keepaliveMs ?? ttlMs / 3 };
 }
+
+/**
+ * How long a started agent takes to renew its lease: from exec to its first keep-alive (release
+ * build; bench/restart's "start→lease"). Measured on the lab's loaded 2-core machine: ~0.45 s
+ * median, up to ~0.9 s. A budget, not a bound the agent enforces.
+ */
+export const START_TO_LEASE_MS = 900;
+
+/**
+ * The longest restart delay after a crash (systemd's RestartSec=) with which the restarted agent
+ * still finds its lease alive, and so keeps its locks and VIPs. A killed agent's lease has at
+ * least TTL − keep-alive interval left (its last keep-alive may be that old); starting takes
+ * START_TO_LEASE_MS of it. With the defaults (2 s, 0.67 s): 433 ms. packaging/link.service's
+ * RestartSec= stays below it (test/unit/packaging-systemd.test.ts).
+ */
+export function restartDelayBudgetMs(timing: LeaseTiming): number {
+  return timing.ttlMs - timing.keepaliveIntervalMs - START_TO_LEASE_MS;
+}

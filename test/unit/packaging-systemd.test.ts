@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { restartDelayBudgetMs } from '../../config/lease-timing.ts';
 import { parseConfig } from '../../config/parse.ts';
 import { CONFIG_SCHEMA } from '../../config/schema.ts';
 
@@ -84,13 +85,28 @@ describe('packaging/link.service', () => {
 
   it('restarts on failure and waits long enough for a graceful handover', () => {
     assert.equal(one('Restart'), 'on-failure');
-    // The agent hands over and exits within 10 s of SIGTERM (cli/agent.ts STOP_BOUND_MS).
+    // The agent hands over and exits within 10 s of SIGTERM (cli/agent-serve.ts STOP_BOUND_MS).
     assert.ok(durationSec(one('TimeoutStopSec')) > 10);
     assert.equal(one('KillSignal'), 'SIGTERM');
   });
 
+  it('restarts a crashed agent soon enough for it to find its lease alive (issue 18 part 6)', () => {
+    const match = /^(\d+)(ms|s)$/.exec(one('RestartSec'));
+    assert.ok(match, `RestartSec=${one('RestartSec')}`);
+    const delayMs = Number(match[1]) * (match[2] === 'ms' ? 1 : 1000);
+    const defaults = parseConfig({ INTERFACE: 'eth0' });
+    const budgetMs = restartDelayBudgetMs({
+      ttlMs: defaults.leaseTtlMs,
+      keepaliveIntervalMs: defaults.keepaliveIntervalMs,
+    });
+    assert.ok(
+      delayMs <= budgetMs,
+      `RestartSec ${delayMs} ms, budget with the default LEASE_TTL ${budgetMs} ms`,
+    );
+  });
+
   it('is a notify service whose watchdog the agent feeds (issue 17)', () => {
-    // cli/agent.ts sends READY=1, STATUS=, STOPPING=1 and WATCHDOG=1 (adapters/systemd).
+    // cli/agent-serve.ts sends READY=1, STATUS=, STOPPING=1 and WATCHDOG=1 (adapters/systemd).
     assert.equal(one('Type'), 'notify');
     assert.equal(one('NotifyAccess'), 'main', 'only the agent itself speaks for the service');
     const watchdog = durationSec(one('WatchdogSec'));
