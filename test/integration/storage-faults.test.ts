@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, ownMountNamespace } from '../../lab/lab.ts';
+import { bootingBoundMs } from '../../actors/health.ts';
 import type { JournalEntry, VipView } from '../../actors/types.ts';
 import { until } from '../support/until.ts';
 
@@ -76,6 +77,14 @@ describe('storage faults degrade, never kill', { timeout: 180_000 }, () => {
       NEW_VIP_BOUND_MS,
     );
     console.log(`new VIP bound ${Date.now() - started} ms after its POST answered`);
+    await until(
+      `h1 to announce ${ip}`,
+      async () => {
+        const events = await lab.api<{ events: JournalEntry[] }>('h1', 'GET', `/ips/${res.body.id}/events`);
+        return events.body.events.some((e) => e.kind === 'note' && e.code === 'ANNOUNCE_SENT');
+      },
+      NEW_VIP_BOUND_MS,
+    );
     return ip;
   }
 
@@ -203,9 +212,40 @@ describe('storage faults degrade, never kill', { timeout: 180_000 }, () => {
     rmSync(join(journalDir, 'vip-dir.jsonl'), { recursive: true, force: true });
   });
 
-  it('vips.json = {} with etcd down: starts, warns naming the file; etcd back and a restart: every VIP again', async () => {
+  it('etcd down at start: the cached VIPs leave BOOTING within the BOOTING bound; /healthz 200, degraded (at-least-one)', async () => {
     await lab.signalAgent('h1', 'SIGTERM');
     await lab.stopEtcd();
+    const started = Date.now();
+    await lab.startAgent('h1');
+    const bound = bootingBoundMs(2000);
+    const left = await until(
+      'every VIP out of BOOTING',
+      async () => {
+        const ips = (await lab.api<{ ips: VipView[] }>('h1', 'GET', '/ips')).body.ips;
+        return ips.length > 0 && ips.every((vip) => vip.status !== 'BOOTING') ? ips : null;
+      },
+      bound,
+    );
+    console.log(
+      `etcd down at start: ${left.length} VIPs out of BOOTING ${Date.now() - started} ms after the start`,
+    );
+    assert.ok(
+      left.every((vip) => vip.status === 'ACTIVATED'),
+      JSON.stringify(left),
+    );
+    const res = await until(
+      '/healthz 200 degraded',
+      async () => {
+        const answer = await health();
+        return answer.status === 200 && answer.body.status === 'degraded' ? answer : null;
+      },
+      bound,
+    );
+    assert.deepEqual(res.body.codes, ['ETCD_FAULT_AT_LEAST_ONE']);
+  });
+
+  it('vips.json = {} with etcd down: starts, warns naming the file; etcd back and a restart: every VIP again', async () => {
+    await lab.signalAgent('h1', 'SIGTERM');
     const cache = join(stateDir, 'vips.json');
     writeFileSync(cache, '{}');
     const logFrom = readFileSync(lab.host('h1').log, 'utf8').length;
