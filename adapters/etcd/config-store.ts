@@ -102,7 +102,7 @@ export class EtcdConfigStore implements ConfigStore {
   }
 
   async list(): Promise<StoredVip[]> {
-    await this.settleFirst();
+    while (this.undoing()) await this.settleOnce();
     return this.track(this.listNow());
   }
 
@@ -143,7 +143,8 @@ export class EtcdConfigStore implements ConfigStore {
    * before this write (`before`, or what an earlier write of it was accepted as) is put back.
    */
   private async write<T>(vip: StoredVip, before: StoredVip | null, work: () => Promise<T>): Promise<T> {
-    await this.settleFirst();
+    // No await between the last check and track(): an undo starting later waits for this write.
+    while (this.undoing()) await this.settleOnce();
     try {
       return await this.track(work());
     } catch (err) {
@@ -249,8 +250,13 @@ export class EtcdConfigStore implements ConfigStore {
 
   // ---- undos ----
 
-  private async settleFirst(): Promise<void> {
-    if (this.refused.size > 0) await this.settle();
+  /** Whether an undo is pending or running: writes wait for it, and fail with it. */
+  private undoing(): boolean {
+    return this.settling !== null || this.refused.size > 0;
+  }
+
+  private settleOnce(): Promise<void> {
+    return this.settling ?? this.settle();
   }
 
   /** Waits for the writes in flight (a refusal may come from them), then undoes every refused one. */

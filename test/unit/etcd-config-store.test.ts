@@ -217,6 +217,19 @@ describe('config store: a refused write never lands', () => {
     assert.deepEqual(JSON.parse(etcd.get(keys.config('h1', vip(1).id))!.value), vip(1));
   });
 
+  it('a write after a refused one of the same VIP lands after its undo, and stays', async () => {
+    const { etcd, wire, store } = await setup();
+    await store.add(vip(1));
+    const first = { ...vip(1), healthcheck_interval: 1 };
+    const second = { ...vip(1), healthcheck_interval: 2 };
+    wire.loseNext('applied');
+    await assert.rejects(store.update(vip(1), first), EtcdTimeoutError);
+    // Sent at once, with the undo already scheduled: it waits for the undo, then is applied.
+    await store.update(vip(1), second);
+    assert.deepEqual(store.pendingUndos, []);
+    assert.deepEqual(JSON.parse(etcd.get(keys.config('h1', vip(1).id))!.value), second);
+  });
+
   it('the undo retries by itself until etcd takes it', async () => {
     const { etcd, wire, store } = await setup();
     await store.add(vip(1));
