@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { createAgent, type Agent } from '../../actors/agent.ts';
 import { HEALTH_CODES, agentHealth, bootingBoundMs, type HealthInput } from '../../actors/health.ts';
 import { Journal } from '../../actors/journal.ts';
@@ -153,6 +154,13 @@ describe('/healthz rules (actors/health.ts)', () => {
     for (const code of documented.keys()) assert.ok(code in HEALTH_CODES, `${code} is in actors/health.ts`);
     assert.match(section, /3 × `LEASE_TTL` \+ 5 s/, 'the BOOTING bound is documented');
   });
+
+  it('docs/openapi.yaml lists the same codes', () => {
+    const spec = parse(readFileSync(new URL('../../docs/openapi.yaml', import.meta.url), 'utf8')) as {
+      components: { schemas: { HealthCodes: { items: { enum: string[] } } } };
+    };
+    assert.deepEqual(spec.components.schemas.HealthCodes.items.enum, Object.keys(HEALTH_CODES));
+  });
 });
 
 /** The interface as a set of bound addresses. */
@@ -236,5 +244,10 @@ describe('an agent whose journal cannot write (fake etcd)', () => {
     assert.equal(healthAnswer(() => agent.health()).status, 503);
     assert.equal(agent.list().length, 2);
     assert.ok(agent.journal(agent.list()[0]!.id).length > 0, 'the journal keeps its in-memory ring');
+
+    // Stopped, its supervisor no longer runs: /healthz must not say otherwise.
+    agents.splice(agents.indexOf(agent), 1);
+    await agent.stop({ handover: false });
+    assert.deepEqual(agent.health().codes.slice(0, 2), ['SUPERVISOR_STOPPED', 'AGENT_STOPPING']);
   });
 });
