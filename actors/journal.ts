@@ -50,6 +50,7 @@ export class Journal {
   /** Deleted VIPs whose file could not be removed: removed again at the retry. */
   private readonly unremoved = new Set<string>();
   private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   readonly entries$: Observable<JournalEntry> = this.live.asObservable();
   /** Whether the store takes writes (/healthz, /metrics). */
@@ -125,6 +126,7 @@ export class Journal {
   }
 
   close(): void {
+    this.closed = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.live.complete();
@@ -182,7 +184,7 @@ export class Journal {
    * file that cannot be written (a directory in its place) does not hold the others back.
    */
   private scheduleRetry(): void {
-    if (this.retryTimer || this.live.closed) return;
+    if (this.retryTimer || this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       const store = this.options.store;
