@@ -79,12 +79,15 @@ describe('configuration writes while the host is cut from etcd', { timeout: 180_
     try {
       // The first goes out while the session still looks alive: its request waits in TCP's
       // retransmission queue and reaches etcd when the partition heals, unless fenced.
-      const del = await lab.api(HOST, 'DELETE', `/ips/${id}`);
-      assert.equal(del.status, 503, JSON.stringify(del.body));
-      const patch = await lab.api(HOST, 'PATCH', `/ips/${id}`, { checks: TCP_CHECK });
-      assert.equal(patch.status, 503, JSON.stringify(patch.body));
-      const post = await lab.api(HOST, 'POST', '/ips', { ip: '198.18.0.111/32' });
-      assert.equal(post.status, 503, JSON.stringify(post.body));
+      const timed = async (what: string, call: () => Promise<{ status: number; body: unknown }>) => {
+        const started = Date.now();
+        const answer = await call();
+        console.log(`${what} while cut from etcd: ${answer.status} in ${Date.now() - started} ms`);
+        assert.equal(answer.status, 503, JSON.stringify(answer.body));
+      };
+      await timed('DELETE', () => lab.api(HOST, 'DELETE', `/ips/${id}`));
+      await timed('PATCH', () => lab.api(HOST, 'PATCH', `/ips/${id}`, { checks: TCP_CHECK }));
+      await timed('POST', () => lab.api(HOST, 'POST', '/ips', { ip: '198.18.0.111/32' }));
       // Nothing changed here: still listed, with its checks, and served.
       const now = await list();
       assert.deepEqual(
