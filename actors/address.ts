@@ -1,4 +1,4 @@
-import type { NetAdapter } from '../adapters/net/types.ts';
+import type { ForeignClaim, NetAdapter } from '../adapters/net/types.ts';
 import type { Logger } from './logger.ts';
 
 /**
@@ -42,11 +42,21 @@ export interface AddressControllerOptions {
   onProbeError?: (err: unknown) => void;
   /** Default 10 s: a stranger holding the address is a misconfiguration someone has to fix. */
   inUseRetryMs?: number;
+  /**
+   * Frames from other MACs claiming the address (RFC 5227 §2.4), listened for exactly while it
+   * is wanted and bound (net.watchClaims; an adapter without it: never). actors/conflicts.ts
+   * decides what to answer.
+   */
+  onClaim?: (claim: ForeignClaim) => void;
+  /** Listening failed (a socket error, a missing privilege): retried after CLAIM_WATCH_RETRY_MS. */
+  onClaimWatchError?: (err: unknown) => void;
   /** Monotonic milliseconds (performance.now); tests pass their own. */
   now?: () => number;
 }
 
 const DEFAULT_IN_USE_RETRY_MS = 10_000;
+/** A listener that failed is tried again this much later: not in a loop, not never. */
+const CLAIM_WATCH_RETRY_MS = 5000;
 
 export class AddressController {
   private wanted = false;
@@ -64,6 +74,9 @@ export class AddressController {
   /** Waiting to probe again after finding the address in use: no bind, no announcement meanwhile. */
   private inUseTimer: NodeJS.Timeout | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
+  /** Ends the claim watch; set exactly while it runs (see syncClaims). */
+  private unwatchClaims: (() => void) | undefined;
+  private claimRetry: NodeJS.Timeout | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: AddressControllerOptions) {
@@ -167,6 +180,19 @@ export class AddressController {
     frame(0);
   }
 
+  /**
+   * One announcement now, outside the queue (a defence must not wait behind a burst, a bind or a
+   * refresh's kernel read); true when it went out. Safe to bypass the queue: `wanted` turns false
+   * before an unbind is queued, so no frame leaves for an address being given up.
+   */
+  announceNow(): boolean {
+    if (!this.wanted || !this.bound || this.closed || this.isInUse) return false;
+    this.options.net
+      .announce(this.options.cidr)
+      .catch((err: unknown) => this.options.onError('ANNOUNCE_FAILED', err));
+    return true;
+  }
+
   /** Resolves once every queued operation has run. */
   settled(): Promise<void> {
     return this.queue;
@@ -179,8 +205,9 @@ export class AddressController {
     this.syncRefresh();
   }
 
-  /** The refresh timer runs exactly while the address is wanted and bound. */
+  /** The refresh timer (and the claim watch) run exactly while the address is wanted and bound. */
   private syncRefresh(): void {
+    this.syncClaims();
     const periodMs = this.options.announce.refreshIntervalMs;
     const due = periodMs > 0 && this.wanted && this.bound && !this.closed;
     if (due && !this.refreshTimer) {
@@ -207,6 +234,34 @@ export class AddressController {
         cidr,
         err: err instanceof Error ? err.message : String(err),
       });
+    }
+  }
+
+  private syncClaims(): void {
+    const onClaim = this.options.onClaim;
+    const watch = this.options.net.watchClaims?.bind(this.options.net);
+    const due = onClaim !== undefined && watch !== undefined && this.wanted && this.bound && !this.closed;
+    if (!due) {
+      this.unwatchClaims?.();
+      this.unwatchClaims = undefined;
+      if (this.claimRetry) clearTimeout(this.claimRetry);
+      this.claimRetry = undefined;
+      return;
+    }
+    if (this.unwatchClaims || this.claimRetry) return;
+    const failed = (err: unknown): void => {
+      this.unwatchClaims = undefined;
+      this.options.onClaimWatchError?.(err);
+      this.claimRetry = setTimeout(() => {
+        this.claimRetry = undefined;
+        this.syncClaims();
+      }, CLAIM_WATCH_RETRY_MS);
+      this.claimRetry.unref();
+    };
+    try {
+      this.unwatchClaims = watch(this.options.cidr, { claim: onClaim, error: failed });
+    } catch (err) {
+      failed(err);
     }
   }
 

@@ -33,7 +33,12 @@ export function provideIpMachine(
   return ipMachine.provide({
     actions: {
       bindAddress: ({ context }) => runtime(context.vipId)?.address.want(true),
-      announce: ({ context }) => runtime(context.vipId)?.address.announce(),
+      // Entering ACTIVATED: announce, then probe once for a second holder (actors/conflicts.ts).
+      announce: ({ context }) => {
+        const r = runtime(context.vipId);
+        r?.address.announce();
+        r?.conflicts.afterTakeover();
+      },
       removeAddress: ({ context }) => runtime(context.vipId)?.address.want(false),
       releaseLock: ({ context }) =>
         after(context.vipId, (r) => inBackground(context.vipId, () => r.election.release())),

@@ -14,7 +14,31 @@ export const NOTE_CODES = {
     meaning: 'the probe before a first bind got an answer from a machine that is not a LinK holder',
   },
   ADDRESS_EXPIRED: { level: 'warn', meaning: 'the kernel dropped the address: its lifetime ran out' },
-  PROBE_FAILED: { level: 'error', meaning: 'the probe before a first bind could not run' },
+  PROBE_FAILED: {
+    level: 'error',
+    meaning: 'an RFC 5227 probe (before a first bind, or after a takeover) could not run',
+  },
+  CONFLICT_DETECTED: {
+    level: 'warn',
+    meaning:
+      'another MAC claimed a VIP this host holds (gratuitous ARP, ARP from the VIP, neighbour advertisement): defended if etcd says this host owns it',
+  },
+  TAKEOVER_PROBED: {
+    level: 'info',
+    meaning: 'after a takeover, nobody else answered the RFC 5227 probe for the VIP',
+  },
+  SECOND_HOLDER: {
+    level: 'warn',
+    meaning: 'after a takeover, another MAC answered the RFC 5227 probe: a second machine holds the VIP',
+  },
+  REANNOUNCED: {
+    level: 'info',
+    meaning: 'etcd is back after a fault and this host still owns the VIP: announced again',
+  },
+  CLAIM_WATCH_FAILED: {
+    level: 'error',
+    meaning: 'listening for other MACs claiming the VIP failed: no defence until it works again (retried)',
+  },
   BIND_FAILED: { level: 'error', meaning: 'the address could not be added' },
   UNBIND_FAILED: { level: 'error', meaning: 'the address could not be removed' },
   ANNOUNCE_FAILED: { level: 'error', meaning: 'an announcement could not be sent' },

@@ -5,11 +5,12 @@ import type { NetAdapter } from '../adapters/net/types.ts';
 import type { ActorRefFrom } from 'xstate';
 import { ipNextState, type IpEvent, type IpMachine } from '../machines/ip.ts';
 import { AddressController } from './address.ts';
+import { VipConflicts } from './conflicts.ts';
 import type { HostAddresses } from './host-addresses.ts';
 import { vipInputs$, type ChecksConfig } from './inputs.ts';
 import type { Logger } from './logger.ts';
 import type { NoteCode } from './notes.ts';
-import type { HealthRoundReport } from './types.ts';
+import type { HealthRoundReport, StateChangeNotifier } from './types.ts';
 
 /**
  * One VIP's runtime: its election, its address controller and its health checks, and the two
@@ -28,6 +29,10 @@ export interface VipRuntime {
   ipActor?: ActorRefFrom<IpMachine>;
   /** The last other host etcd named as owner: a LinK host, so taking over from it needs no probe. */
   previousOwner?: string;
+  /** Claims on the VIP from other MACs, the defence and the takeover probe (actors/conflicts.ts). */
+  conflicts: VipConflicts;
+  /** A `fault` came since etcd's last verdict: the next `elected` is a recovery's. */
+  faulted?: boolean;
 }
 
 /** What a runtime needs from the agent. */
@@ -46,6 +51,8 @@ export interface VipRuntimeDeps {
   mayRecreateExpired(election: Election): boolean;
   onHealthRound(report: HealthRoundReport): void;
   note(vipId: string, code: NoteCode, message: string): void;
+  /** The notify hooks: a conflict reaches them as event `conflict` (docs/hooks.md). */
+  notifier?: StateChangeNotifier;
 }
 
 /**
@@ -83,12 +90,41 @@ export function createRuntime(deps: VipRuntimeDeps, vip: StoredVip): VipRuntime 
           `${vip.ip} is in use by ${mac}, not a LinK holder of it: not bound; probing again in ${retryMs / 1000} s`,
         ),
       onProbeError: (err) => deps.note(vip.id, 'PROBE_FAILED', errorText(err)),
+      onClaim: (claim) => runtime.conflicts.claim(claim),
+      onClaimWatchError: (err) => deps.note(vip.id, 'CLAIM_WATCH_FAILED', errorText(err)),
+    }),
+    conflicts: new VipConflicts({
+      cidr: vip.ip,
+      net: deps.net,
+      address: () => runtime.address,
+      isOwner: () => election.holdsLock && runtime.ipActor?.getSnapshot().value === 'ACTIVATED',
+      note: (code, message) => deps.note(vip.id, code, message),
+      notifyConflict: (mac) => notifyConflict(deps, runtime, mac),
+      onProbeError: (err) =>
+        deps.note(vip.id, 'PROBE_FAILED', `the probe after a takeover: ${errorText(err)}`),
+      probeListenMs: PROBE_LISTEN_MS,
     }),
     checks: new BehaviorSubject({ checks, intervalMs: checksIntervalMs(vip, deps.health.intervalMs) }),
     removing: false,
     electionOps: Promise.resolve(),
   };
   return runtime;
+}
+
+/** A conflict as the notify hooks take it: no change of state, event `conflict`, the other MAC. */
+function notifyConflict(deps: VipRuntimeDeps, runtime: VipRuntime, mac: string): void {
+  const state = runtime.ipActor?.getSnapshot().value ?? 'BOOTING';
+  deps.notifier?.notify({
+    vipId: runtime.vip.id,
+    ip: runtime.vip.ip,
+    from: state,
+    to: state,
+    event: 'conflict',
+    hostname: deps.hostname,
+    leaseId: deps.session.status().leaseId,
+    time: new Date().toISOString(),
+    conflictMac: mac,
+  });
 }
 
 /**
@@ -116,6 +152,7 @@ export function runtimeInputs$(deps: VipRuntimeDeps, runtime: VipRuntime): Obser
       if (event.type === 'demoted' && event.owner !== undefined && event.owner !== deps.hostname)
         runtime.previousOwner = event.owner;
       if (event.type === 'elected' && runtime.address.isLost) runtime.address.recheck();
+      reannounceAfterRecovery(deps, runtime, event);
     }),
     filter((event) => !('reassert' in event) || disagrees(deps, runtime, event)),
   );
@@ -135,6 +172,29 @@ export function runtimeInputs$(deps: VipRuntimeDeps, runtime: VipRuntime): Obser
     (err) => deps.note(vipId, 'INPUTS_FAILED', errorText(err)),
     (err) => deps.note(vipId, 'HEALTH_MONITOR_FAILED', errorText(err)),
   );
+}
+
+/**
+ * After a fault, etcd's `elected` to an owner that kept the VIP (ACTIVATED, where `elected` is a
+ * self-transition that runs no entry action) re-announces it from here: while etcd was away a
+ * peer may have seized the VIP under `at-least-one` and moved the clients' neighbour entries.
+ * The machine's table stays as documented; the announcement is the actor layer's.
+ */
+function reannounceAfterRecovery(deps: VipRuntimeDeps, runtime: VipRuntime, event: ElectionEvent): void {
+  if (event.type === 'fault') {
+    runtime.faulted = true;
+    return;
+  }
+  const recovered = runtime.faulted === true;
+  runtime.faulted = false;
+  if (!recovered || event.type !== 'elected') return;
+  if (runtime.ipActor?.getSnapshot().value !== 'ACTIVATED' || !runtime.address.wantsBound) return;
+  deps.note(
+    runtime.vip.id,
+    'REANNOUNCED',
+    `${runtime.vip.ip}: etcd is back and this host still owns it: announcing it again`,
+  );
+  runtime.address.announce();
 }
 
 /**

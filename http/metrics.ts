@@ -21,7 +21,7 @@ import { IP_STATES } from '../machines/ip.ts';
  * | link_vip_transitions_total | counter | from, to | journal `event` with from ≠ to |
  * | link_vip_events_total | counter | event | journal `event` |
  * | link_announcements_sent_total | counter | vip_id | note ANNOUNCE_SENT |
- * | link_conflicts_detected_total | counter | vip_id | note ADDRESS_IN_USE |
+ * | link_conflicts_detected_total | counter | vip_id | notes ADDRESS_IN_USE, CONFLICT_DETECTED |
  * | link_bind_failures_total, link_unbind_failures_total, link_hook_failures_total | counter | | notes BIND_FAILED, UNBIND_FAILED, HOOK_FAILED |
  * | link_journal_notes_total | counter | code, level | every note |
  * | link_lease_remaining_seconds | gauge | | agent.health() |
@@ -47,6 +47,7 @@ import { IP_STATES } from '../machines/ip.ts';
 export const METRIC_NOTE_CODES = [
   'ANNOUNCE_SENT',
   'ADDRESS_IN_USE',
+  'CONFLICT_DETECTED',
   'BIND_FAILED',
   'UNBIND_FAILED',
   'HOOK_FAILED',
@@ -291,7 +292,7 @@ export function createMetrics(
     () =>
       new Counter({
         name: 'link_conflicts_detected_total',
-        help: 'Address conflicts seen: another machine answered the probe before a first bind of a VIP.',
+        help: 'Address conflicts seen: another machine answered the probe before a first bind of a VIP, or claimed a VIP this host holds.',
         labelNames: ['vip_id'] as const,
         registers,
       }),
@@ -445,6 +446,7 @@ export function createMetrics(
         break;
       }
       case 'ADDRESS_IN_USE':
+      case 'CONFLICT_DETECTED':
         conflicts.inc({ vip_id: entry.vipId });
         break;
       case 'BIND_FAILED':

@@ -15,6 +15,8 @@ export function hookEnvironment(change: StateChange): Record<string, string> {
     LINK_LEASE_ID: change.leaseId ?? '',
     LINK_REVISION: change.revision === undefined ? '' : String(change.revision),
     LINK_TIME: change.time,
+    // Only for a conflict: a state change's environment stays what scripts already know.
+    ...(change.conflictMac !== undefined ? { LINK_CONFLICT_MAC: change.conflictMac } : {}),
   };
 }
 

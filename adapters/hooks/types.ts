@@ -15,7 +15,10 @@ export interface StateChange<State extends string = string> {
   /** IP machine states (`BOOTING`, `ACTIVATED`, `STANDBY`, `FAILING`). */
   from: State;
   to: State;
-  /** The event that caused the change (`elected`, `health_check_fail`, …). */
+  /**
+   * The event that caused the change (`elected`, `health_check_fail`, …), or `conflict`: no
+   * change (from = to), another MAC claimed the VIP (`conflictMac`), see docs/hooks.md.
+   */
   event: string;
   hostname: string;
   /** Decimal string; null when the agent has no lease (etcd unreachable). */
@@ -24,6 +27,8 @@ export interface StateChange<State extends string = string> {
   revision?: number;
   /** ISO 8601. */
   time: string;
+  /** With event `conflict`: the MAC that claimed the VIP (LINK_CONFLICT_MAC). */
+  conflictMac?: string;
 }
 
 export type HookKind = 'exec' | 'webhook';

@@ -36,6 +36,7 @@ export function webhookBody(change: StateChange): Buffer {
     time: change.time,
   };
   if (change.revision !== undefined) body.revision = change.revision;
+  if (change.conflictMac !== undefined) body.conflictMac = change.conflictMac;
   return Buffer.from(JSON.stringify(body), 'utf8');
 }
 

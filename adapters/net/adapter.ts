@@ -20,6 +20,7 @@ import {
   parseNdp,
   solicitedNodeMulticast,
 } from './frames.ts';
+import { arpClaimSource, ClaimListener, ndpClaimSource, type ClaimSource } from './claims.ts';
 import { Icmp6Socket } from './icmp6-socket.ts';
 import * as libc from './libc.ts';
 import {
@@ -32,6 +33,7 @@ import {
   IFNAMSIZ,
   INFINITY_LIFE_TIME,
   ND_NEIGHBOR_ADVERT,
+  ND_NEIGHBOR_SOLICIT,
   ND_OPT_TARGET_LINKADDR,
   NLM_F_ACK,
   NLM_F_CREATE,
@@ -57,6 +59,7 @@ import { PacketSocket } from './packet-socket.ts';
 import type {
   AddressLifetime,
   AnnounceOptions,
+  ClaimWatchHandlers,
   ConflictReport,
   InterfaceAddress,
   NetAdapter,
@@ -105,6 +108,8 @@ class LinuxNetAdapter implements NetAdapter {
   private packet: PacketSocket | undefined;
   private ndp: { socket: Icmp6Socket; ifindex: number } | undefined;
   private readonly probes = new Set<() => void>();
+  /** The long-lived claim listeners, one per family, opened by the first watchClaims. */
+  private claims: { v4: ClaimListener; v6: ClaimListener; ifindex: number } | undefined;
   private closed = false;
 
   constructor(options: NetAdapterOptions) {
@@ -207,6 +212,24 @@ class LinuxNetAdapter implements NetAdapter {
       : this.probeNdp(vip, ifindex, mac, timeoutMs, await this.linkLocal(ifindex));
   }
 
+  watchClaims(cidr: string, handlers: ClaimWatchHandlers): () => void {
+    const vip = this.parseVip(cidr);
+    const listeners = this.claimListeners(this.ifindex());
+    return (vip.family === 4 ? listeners.v4 : listeners.v6).watch(vip.bytes, cidr, handlers);
+  }
+
+  sendProbe(cidr: string): void {
+    const vip = this.parseVip(cidr);
+    const ifindex = this.ifindex();
+    const mac = libc.interfaceMac(this.interfaceName);
+    if (vip.family === 4)
+      this.packetSocket(ifindex).send(buildArpProbe(mac, vip.bytes), BROADCAST_MAC, ETH_P_ARP);
+    // To the solicited-node group (link-local scope): the kernel sends it from the link-local
+    // address, so the holder's advertisement comes back here, not to the VIP.
+    else
+      this.ndpSocket(ifindex).send(buildNeighbourSolicit(vip.bytes, mac), solicitedNodeMulticast(vip.bytes));
+  }
+
   async addresses(): Promise<InterfaceAddress[]> {
     if (this.closed) throw new AdapterClosedError();
     const names = new Map<number, string | null>();
@@ -236,6 +259,8 @@ class LinuxNetAdapter implements NetAdapter {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     for (const stop of this.probes) stop();
+    this.claims?.v4.close();
+    this.claims?.v6.close();
     this.route?.close();
     this.packet?.close();
     this.ndp?.socket.close();
@@ -393,6 +418,39 @@ class LinuxNetAdapter implements NetAdapter {
         this.ndpSocket(ifindex).send(buildNeighbourAdvert(vip.bytes, mac), ALL_NODES);
       }
     };
+  }
+
+  // --- claims ----------------------------------------------------------------------------------
+
+  /**
+   * The listeners of this interface. An interface re-created under the same name gets new ones:
+   * the old sockets are bound to an index that no longer exists (their watches end, told why).
+   */
+  private claimListeners(ifindex: number): { v4: ClaimListener; v6: ClaimListener } {
+    if (this.claims && this.claims.ifindex !== ifindex) {
+      this.claims.v4.close();
+      this.claims.v6.close();
+      this.claims = undefined;
+    }
+    this.claims ??= {
+      ifindex,
+      v4: new ClaimListener(() => this.arpClaimSource(ifindex)),
+      v6: new ClaimListener(() => this.ndpClaimSource(ifindex)),
+    };
+    return this.claims;
+  }
+
+  /** Every ARP frame of the interface (ETH_P_ARP), each checked by arpClaim against our MAC. */
+  private arpClaimSource(ifindex: number): ClaimSource {
+    const mac = libc.interfaceMac(this.interfaceName);
+    return arpClaimSource(PacketSocket.open(this.interfaceName, ifindex, ETH_P_ARP), mac);
+  }
+
+  /** Neighbour solicitations and advertisements only (ICMP6_FILTER), each checked by ndpClaim. */
+  private ndpClaimSource(ifindex: number): ClaimSource {
+    const mac = libc.interfaceMac(this.interfaceName);
+    const types = [ND_NEIGHBOR_SOLICIT, ND_NEIGHBOR_ADVERT];
+    return ndpClaimSource(Icmp6Socket.open(this.interfaceName, ifindex, undefined, types), mac);
   }
 
   // --- conflict probes -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 import * as libc from './libc.ts';
 import {
   AF_INET6,
+  ICMP6_FILTER,
   IPPROTO_ICMPV6,
   IPPROTO_IPV6,
   IPV6_MULTICAST_HOPS,
@@ -26,6 +27,16 @@ function sockaddrIn6(addr: Uint8Array, scopeId: number): Buffer {
   return sa;
 }
 
+/**
+ * struct icmp6_filter: 256 bits, one per ICMPv6 type, in host-order 32-bit words; on Linux a set
+ * bit blocks the type (glibc's ICMP6_FILTER_SETBLOCKALL / SETPASS).
+ */
+function icmp6Filter(passTypes: readonly number[]): Buffer {
+  const words = new Uint32Array(8).fill(0xffffffff);
+  for (const type of passTypes) words[type >> 5] = (words[type >> 5] ?? 0) & ~(1 << (type & 31));
+  return Buffer.from(words.buffer);
+}
+
 export interface ReceivedIcmp6 {
   /** The ICMPv6 message (raw IPv6 sockets deliver no IP header). */
   message: Buffer;
@@ -48,8 +59,17 @@ export class Icmp6Socket {
     this.ctx = ctx;
   }
 
-  /** `source`: bind to this address (a link-local one, so answers come back to this host). */
-  static open(interfaceName: string, ifindex: number, source?: Uint8Array): Icmp6Socket {
+  /**
+   * `source`: bind to this address (a link-local one, so answers come back to this host).
+   * `passTypes`: queue only these ICMPv6 types (ICMP6_FILTER), e.g. a listener for neighbour
+   * discovery that must not wake for every echo on the link.
+   */
+  static open(
+    interfaceName: string,
+    ifindex: number,
+    source?: Uint8Array,
+    passTypes?: readonly number[],
+  ): Icmp6Socket {
     const ctx: ErrnoContext = {
       what: `socket(AF_INET6, IPPROTO_ICMPV6) on ${interfaceName}`,
       syscall: 'socket',
@@ -64,6 +84,7 @@ export class Icmp6Socket {
       libc.setsockoptInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, ND_HOP_LIMIT, opt);
       libc.setsockoptInt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, ND_HOP_LIMIT, opt);
       libc.setsockoptInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0, opt);
+      if (passTypes) libc.setsockopt(fd, IPPROTO_ICMPV6, ICMP6_FILTER, icmp6Filter(passTypes), opt);
       if (source) libc.bind(fd, sockaddrIn6(source, ifindex), { ...ctx, syscall: 'bind' });
     } catch (err) {
       libc.close(fd);

@@ -120,6 +120,8 @@ export const IPV6_UNICAST_HOPS = 16;
 export const IPV6_MULTICAST_IF = 17;
 export const IPV6_MULTICAST_HOPS = 18;
 export const IPV6_MULTICAST_LOOP = 19;
+/** <linux/icmpv6.h>: setsockopt(IPPROTO_ICMPV6, ICMP6_FILTER, struct icmp6_filter). */
+export const ICMP6_FILTER = 1;
 /** struct sockaddr_in6 { u16 family; be16 port; be32 flowinfo; u8 addr[16]; u32 scope_id; } */
 export const SOCKADDR_IN6_SIZE = 28;
 export const SIN6_OFFSET = { family: 0, port: 2, flowinfo: 4, addr: 8, scopeId: 24 };

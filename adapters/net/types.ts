@@ -19,6 +19,30 @@ export interface ConflictReport {
   mac: string;
 }
 
+/** Which frame made a claim: RFC 5227 §2.4 counts ARP requests and replies alike. */
+export type ClaimKind = 'arp-request' | 'arp-reply' | 'na' | 'ns';
+
+/**
+ * A frame from another MAC claiming a watched address (RFC 5227 §2.4): a gratuitous ARP or any
+ * ARP packet whose sender IP is the address, a neighbour advertisement for it, a solicitation
+ * from it. Frames this host sent never are.
+ */
+export interface ForeignClaim {
+  /** The watched VIP, as given to watchClaims. */
+  cidr: string;
+  /** The address alone, canonical text. */
+  address: string;
+  /** The other MAC, lower-case colon hex. */
+  mac: string;
+  kind: ClaimKind;
+}
+
+export interface ClaimWatchHandlers {
+  claim(claim: ForeignClaim): void;
+  /** The receive socket failed: this watch has ended (watch again to listen anew). */
+  error(err: unknown): void;
+}
+
 /** One address the kernel lists on an interface (`ip -o addr`). */
 export interface InterfaceAddress {
   interfaceName: string;
@@ -41,6 +65,18 @@ export interface NetAdapter {
   /** One gratuitous ARP (IPv4) or unsolicited neighbour advertisement (IPv6); no burst. */
   announce(cidr: string, options?: AnnounceOptions): Promise<void>;
   probeConflict(cidr: string, options?: { timeoutMs?: number }): Promise<ConflictReport | null>;
+  /**
+   * Listens for frames from other MACs claiming `cidr`'s address until the returned function is
+   * called; one receive socket per interface and family serves every watch. Optional: an adapter
+   * that cannot listen (a test's fake) has none, and the agent then does not defend.
+   */
+  watchClaims?(cidr: string, handlers: ClaimWatchHandlers): () => void;
+  /**
+   * One RFC 5227 probe for `cidr` and nothing else (IPv4: ARP request from 0.0.0.0; IPv6: a
+   * neighbour solicitation from the link-local address): the answers reach watchClaims. Optional
+   * as watchClaims is.
+   */
+  sendProbe?(cidr: string): void;
   /** Every address of every interface of this namespace, IPv4 and IPv6 (RTM_GETADDR dumps). */
   addresses(): Promise<InterfaceAddress[]>;
   /** The interface's MAC, lower-case colon hex. */

@@ -134,5 +134,19 @@ void describe('hook helpers', () => {
     });
     assert.equal(hookEnvironment(change).LINK_LEASE_ID, '');
     assert.equal(hookEnvironment(change).LINK_REVISION, '');
+    assert.equal('LINK_CONFLICT_MAC' in hookEnvironment(change), false, 'a state change has no conflict MAC');
+  });
+
+  void it('a conflict reaches the hooks with the other MAC (LINK_CONFLICT_MAC, conflictMac)', () => {
+    const conflict = {
+      ...change,
+      from: 'ACTIVATED',
+      to: 'ACTIVATED',
+      event: 'conflict',
+      conflictMac: '02:00:00:00:00:99',
+    };
+    assert.equal(hookEnvironment(conflict).LINK_CONFLICT_MAC, '02:00:00:00:00:99');
+    assert.equal(hookEnvironment(conflict).LINK_EVENT, 'conflict');
+    assert.deepEqual(JSON.parse(webhookBody(conflict).toString('utf8')), conflict);
   });
 });
