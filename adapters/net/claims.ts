@@ -22,7 +22,7 @@ import type { ClaimKind, ClaimWatchHandlers, ForeignClaim } from './types.ts';
  *
  * These pure functions say which frames are such claims; ClaimListener shares one long-lived
  * receive socket per interface and family among every VIP that listens (why one, not the
- * probe's: adapters/net README, "Listening for claims").
+ * probe's: docs/network.md, "Listening for claims").
  */
 
 /** What a frame claims: an address (raw bytes) held by a MAC. */
