@@ -1,0 +1,116 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Lab, Observation } from '../../lab/lab.ts';
+import type { Client } from '../../lab/client.ts';
+import { TTL_MS, VIP, log, settle, startChaosLab, until, windowReport } from './support.ts';
+
+/**
+ * A crash-restart keeps the VIP (issue 18 part 6): the owner's agent is killed with SIGKILL and
+ * started again at once, as systemd's Restart=on-failure does (packaging/link.service), 10 times
+ * on the chaos lab (3 hosts, 3-member etcd, LinK's defaults: at-least-one, LEASE_TTL 2 s). Every
+ * time the restarted agent must find its lease alive and keep its lock and its address: the VIP
+ * stays on that host, no other host ever answers for it (observer), the client's neighbour
+ * entry still names it, and the client (lab/client.ts: ping every 5 ms through an ordinary
+ * neighbour table) goes at most CLIENT_GAP_MS without a reply.
+ *
+ * The gap is bounded by the address, not the lease: the killed agent's VIP keeps its kernel
+ * lifetime, whole seconds never beyond the lease (1 s with TTL 2 s, refreshed every 333 ms), so
+ * it leaves the kernel 0.67–1 s after the kill unless the restarted agent binds it again first.
+ * The agent needs ~0.6 s from exec to ACTIVATED on a quiet 2-core machine, more under load: the
+ * ≤ CLIENT_GAP_MS test is a todo until the lifetime or the default TTL changes (the lead's
+ * decision; bench/restart measures both).
+ *
+ *   scripts/in-netns.sh node --import tsx --test test/chaos/crash-restart.test.ts
+ */
+
+const RESTARTS = 10;
+const CLIENT_GAP_MS = 100;
+
+interface Restart {
+  run: number;
+  owner: string;
+  after: string;
+  otherAnswered: boolean;
+  clientGapMs: number;
+  observerGapMs: number;
+  duplicates: number;
+  clientMac: string | null;
+}
+
+describe('chaos, crash-restart', { timeout: 300_000 }, () => {
+  let lab: Lab;
+  let observation: Observation;
+  let client: Client;
+  const restarts: Restart[] = [];
+  let summary = '';
+
+  before(async () => {
+    ({ lab, observation } = await startChaosLab(`cr-cs-${process.pid}`, {}));
+    client = await lab.client(VIP);
+    await client.waitForReply(10_000);
+    for (let run = 1; run <= RESTARTS; run++) restarts.push(await crashRestart(run));
+    summary = JSON.stringify(restarts, null, 1);
+  });
+
+  after(async () => {
+    await client?.stop().catch(() => undefined);
+    await observation?.stop();
+    await lab?.down();
+  });
+
+  /** One kill -9 of the settled owner and an immediate start, until one owner is settled again. */
+  async function crashRestart(run: number): Promise<Restart> {
+    const owner = await settle(lab, observation);
+    const ownerMac = lab.host(owner).mac;
+    await until(
+      'the client to reach the owner',
+      async () => (await client.neighbour())?.mac === ownerMac,
+      10_000,
+    );
+    await client.waitForReply(5000);
+    const t0 = Date.now();
+    const from = observation.now;
+    await lab.signalAgent(owner, 'SIGKILL');
+    await lab.startAgent(owner);
+    const after = await settle(lab, observation);
+    await client.waitForReply(5000);
+    const report = client.report(t0);
+    const restart: Restart = {
+      run,
+      owner,
+      after,
+      otherAnswered: observation.rounds.some((r) => r.t >= from && r.macs.some((m) => m !== ownerMac)),
+      clientGapMs: Math.round(report.longestGap.ms),
+      observerGapMs: Math.round(windowReport(observation.rounds, from, observation.now).gapMs),
+      duplicates: report.duplicates,
+      clientMac: (await client.neighbour())?.mac ?? null,
+    };
+    log(`crash-restart #${run}: ${JSON.stringify(restart)}`);
+    return restart;
+  }
+
+  it(`kill -9 of the owner and an immediate start, ${RESTARTS} times: the VIP stays on that host every time`, () => {
+    for (const r of restarts) {
+      assert.equal(r.after, r.owner, `#${r.run}: the VIP moved\n${summary}`);
+      assert.equal(r.otherAnswered, false, `#${r.run}: another host answered for the VIP\n${summary}`);
+      assert.equal(r.duplicates, 0, `#${r.run}: two hosts answered the client\n${summary}`);
+      assert.equal(r.clientMac, lab.host(r.owner).mac, `#${r.run}: the client's entry moved\n${summary}`);
+      // Bounded by the lease: the restarted agent binds again before its kept lease could end.
+      assert.ok(r.clientGapMs <= TTL_MS, `#${r.run}: client gap ${r.clientGapMs} ms\n${summary}`);
+    }
+  });
+
+  it(
+    `… with a client gap ≤ ${CLIENT_GAP_MS} ms every time`,
+    {
+      todo:
+        "the killed agent's address leaves the kernel 0.67-1 s after the kill (its lifetime is whole " +
+        'seconds within the 2 s lease); a restart slower than that to bind again leaves a gap (bench/restart)',
+    },
+    () => {
+      for (const r of restarts) {
+        assert.ok(r.clientGapMs <= CLIENT_GAP_MS, `#${r.run}: client gap ${r.clientGapMs} ms\n${summary}`);
+      }
+    },
+  );
+});
