@@ -29,6 +29,12 @@ export interface VipConflictsOptions {
   onProbeError: (err: unknown) => void;
   /** How long the takeover probe listens (a second probe goes out halfway). */
   probeListenMs: number;
+  /**
+   * The address was on the interface when this process started (a restart): its first
+   * ACTIVATED resumes this host's own ownership, no takeover, and is not probed (a restart of
+   * thousands of VIPs must not send a probe pair for each).
+   */
+  heldAtStart?: boolean;
   /** Tests: the Defender's clock and timers. */
   defender?: Pick<DefenderOptions, 'now' | 'setTimer'>;
 }
@@ -84,6 +90,7 @@ export class VipConflicts {
     const sendProbe = net.sendProbe?.bind(net);
     if (sendProbe === undefined) return;
     const takeover = ++this.takeovers;
+    if (takeover === 1 && this.options.heldAtStart === true) return;
     const current = (): boolean => {
       const address = this.options.address();
       return takeover === this.takeovers && address.wantsBound && address.isBound;

@@ -103,6 +103,7 @@ export function createRuntime(deps: VipRuntimeDeps, vip: StoredVip): VipRuntime 
       onProbeError: (err) =>
         deps.note(vip.id, 'PROBE_FAILED', `the probe after a takeover: ${errorText(err)}`),
       probeListenMs: PROBE_LISTEN_MS,
+      heldAtStart: deps.boundAtStart().has(vip.ip),
     }),
     checks: new BehaviorSubject({ checks, intervalMs: checksIntervalMs(vip, deps.health.intervalMs) }),
     removing: false,

@@ -83,7 +83,7 @@ function fakeClock() {
   };
 }
 
-function setup(cidr = VIP4) {
+function setup(cidr = VIP4, heldAtStart = false) {
   const sockets: { arp: ArpSocket[]; ndp: NdpSocket[] } = { arp: [], ndp: [] };
   const v4 = new ClaimListener(() => {
     const socket: ArpSocket = new FakeSocket();
@@ -136,6 +136,7 @@ function setup(cidr = VIP4) {
     notifyConflict: (mac) => hooks.push(mac),
     onProbeError: (err) => notes.push({ code: 'PROBE_FAILED', message: String(err) }),
     probeListenMs: 20,
+    heldAtStart,
     defender: { now: clock.now, setTimer: clock.setTimer },
   });
   const arp = () => sockets.arp.at(-1)!;
@@ -307,6 +308,19 @@ describe('the owner defends its VIPs (RFC 5227 §2.4)', () => {
     const clean = await until(() => alone.notes.find((n) => n.code === 'TAKEOVER_PROBED'));
     assert.match(clean.message, /no other machine answered/);
     assert.equal(alone.sent.filter((s) => s.startsWith('probe')).length, 2, 'a second probe halfway');
+  });
+});
+
+describe('the takeover probe', () => {
+  it('is not sent when a restart resumes the address it kept bound; it is at the next takeover', async () => {
+    const t = setup(VIP4, true);
+    await held(t);
+    t.conflicts.afterTakeover();
+    await t.address.settled();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(t.sent, [], "a restart's own address: no probe");
+    t.conflicts.afterTakeover();
+    await until(() => t.notes.find((n) => n.code === 'TAKEOVER_PROBED'));
   });
 });
 
