@@ -5,8 +5,8 @@ import type { Client } from '../../lab/client.ts';
 import { TTL_MS, VIP, log, settle, startChaosLab, until, windowReport } from './support.ts';
 
 /**
- * A crash-restart keeps the VIP (issue 18 part 6): the owner's agent is killed with SIGKILL and
- * started again at once, as systemd's Restart=on-failure does (packaging/link.service), 10 times
+ * A crash-restart keeps the VIP (issue 18 part 6): the owner's agent is killed with SIGKILL (just
+ * before a keep-alive, see KILL_WITH_LEASE_LEFT_MS) and started again at once, as systemd's Restart=on-failure does (packaging/link.service), 10 times
  * on the chaos lab (3 hosts, 3-member etcd, LinK's defaults: at-least-one, LEASE_TTL 2 s). Every
  * time the restarted agent must find its lease alive and keep its lock and its address: the VIP
  * stays on that host, no other host ever answers for it (observer), the client's neighbour
@@ -24,6 +24,12 @@ import { TTL_MS, VIP, log, settle, startChaosLab, until, windowReport } from './
  */
 
 const RESTARTS = 10;
+/**
+ * Each kill comes just before the owner's next keep-alive, when its lease is at its shortest
+ * (TTL − TTL/3, 1.33 s): the restarted agent then finds it with less than a second left, which
+ * etcd reports as 0 s (whole seconds, rounded down), the case that made a restart lose its lease.
+ */
+const KILL_WITH_LEASE_LEFT_MS = TTL_MS - TTL_MS / 3 + 150;
 const CLIENT_GAP_MS = 100;
 
 interface Restart {
@@ -68,6 +74,15 @@ describe('chaos, crash-restart', { timeout: 300_000 }, () => {
       10_000,
     );
     await client.waitForReply(5000);
+    await until(
+      'the owner just before a keep-alive',
+      async () => {
+        const res = await lab.api<{ leaseRemainingMs?: number }>(owner, 'GET', '/healthz').catch(() => null);
+        const left = res?.body.leaseRemainingMs;
+        return left !== undefined && left < KILL_WITH_LEASE_LEFT_MS;
+      },
+      10_000,
+    );
     const t0 = Date.now();
     const from = observation.now;
     await lab.signalAgent(owner, 'SIGKILL');
