@@ -1,4 +1,4 @@
-import { Subject, type Observable } from 'rxjs';
+import { Subject, type Observable, type Subscription } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
 import { addressesOf, supervisorWith, vipIdOfAddress, type AgentMachine } from '../machines/agent.ts';
 import type { IpState } from '../machines/ip.ts';
@@ -44,6 +44,7 @@ export class Agent implements AgentService {
   private readonly actor: Actor<AgentMachine>;
   private stopping = false;
   private readonly refresher: AddressRefresher;
+  private sessionBack: Subscription | undefined;
   private readonly hostAddresses: HostAddresses;
   private readonly runtimeDeps: VipRuntimeDeps;
   /** Addresses on the interface when this process started: a restart's, bound without a probe. */
@@ -138,6 +139,14 @@ export class Agent implements AgentService {
   async start(): Promise<void> {
     this.actor.start();
     this.refresher.start();
+    let lastState = this.options.session.status().state;
+    this.sessionBack = this.options.session.status$.subscribe(({ state }) => {
+      // Back on etcd: the kernel lifetime follows the lease again at once. A fault under
+      // at-least-one gave it ADDRESS_LIFETIME; left until the next round (up to TTL/3), a kill -9
+      // of this agent right after the recovery left its address answering for that long.
+      if (state === 'alive' && lastState !== 'alive') this.refresher.tick();
+      lastState = state;
+    });
     let vips: StoredVip[];
     try {
       vips = await this.options.session.config.list();
@@ -185,6 +194,7 @@ export class Agent implements AgentService {
     this.set.flush();
     this.cache.flush();
     this.refresher.stop();
+    this.sessionBack?.unsubscribe();
     this.hostAddresses.stop();
     const runtimes = [...this.runtimes.values()];
     for (const runtime of runtimes) runtime.address.close();
@@ -241,7 +251,7 @@ export class Agent implements AgentService {
     return this.service.tryLock(id);
   }
 
-  failover(id: string): Promise<void> {
+  failover(id: string): Promise<string> {
     return this.service.failover(id);
   }
 

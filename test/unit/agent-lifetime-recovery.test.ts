@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { createAgent, type Agent } from '../../actors/agent.ts';
+import { Journal } from '../../actors/journal.ts';
+import { createEtcdSession } from '../../adapters/etcd/session.ts';
+import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
+import { createHealthMonitor } from '../../adapters/health/monitor.ts';
+import type { NetAdapter } from '../../adapters/net/types.ts';
+import { FakeEtcd } from '../support/fake-etcd.ts';
+import { until } from '../support/until.ts';
+
+/**
+ * actors/lifetime.ts under at-least-one: an etcd fault gives a bound VIP ADDRESS_LIFETIME; once
+ * the session is alive again the lifetime follows the lease at once, not at the refresher's next
+ * round, so a kill -9 of the agent just after a recovery does not leave the address answering
+ * for ADDRESS_LIFETIME (seen in test/chaos: two hosts answered after such a kill).
+ */
+
+const VIP = '198.18.0.10/32';
+const silent = {
+  debug: () => undefined,
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
+
+describe('kernel lifetime after an etcd recovery', () => {
+  let agent: Agent | undefined;
+  afterEach(async () => {
+    await agent?.stop({ handover: false });
+  });
+
+  it('is renewed to the lease-capped lifetime as the session turns alive', async () => {
+    const etcd = new FakeEtcd();
+    const session = await createEtcdSession(
+      { hostname: 'h1', hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silent },
+      { rpc: etcd.client('h1') },
+    );
+    const bound = new Set<string>();
+    const lifetimes: number[] = [];
+    const net: NetAdapter = {
+      interfaceName: 'test0',
+      bind: (cidr) => (bound.add(cidr), Promise.resolve()),
+      refresh: () => Promise.resolve(),
+      refreshMany: (_cidrs, { lifetimeSec }) => (lifetimes.push(lifetimeSec), Promise.resolve(new Map())),
+      unbind: (cidr) => (bound.delete(cidr), Promise.resolve()),
+      isBound: (cidr) => Promise.resolve(bound.has(cidr)),
+      announce: () => Promise.resolve(),
+      probeConflict: () => Promise.resolve(null),
+      addresses: () => Promise.resolve([]),
+      hardwareAddress: () => Promise.resolve('02:00:00:00:00:01'),
+      close: () => Promise.resolve(),
+    };
+    agent = createAgent({
+      hostname: 'h1',
+      faultPolicy: 'at-least-one',
+      session,
+      net,
+      monitorHealth: createHealthMonitor({ probe: () => Promise.reject(new Error('no checks here')) }),
+      execPolicy: createExecChecksPolicy(undefined),
+      health: { intervalMs: 1000, timeoutMs: 500, fallCount: 2, riseCount: 2 },
+      journal: new Journal(),
+      logger: silent,
+      leaseTtlMs: 2000,
+      addressLifetimeSec: 30,
+      announce: { count: 1, intervalMs: 0, refreshIntervalMs: 0 },
+      handoverTimeoutMs: 1000,
+      restartGraceSec: 5,
+    });
+    await agent.start();
+    await agent.add({ ip: VIP });
+    await until('the VIP is bound', () => bound.has(VIP), 5000);
+
+    etcd.down = FakeEtcd.unavailable();
+    await until('a fault renewal with ADDRESS_LIFETIME', () => lifetimes.at(-1) === 30, 5000);
+    let renewalsWhenAlive = -1;
+    const sub = session.status$.subscribe(({ state }) => {
+      if (state === 'alive' && renewalsWhenAlive < 0) renewalsWhenAlive = lifetimes.length;
+    });
+    const before = lifetimes.length;
+    etcd.down = null;
+    await until('alive again', () => renewalsWhenAlive >= 0, 5000);
+    sub.unsubscribe();
+    assert.ok(renewalsWhenAlive > before, 'a renewal went out as the session turned alive');
+    assert.ok(lifetimes[renewalsWhenAlive - 1]! <= 2, `lease-capped: ${lifetimes[renewalsWhenAlive - 1]} s`);
+  });
+});
