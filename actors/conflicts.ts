@@ -122,7 +122,7 @@ export class VipConflicts {
         } else {
           this.options.note(
             'SECOND_HOLDER',
-            `${cidr}: taken over, but ${[...heard].join(', ')} answered the RFC 5227 probe: another machine holds it too (defended: see CONFLICT_DETECTED)`,
+            `${cidr}: taken over, but ${[...heard].join(', ')} answered the RFC 5227 probe: another machine holds it too (see CONFLICT_DETECTED)`,
           );
         }
       });

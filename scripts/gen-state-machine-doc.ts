@@ -45,6 +45,17 @@ ${header}
 ${rule}
 ${rows.join('\n')}
 
+## Where \`fault\` comes from
+
+\`fault\` means "etcd is unreachable", never just "this agent's lease deadline passed". When the
+fence passes (no keep-alive confirmed for a TTL: the process was frozen or starved, or etcd was
+slow) the session first asks etcd, for at most one keep-alive interval (TTL/3). If etcd answers
+and the lease lives, nothing happens; if it answers that the lease is gone, every VIP gets
+\`demoted\` (stand down, no owner known) and the session recovers with a new lease. Only when etcd
+does not answer, or keep-alive calls keep failing, does every VIP get \`fault\` (its reason says
+which). So under \`at-least-one\` a thawed standby never seizes and announces a VIP another host
+owns: the table above is unchanged; the event source decides (adapters/etcd/README.md, Session).
+
 ## \`fault\` under \`FAULT_POLICY=at-most-one\`
 
 A host that loses etcd never binds: \`fault\` is guarded to STANDBY instead.

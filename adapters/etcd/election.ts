@@ -162,13 +162,14 @@ export class VipElection implements Election {
   }
 
   /**
-   * The session is out of the elections because etcd refuses its settings: `demoted` (no owner
-   * known), never `fault`, so no policy binds the VIP; decided again once etcd accepts them.
+   * The session is out of the elections but etcd is not down (it refuses the agent's settings, or
+   * it answered that the lease is gone): `demoted` (no owner known), never `fault`, so no fault
+   * policy seizes the VIP; decided again once the session is back.
    */
-  refused(reason: string): void {
+  standDown(reason: string): void {
     this.clearRetry();
     this.holder = undefined;
-    this.emit({ type: 'demoted', source: 'etcd', reason: `etcd configuration error: ${reason}` }, false);
+    this.emit({ type: 'demoted', source: 'etcd', reason }, false);
   }
 
   /**

@@ -1,7 +1,13 @@
 import { BehaviorSubject } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { EtcdConfigStore } from './config-store.ts';
-import { EtcdSessionClosedError, isConfigurationError, isRecoverable, translateEtcdError } from './errors.ts';
+import {
+  EtcdSessionClosedError,
+  EtcdTimeoutError,
+  isConfigurationError,
+  isRecoverable,
+  translateEtcdError,
+} from './errors.ts';
 import type { EtcdAdapterError, EtcdConfigurationError } from './errors.ts';
 import { VipElection } from './election.ts';
 import type { ElectionContext } from './election.ts';
@@ -89,6 +95,8 @@ export class EtcdSessionImpl implements EtcdSession {
   private recoveryAttempts = 0;
   /** Faults and refusals entered so far: a connection attempt they interrupt gives up (see connect). */
   private faultCount = 0;
+  /** The fence passed and etcd is being asked whether this is an outage (see fencePassed). */
+  private askingEtcd = false;
   private frozen = false;
   private readonly rounds = new BehaviorSubject(0);
   private changes: LockObservation[] = [];
@@ -105,7 +113,7 @@ export class EtcdSessionImpl implements EtcdSession {
   ) {
     this.hostname = options.hostname;
     this.keys = makeKeys(options.prefix);
-    this.fence = new FenceDeadline(clock, () => this.enterFault('fence', 'lease keep-alive deadline passed'));
+    this.fence = new FenceDeadline(clock, () => this.fencePassed());
     const log = options.logger;
     this.keeper = new LeaseKeeper(
       rpc,
@@ -121,7 +129,7 @@ export class EtcdSessionImpl implements EtcdSession {
         confirmed: () => {
           this.failures = 0;
         },
-        lost: (err) => this.enterFault('etcd', err.message),
+        lost: (err) => this.enterLeaseLost(`etcd says the lease is gone: ${err.message}`),
         streamFailed: (err) => this.reportFailure(err, true),
       },
     );
@@ -230,7 +238,7 @@ export class EtcdSessionImpl implements EtcdSession {
     this.electionsByCidr.set(cidr, election);
     if (this.context.actingLease() !== null) election.begin();
     else if (this.state === 'fault' && this.faultSource === 'config' && this.configError !== undefined) {
-      election.refused(this.configError.message);
+      election.standDown(refusedReason(this.configError));
     } else if (this.state === 'fault') election.fault('etcd', this.lastError ?? 'etcd session in fault');
     return election;
   }
@@ -518,7 +526,7 @@ export class EtcdSessionImpl implements EtcdSession {
     this.keeper.stop();
     this.watcher.stop();
     this.clearRecheck();
-    for (const election of this.electionsByCidr.values()) election.refused(error.message);
+    for (const election of this.electionsByCidr.values()) election.standDown(refusedReason(error));
     if (!same) {
       this.options.logger.error(
         `etcd refuses this agent's settings (${error.code}), staying out of the elections: ${error.message}`,
@@ -527,6 +535,90 @@ export class EtcdSessionImpl implements EtcdSession {
       this.publish();
     }
     this.scheduleRecovery(this.options.retry.configErrorDelayMs);
+  }
+
+  /**
+   * The fence deadline passed: no keep-alive was confirmed for a TTL. That alone is no outage (this
+   * process may have been frozen or starved, or etcd slow), and under at-least-one a `fault` binds
+   * and announces every VIP: so stop acting at once (the fence's promise) and ask etcd first,
+   * for at most one keep-alive interval (TTL/3). It answers and the lease lives: carry on, no
+   * fault. It answers and the lease is gone: stand down (`demoted`, never a seizure) and recover
+   * at once. No answer: etcd is really unreachable, `fault` (source `etcd`) with why.
+   */
+  private fencePassed(): void {
+    if (this.state === 'connecting') {
+      this.enterFault('fence', 'lease keep-alive deadline passed');
+      return;
+    }
+    if (this.state === 'fault') {
+      // A recovery got a lease and outlived it before it was done: that attempt is superseded
+      // (see connect) and tried again; the elections already know, and what the fault is stays.
+      this.faultCount++;
+      this.acting = false;
+      this.keeper.stop();
+      this.watcher.stop();
+      this.scheduleRecovery(backoffDelay(this.options.retry, ++this.recoveryAttempts));
+      return;
+    }
+    if (this.state !== 'alive' || this.askingEtcd) return;
+    this.askingEtcd = true;
+    this.acting = false;
+    const lease = this.keeper.id;
+    const boundMs = this.options.keepAliveIntervalMs;
+    const sentAt = this.clock.now();
+    const faults = this.faultCount;
+    withDeadline(this.clock, this.rpc.leaseTimeToLive(lease ?? '0'), boundMs)
+      .then(
+        (res) => {
+          if (this.state !== 'alive' || this.faultCount !== faults) return;
+          const ttl = Number(res.TTL);
+          if (ttl > 0 && lease !== null) {
+            this.fence.extend(sentAt, Math.min(ttl, this.keeper.grantedTtlSeconds ?? ttl) * 1000);
+            this.acting = true;
+            this.options.logger.warn(
+              `etcd session of ${this.hostname}: keep-alive deadline passed, but etcd answers and lease ${lease} lives (${ttl} s): carrying on`,
+            );
+            return;
+          }
+          this.enterLeaseLost(
+            `lease keep-alive deadline passed and etcd says lease ${lease} is gone (this agent was frozen or starved): not seizing`,
+          );
+        },
+        (err: unknown) => {
+          if (this.state !== 'alive' || this.faultCount !== faults) return;
+          const error = translateEtcdError(err, 'fence check');
+          this.enterFault(
+            'etcd',
+            `lease keep-alive deadline passed and etcd did not answer within ${boundMs} ms: ${error.message}`,
+          );
+        },
+      )
+      .finally(() => {
+        this.askingEtcd = false;
+      });
+  }
+
+  /**
+   * etcd answers, and the lease is gone (this agent was frozen or starved past its TTL, or the
+   * lease was revoked): not an outage, so every election stands down (`demoted`, no seizure)
+   * and the session recovers at once with a new lease; etcd then says who owns each VIP.
+   */
+  private enterLeaseLost(reason: string): void {
+    if (this.state === 'closed') return;
+    this.faultCount++;
+    this.state = 'fault';
+    this.faultSource = 'fence';
+    this.configError = undefined;
+    this.acting = false;
+    this.lastError = reason;
+    this.keeper.stop();
+    this.watcher.stop();
+    this.clearRecheck();
+    for (const election of this.electionsByCidr.values()) election.standDown(reason);
+    this.options.logger.warn(`etcd session of ${this.hostname}: lease lost`, { reason });
+    this.publish();
+    this.recoveryAttempts = 0;
+    this.scheduleRecovery(0);
   }
 
   /** Enters (or stays in) `fault`: stop acting, tell every election once, schedule recovery. */
@@ -663,6 +755,10 @@ export class EtcdSessionImpl implements EtcdSession {
   }
 }
 
+function refusedReason(error: EtcdConfigurationError): string {
+  return `etcd configuration error: ${error.message}`;
+}
+
 function parseHostRecord(text: string): HostRecord | null {
   let value: unknown;
   try {
@@ -681,6 +777,23 @@ function parseHostRecord(text: string): HostRecord | null {
   if (typeof r.hostname !== 'string' || typeof r.mac !== 'string' || typeof r.interfaceName !== 'string')
     return null;
   return { hostname: r.hostname, interfaceName: r.interfaceName, mac: r.mac, addresses };
+}
+
+/** `promise`, or a rejection once `ms` have passed on `clock`. */
+function withDeadline<T>(clock: Clock, promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = clock.setTimeout(() => reject(new EtcdTimeoutError(`no answer within ${ms} ms`)), ms);
+    promise.then(
+      (value) => {
+        clock.clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clock.clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+  });
 }
 
 /**

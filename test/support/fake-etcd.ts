@@ -78,6 +78,7 @@ export class FakeEtcd {
   private readonly failures = new Map<string, EtcdAdapterError[]>();
   private readonly callHooks = new Map<string, (() => void)[]>();
   private heldWatch = false;
+  private silence: { promise: Promise<void>; resume: () => void } | null = null;
   private readonly heldDeliveries: (() => void)[] = [];
 
   /** The adapter's port for one host; `name` labels its calls. */
@@ -87,6 +88,7 @@ export class FakeEtcd {
       async (...args: A): Promise<R> => {
         this.calls.push({ client: name, method, req: args[0] });
         await new Promise<void>((resolve) => setImmediate(resolve));
+        while (this.silence !== null) await this.silence.promise;
         if (this.outage !== null) throw this.outage;
         const failure = this.failures.get(method)?.shift();
         if (failure !== undefined) throw failure;
@@ -138,6 +140,26 @@ export class FakeEtcd {
   }
 
   // ---- the test's handles ----
+
+  /**
+   * A frozen etcd (SIGSTOP, a stalled disk): calls get no answer until it is unfrozen, then are
+   * answered; keep-alive requests sent meanwhile are never answered.
+   */
+  set silent(silent: boolean) {
+    if (silent && this.silence === null) {
+      let resume = () => undefined as void;
+      const promise = new Promise<void>((resolve) => (resume = resolve));
+      this.silence = { promise, resume };
+    } else if (!silent && this.silence !== null) {
+      const { resume } = this.silence;
+      this.silence = null;
+      resume();
+    }
+  }
+
+  get silent(): boolean {
+    return this.silence !== null;
+  }
 
   /** Starts (or ends, with null) an outage: every call and open stream fails. */
   set down(error: EtcdAdapterError | null) {
@@ -426,7 +448,7 @@ class FakeStream extends EventEmitter {
 /** LeaseKeepAlive: each request is answered with the lease's TTL (0 once it is gone). */
 export class FakeKeepAliveStream extends FakeStream {
   write(req: { ID?: string | number }): void {
-    if (this.ended || !this.etcd.answerKeepAlives) return;
+    if (this.ended || !this.etcd.answerKeepAlives || this.etcd.silent) return;
     const id = String(req.ID);
     setImmediate(() => {
       if (this.ended || !this.etcd.answerKeepAlives) return;

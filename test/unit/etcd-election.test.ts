@@ -596,6 +596,59 @@ describe('level, not edge (adapters/etcd/README.md, fake etcd, fake timers)', ()
     const seen2 = record(e2);
     await settle();
     e2.setCandidate(false);
+
+describe('fence: etcd is asked before anything is seized (issue 14 part 2, fake etcd, fake timers)', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 }));
+  afterEach(async () => {
+    for (const s of sessions.splice(0)) await s.close({ revoke: false });
+    mock.timers.reset();
+  });
+
+  async function frozenPastTtl(prepare: (etcd: FakeEtcd, lease: string) => void) {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    assert.deepEqual(seen, ['elected']);
+    // No keep-alive goes out (a starved or frozen process), so the fence passes.
+    h1.testing.freeze();
+    prepare(etcd, h1.status().leaseId!);
+    // The fence passes at one TTL; etcd is asked for at most a keep-alive interval (TTL/3).
+    await elapse(TTL_MS + TTL_MS / 3 + 200);
+    return { etcd, h1, election, seen };
+  }
+
+  it('the fence passes, etcd answers and the lease lives: no fault, the session carries on', async () => {
+    const { h1, seen } = await frozenPastTtl(() => undefined);
+    assert.deepEqual(seen, ['elected'], 'no fault: nothing seized, nothing announced');
+    assert.equal(h1.status().state, 'alive');
+    h1.testing.thaw();
+    await elapse(TTL_MS);
+    assert.deepEqual(seen, ['elected']);
+  });
+
+  it('the fence passes, etcd answers that the lease is gone: demoted (stand down), never fault; back with a new lease', async () => {
+    const { h1, seen } = await frozenPastTtl((etcd, lease) => etcd.expireLease(lease));
+    assert.deepEqual(seen, ['elected', 'demoted'], 'stood down, no fault');
+    assert.equal(h1.status().state, 'fault');
+    assert.match(h1.status().lastError ?? '', /is gone .*not seizing/);
+    h1.testing.thaw();
+    await elapse(TTL_MS);
+    assert.equal(h1.status().state, 'alive');
+    assert.deepEqual(seen, ['elected', 'demoted', 'elected']);
+  });
+
+  it('the fence passes and etcd does not answer: fault (source etcd), saying why', async () => {
+    const { etcd, h1, seen } = await frozenPastTtl((etcd) => {
+      etcd.silent = true;
+    });
+    assert.deepEqual(seen, ['elected', 'fault']);
+    assert.equal(h1.status().faultSource, 'etcd', JSON.stringify(h1.status()));
+    assert.match(h1.status().lastError ?? '', /deadline passed and etcd did not answer/);
+    etcd.silent = false;
+  });
+});
     e2.setCandidate(true);
     await settle();
     assert.deepEqual(seen, ['elected']);
