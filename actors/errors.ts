@@ -62,20 +62,36 @@ export class NotOwnerError extends AgentError {
   }
 }
 
+/** `notLive`: hosts that carry the VIP but do not count as live candidates, and why. */
 export class NoOtherCandidateError extends AgentError {
   override readonly name = 'NoOtherCandidateError';
-  constructor(readonly ip: string) {
-    super('NO_OTHER_CANDIDATE', `no other host carries ${ip}: nobody to hand it over to`);
+  constructor(
+    readonly ip: string,
+    readonly notLive: readonly { hostname: string; why: string }[] = [],
+  ) {
+    super(
+      'NO_OTHER_CANDIDATE',
+      `no other live host carries ${ip}: nobody to hand it over to${
+        notLive.length > 0 ? ` (${notLive.map((h) => `${h.hostname}: ${h.why}`).join('; ')})` : ''
+      }; this host keeps it`,
+    );
   }
 }
 
+/** `offered`: the candidates the lock was offered to, none of which took it. */
 export class HandoverTimeoutError extends AgentError {
   override readonly name = 'HandoverTimeoutError';
   constructor(
     readonly ip: string,
     readonly waitedMs: number,
+    readonly offered: readonly string[] = [],
   ) {
-    super('HANDOVER_TIMEOUT', `no other host took ${ip} within ${waitedMs} ms`);
+    super(
+      'HANDOVER_TIMEOUT',
+      `no other host took ${ip}${
+        offered.length > 0 ? ` (offered to ${offered.join(', ')})` : ''
+      } within the ${waitedMs} ms bound; this host keeps it`,
+    );
   }
 }
 

@@ -65,11 +65,17 @@ export const NOTE_CODES = {
   },
   FAILOVER_REQUESTED: {
     level: 'info',
-    meaning: 'failover: the VIP is unbound and its lock handed over outside the machine',
+    meaning:
+      'failover: the lock is offered to the live candidates in turn; the VIP stays bound until one takes it (then `demoted` unbinds it)',
+  },
+  FAILOVER_HANDED_OVER: {
+    level: 'info',
+    meaning: 'failover: the named host took the lock; this host is demoted and unbinds',
   },
   FAILOVER_TIMED_OUT: {
     level: 'warn',
-    meaning: 'failover: no other host took the VIP in time; bound and announced again if still owned',
+    meaning:
+      'failover: no candidate offered the lock took it in time; this host took it back, never unbound the VIP, and announces it again',
   },
 } as const satisfies Record<string, { level: NoteLevel; meaning: string }>;
 

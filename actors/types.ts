@@ -89,8 +89,11 @@ export interface AgentService {
   remove(id: string): Promise<void>;
   /** Tries to take ownership now. */
   tryLock(id: string): Promise<VipView>;
-  /** Hands ownership to another host; throws NotOwnerError / NoOtherCandidateError. */
-  failover(id: string): Promise<void>;
+  /**
+   * Hands the VIP to a live candidate, never unbinding it first; resolves with the host that took
+   * it. Throws NotOwnerError, NoOtherCandidateError (none live), HandoverTimeoutError (none took it).
+   */
+  failover(id: string): Promise<string>;
   hosts(id: string): Promise<HostMembership[]>;
   journal(id: string): JournalEntry[];
   /** Live journal entries of every VIP (filter by vipId). */

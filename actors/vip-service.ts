@@ -92,7 +92,8 @@ export class VipService {
     return viaEtcd(() => this.tryLockNow(id));
   }
 
-  failover(id: string): Promise<void> {
+  /** Resolves with the host that holds the VIP now. */
+  failover(id: string): Promise<string> {
     return viaEtcd(() => this.failoverNow(id));
   }
 
@@ -259,35 +260,38 @@ export class VipService {
     return this.get(id);
   }
 
-  private async failoverNow(id: string): Promise<void> {
+  /**
+   * The election hands the lock to a live candidate that takes it (adapters/etcd/README.md,
+   * "Failover"): the address stays bound until etcd shows the successor holding the lock, then
+   * the machine's `demoted` unbinds it, as any demotion does. Resolves with the new owner.
+   */
+  private async failoverNow(id: string): Promise<string> {
     this.assertRunning();
     const runtime = this.mustRuntime(id);
-    const { hostname, handoverTimeoutMs } = this.deps;
-    if (this.stateOf(id) !== 'ACTIVATED')
-      throw new NotOwnerError(runtime.vip.ip, await runtime.election.owner());
-    const others = (await runtime.election.hosts()).filter((h) => h.hostname !== hostname);
-    if (others.length === 0) throw new NoOtherCandidateError(runtime.vip.ip);
-    // The machine stays ACTIVATED until etcd names the new owner: the journal says why the address goes.
+    const { handoverTimeoutMs } = this.deps;
+    const ip = runtime.vip.ip;
+    if (this.stateOf(id) !== 'ACTIVATED') throw new NotOwnerError(ip, await runtime.election.owner());
     this.deps.note(
       id,
       'FAILOVER_REQUESTED',
-      `${runtime.vip.ip}: failover: unbinding and handing the lock over`,
+      `${ip}: failover: offering the lock to the live candidates in turn; the address stays bound until one takes it`,
     );
-    // Unbind before letting go of the lock, so two hosts never answer at once.
-    runtime.address.want(false);
-    await runtime.address.settled();
-    const newOwner = await runtime.election.failover(handoverTimeoutMs);
-    if (newOwner === null || newOwner === hostname) {
-      this.deps.note(
-        id,
-        'FAILOVER_TIMED_OUT',
-        `${runtime.vip.ip}: failover: no other host took it within ${handoverTimeoutMs} ms`,
-      );
-      if (this.stateOf(id) === 'ACTIVATED') {
-        runtime.address.want(true);
-        runtime.address.announce();
-      }
-      throw new HandoverTimeoutError(runtime.vip.ip, handoverTimeoutMs);
+    const outcome = await runtime.election.failover(handoverTimeoutMs);
+    switch (outcome.result) {
+      case 'handed-over':
+        this.deps.note(id, 'FAILOVER_HANDED_OVER', `${ip}: failover: ${outcome.owner} took it`);
+        return outcome.owner;
+      case 'no-live-candidate':
+        throw new NoOtherCandidateError(ip, outcome.notLive);
+      case 'timed-out':
+        this.deps.note(
+          id,
+          'FAILOVER_TIMED_OUT',
+          `${ip}: failover: ${outcome.offered.length > 0 ? `offered to ${outcome.offered.join(', ')}, ` : ''}not taken within ${handoverTimeoutMs} ms; kept, never unbound`,
+        );
+        // Never unbound; announced again in case a candidate bound it for a moment.
+        if (this.stateOf(id) === 'ACTIVATED') runtime.address.announce();
+        throw new HandoverTimeoutError(ip, handoverTimeoutMs, outcome.offered);
     }
   }
 

@@ -3,6 +3,7 @@ import type { IncomingMessage, RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { HostMembership } from '../adapters/etcd/types.ts';
 import type { AgentHealth, JournalEntry, VipView } from '../actors/types.ts';
+import { VIP_OWNER_HEADER } from '../http/types.ts';
 
 /**
  * The LinK API over HTTP, for `linkctl`. node:http underneath (not fetch) because agents in
@@ -76,6 +77,7 @@ export function parseHost(host: string): Target {
 export interface ApiResponse {
   status: number;
   body: unknown;
+  headers: IncomingMessage['headers'];
 }
 
 function errorMessageOf(body: unknown, status: number): { message: string; code?: string } {
@@ -194,7 +196,7 @@ export class LinkClient {
               const { message, code } = errorMessageOf(parsed, status);
               reject(new ApiClientError(message, status, code));
             } else {
-              resolve({ status, body: parsed });
+              resolve({ status, body: parsed, headers: res.headers });
             }
           });
         },
@@ -236,8 +238,11 @@ export class LinkClient {
     return unwrapVip(body);
   }
 
-  async failover(id: string): Promise<void> {
-    await this.request('POST', `/ips/${encodeURIComponent(id)}/failover`);
+  /** Resolves with the host that took the VIP (the answer's VIP-Owner header), null if unnamed. */
+  async failover(id: string): Promise<string | null> {
+    const { headers } = await this.request('POST', `/ips/${encodeURIComponent(id)}/failover`);
+    const owner = headers[VIP_OWNER_HEADER.toLowerCase()];
+    return typeof owner === 'string' && owner.length > 0 ? owner : null;
   }
 
   async hosts(id: string): Promise<HostMembership[]> {

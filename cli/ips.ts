@@ -194,9 +194,9 @@ export function registerIpsCommands(program: Command, options: RegisterIpsOption
       run(async (command, ref: string) => {
         const { client, json } = connect(command);
         const id = await resolveId(client, ref);
-        await client.failover(id);
-        // The API answers 204 once another host holds the lock; its membership names which.
-        const owner = (await client.hosts(id)).find((h) => h.owner)?.hostname ?? null;
+        // 204 once another host has taken the lock; VIP-Owner names it (an older agent: the hosts).
+        const owner =
+          (await client.failover(id)) ?? (await client.hosts(id)).find((h) => h.owner)?.hostname ?? null;
         if (json) printJson({ id, failover: true, owner });
         else io.stdout(`${id} handed over to ${owner ?? 'another host'}\n`);
       }),

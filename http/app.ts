@@ -23,7 +23,7 @@ import { createVipBody, normaliseVipId, parseBodyWith, updateChecksBody } from '
 import type { CreateVipBody, UpdateChecksBody } from './schemas.ts';
 import { streamJournal, wantsEventStream } from './sse.ts';
 import { uiRoutes } from './ui-routes.ts';
-import type { ApiLogger, BasicAuthCredentials } from './types.ts';
+import { VIP_OWNER_HEADER, type ApiLogger, type BasicAuthCredentials } from './types.ts';
 import type { z } from 'zod';
 
 export interface CreateAppOptions {
@@ -180,8 +180,10 @@ export function createApp(options: CreateAppOptions): Koa {
   router.post('/ips/:id/failover', async (ctx) => {
     const id = vipId(ctx);
     const started = performance.now();
-    await agent.failover(id);
+    const owner = await agent.failover(id);
     metrics.observeHandover(id, 'failover', (performance.now() - started) / 1000);
+    // 204 as in LinK v2 (its link-client takes nothing else for success); the header names who took it.
+    ctx.set(VIP_OWNER_HEADER, owner);
     ctx.status = 204;
   });
 

@@ -9,3 +9,6 @@ export interface BasicAuthCredentials {
   user: string;
   password: string;
 }
+
+/** The header of a failover's 204 that names the host that took the VIP (cli/ reads it too). */
+export const VIP_OWNER_HEADER = 'VIP-Owner';

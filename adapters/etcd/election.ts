@@ -1,4 +1,5 @@
-import { Observable, ReplaySubject, Subject, filter, firstValueFrom, map, of, timeout } from 'rxjs';
+import { Observable, ReplaySubject, Subject, filter, firstValueFrom, of, timeout } from 'rxjs';
+import { sortCandidates, type HandoverCandidate } from './candidates.ts';
 import {
   EtcdFencedError,
   EtcdNotOwnerError,
@@ -13,7 +14,7 @@ import type { Keys } from './keys.ts';
 import { backoffDelay } from '../backoff.ts';
 import type { ResolvedSessionOptions } from './options.ts';
 import type { EtcdRpc } from './rpc.ts';
-import type { Election, ElectionEvent, HostMembership } from './types.ts';
+import type { Election, ElectionEvent, FailoverOutcome, HostMembership } from './types.ts';
 import { prefixRangeEnd } from './watch.ts';
 import type { LockHolder, LockObservation } from './watch.ts';
 
@@ -52,6 +53,17 @@ export class VipElection implements Election {
   private candidate = true;
   /** failover() in progress: no lock attempts, membership kept. */
   private suspended = false;
+  /**
+   * failover(): the lock this host wrote for a successor, not yet taken. While it stands (and
+   * while the lock is free during the handover) nothing is emitted: the VIP stays bound here.
+   */
+  private offer: { hostname: string; lease: string; modRevision: bigint | null } | null = null;
+  /** The mod revision of this election's own last lock write: any other naming us is an offer. */
+  private ownWrite: bigint | null = null;
+  /** A lock naming this host that another host wrote (a handover offer), to confirm before `elected`. */
+  private offered: bigint | null = null;
+  /** The last holder etcd showed, kept through faults (an offer comes from another host's lock). */
+  private lastSeen: LockHolder | null | undefined = undefined;
   private closed = false;
   private revision = -1n;
   /** undefined: etcd not read yet. */
@@ -146,12 +158,7 @@ export class VipElection implements Election {
 
   private async readLock(): Promise<void> {
     const res = await this.ctx.rpc.range({ key: this.lockKey });
-    const kv = res.kvs[0];
-    this.observe({
-      cidr: this.cidr,
-      revision: BigInt(res.header.revision),
-      holder: kv === undefined ? null : { hostname: kv.value.toString(), lease: kv.lease },
-    });
+    this.observe({ cidr: this.cidr, revision: BigInt(res.header.revision), holder: holderOf(res.kvs[0]) });
   }
 
   /** The session is fenced or etcd keeps failing. */
@@ -182,6 +189,8 @@ export class VipElection implements Election {
     if (!how.authoritative && observation.revision < this.revision) return;
     this.revision = observation.revision;
     this.holder = observation.holder;
+    this.noteOffer(this.lastSeen, observation.holder);
+    this.lastSeen = observation.holder;
     this.holders.next(observation.holder);
     this.decide(how.reassert === true);
   }
@@ -195,9 +204,36 @@ export class VipElection implements Election {
     this.holders.complete();
   }
 
+  /**
+   * A lock naming this host under its lease, written by another host (its mod revision is none of
+   * ours) right after that host held it: a failover's offer. It is confirmed (confirmOffer)
+   * before this host says `elected`, so the offering owner unbinds only once it is taken. A lock
+   * of ours seen first at a start (a restart reusing its lease) is no offer.
+   */
+  private noteOffer(previous: LockHolder | null | undefined, holder: LockHolder | null): void {
+    if (holder === null || !this.isMine(holder) || holder.modRevision === this.ownWrite) {
+      this.offered = null;
+      return;
+    }
+    if (this.offered === holder.modRevision) return;
+    const fromOther = previous != null && previous.hostname !== this.hostname;
+    this.offered = fromOther ? holder.modRevision : null;
+  }
+
+  /** During a failover: the lock is our pending offer, or free (failover() retakes it). */
+  private handingOver(holder: LockHolder | null): boolean {
+    const offer = this.offer;
+    if (offer === null) return false;
+    if (holder === null) return true;
+    if (holder.hostname !== offer.hostname || holder.lease !== offer.lease) return false;
+    // Revision not known yet (the transaction's answer may come after its watch event): any.
+    return offer.modRevision === null || holder.modRevision === offer.modRevision;
+  }
+
   private decide(reassert = false): void {
     const holder = this.holder;
     if (this.closed || holder === undefined || this.ctx.actingLease() === null) return;
+    if (this.handingOver(holder)) return;
     if (holder === null) {
       if (this.competing()) this.attempt();
       else {
@@ -216,6 +252,7 @@ export class VipElection implements Election {
     if (holder.hostname === this.hostname) {
       if (!this.isMine(holder)) void this.deleteStale(holder);
       else if (!this.candidate) this.releaseNotCompeting();
+      else if (this.offered !== null && holder.modRevision === this.offered) this.confirmOffer(holder);
       else {
         this.lockFailures = 0;
         this.emit(
@@ -253,6 +290,57 @@ export class VipElection implements Election {
     const sent: ElectionEvent = repeat && event.type !== 'fault' ? { ...event, reassert: true } : event;
     this.ctx.options.logger.debug(`etcd election ${this.cidr}: ${sent.type}`, { ...sent });
     this.subject.next(sent);
+  }
+
+  /**
+   * Takes an offered lock: rewrites it unchanged if it is still the offer (txn on its mod
+   * revision). The offering owner sees the new revision and unbinds; this host says `elected` on
+   * the answer and binds. Retried with backoff while etcd fails; a lock that changed meanwhile is
+   * observed instead.
+   */
+  private confirmOffer(holder: LockHolder): void {
+    if (this.inflight !== null || this.retryTimer !== null) return;
+    const lease = holder.lease;
+    this.inflight = this.ctx.rpc
+      .txn({
+        compare: [
+          { key: this.lockKey, target: 'Mod', result: 'Equal', mod_revision: holder.modRevision.toString() },
+          { key: this.lockKey, target: 'Lease', result: 'Equal', lease },
+        ],
+        success: [{ request_put: { key: this.lockKey, value: Buffer.from(this.hostname), lease } }],
+        failure: [{ request_range: { key: this.lockKey } }],
+      })
+      .then(
+        (res) => {
+          this.lockFailures = 0;
+          this.ctx.reportSuccess();
+          const revision = BigInt(res.header.revision);
+          if (res.succeeded) {
+            this.ownWrite = revision;
+            this.ctx.options.logger.info(`etcd election ${this.cidr}: took the lock handed over to us`);
+          }
+          this.inflight = null;
+          this.observe({
+            cidr: this.cidr,
+            revision,
+            holder: res.succeeded
+              ? { hostname: this.hostname, lease, modRevision: revision }
+              : holderOf(res.responses[0]?.response_range.kvs[0]),
+          });
+          return res.succeeded;
+        },
+        (err: unknown) => {
+          const error = translateEtcdError(err, `take over ${this.cidr}`);
+          this.lockFailures++;
+          this.ctx.options.logger.warn(`etcd election ${this.cidr}: taking the offered lock failed`, {
+            error: error.message,
+          });
+          if (isRecoverable(error) || isConfigurationError(error)) this.ctx.reportFailure(error);
+          this.inflight = null;
+          this.scheduleRetry();
+          return false;
+        },
+      );
   }
 
   /**
@@ -400,14 +488,14 @@ export class VipElection implements Election {
     });
     const revision = BigInt(res.header.revision);
     if (res.succeeded) {
-      this.observe({ cidr: this.cidr, revision, holder: { hostname: this.hostname, lease } });
-    } else {
-      const kv = res.responses[0]?.response_range.kvs[0];
+      this.ownWrite = revision;
       this.observe({
         cidr: this.cidr,
         revision,
-        holder: kv === undefined ? null : { hostname: kv.value.toString(), lease: kv.lease },
+        holder: { hostname: this.hostname, lease, modRevision: revision },
       });
+    } else {
+      this.observe({ cidr: this.cidr, revision, holder: holderOf(res.responses[0]?.response_range.kvs[0]) });
     }
     return this.isMine(this.holder);
   }
@@ -425,39 +513,167 @@ export class VipElection implements Election {
     if (res.succeeded) this.observe({ cidr: this.cidr, revision: BigInt(res.header.revision), holder: null });
   }
 
-  async failover(timeoutMs: number): Promise<string | null> {
+  /**
+   * Hands the VIP to a live candidate, never dropping it (README.md, "Failover"): one read of the
+   * lock and the membership keys; no other host with a live lease: `no-live-candidate`, nothing
+   * written. Else each live candidate in turn (hostname order, an equal share of the bound each)
+   * is offered the lock in one transaction (the lock still ours, the candidate's membership key
+   * still on the lease it is written with); the offer stands until the candidate takes it (a
+   * write of the lock at a later revision: this host then says `demoted` and unbinds) or its
+   * share runs out (the lock is taken back if still the offer). Nothing is emitted meanwhile, so
+   * the VIP stays bound here throughout.
+   */
+  async failover(timeoutMs: number): Promise<FailoverOutcome> {
     this.requireOpen();
-    const res = await this.ctx.rpc.range({ key: this.lockKey });
-    const kv = res.kvs[0];
-    const holder = kv === undefined ? null : { hostname: kv.value.toString(), lease: kv.lease };
+    const prefix = Buffer.from(this.ctx.keys.membershipPrefix(this.cidr));
+    const [lock, members] = await Promise.all([
+      this.ctx.rpc.range({ key: this.lockKey }),
+      this.ctx.rpc.range({ key: prefix, range_end: prefixRangeEnd(prefix), keys_only: true }),
+    ]);
+    const holder = holderOf(lock.kvs[0]);
     if (!this.isMine(holder)) {
       throw new EtcdNotOwnerError(
         `failover of ${this.cidr}: ${this.hostname} does not hold it (owner: ${holder?.hostname ?? 'none'})`,
       );
     }
+    const { live, notLive } = sortCandidates(
+      members.kvs.map((kv) => ({
+        hostname: kv.key.toString().slice(prefix.length),
+        lease: String(kv.lease),
+      })),
+      this.hostname,
+    );
+    if (live.length === 0) return { result: 'no-live-candidate', notLive };
     this.suspended = true;
     this.clearRetry();
+    const deadline = this.ctx.clock.now() + timeoutMs;
+    const offered: string[] = [];
     try {
-      const next = firstValueFrom(
-        this.holders.pipe(
-          filter((h): h is LockHolder => h !== null && h.hostname !== this.hostname),
-          map((h) => h.hostname),
-          timeout({ first: timeoutMs, with: () => of(null) }),
-        ),
-        { defaultValue: null },
-      );
-      await this.release();
-      const owner = await next;
-      if (owner === null) {
-        this.ctx.options.logger.warn(
-          `etcd failover of ${this.cidr}: nobody took it within ${timeoutMs} ms; retaking`,
-        );
+      for (let i = 0; i < live.length; i++) {
+        const share = (deadline - this.ctx.clock.now()) / (live.length - i);
+        if (share <= 0) break;
+        const candidate = live[i]!;
+        const owner = await this.offerTo(candidate, share, () => offered.push(candidate.hostname));
+        if (owner !== null) return { result: 'handed-over', owner };
       }
-      return owner;
+      this.ctx.options.logger.warn(
+        `etcd failover of ${this.cidr}: no candidate took it within ${timeoutMs} ms (offered to ${offered.join(', ') || 'nobody'}); kept`,
+      );
+      return { result: 'timed-out', offered };
     } finally {
+      this.offer = null;
       this.suspended = false;
       this.decide();
     }
+  }
+
+  /**
+   * One offer: resolves with the host that holds the lock after it (the candidate, or a third
+   * host that won it while it was free), or null when the lock is ours again (not offered: the
+   * candidate left; refused; or not taken within `boundMs`).
+   */
+  private async offerTo(
+    candidate: HandoverCandidate,
+    boundMs: number,
+    wasOffered: () => void,
+  ): Promise<string | null> {
+    const lease = this.ctx.actingLease();
+    if (lease === null)
+      throw new EtcdFencedError(`failover of ${this.cidr}: the session holds no live lease`);
+    const membership = Buffer.from(this.ctx.keys.membership(this.cidr, candidate.hostname));
+    // Set before the transaction: its watch event may arrive before its answer.
+    this.offer = { hostname: candidate.hostname, lease: candidate.lease, modRevision: null };
+    const res = await this.ctx.rpc.txn({
+      compare: [
+        { key: this.lockKey, target: 'Value', result: 'Equal', value: Buffer.from(this.hostname) },
+        { key: this.lockKey, target: 'Lease', result: 'Equal', lease },
+        { key: membership, target: 'Lease', result: 'Equal', lease: candidate.lease },
+      ],
+      success: [
+        {
+          request_put: { key: this.lockKey, value: Buffer.from(candidate.hostname), lease: candidate.lease },
+        },
+      ],
+      failure: [{ request_range: { key: this.lockKey } }],
+    });
+    const revision = BigInt(res.header.revision);
+    if (!res.succeeded) {
+      this.offer = null;
+      const now = holderOf(res.responses[0]?.response_range.kvs[0]);
+      this.observe({ cidr: this.cidr, revision, holder: now });
+      if (this.isMine(now)) return null; // the candidate left (or changed lease) since the read
+      throw new EtcdNotOwnerError(
+        `failover of ${this.cidr}: the lock changed hands (owner: ${now?.hostname ?? 'none'})`,
+      );
+    }
+    wasOffered();
+    this.offer = { hostname: candidate.hostname, lease: candidate.lease, modRevision: revision };
+    const moved = (h: LockHolder | null | undefined): boolean =>
+      h === null || (h != null && h.modRevision > revision);
+    // Its answer may come after the watch showed the candidate taking it.
+    let after: LockHolder | null | undefined = moved(this.holder) ? this.holder : undefined;
+    if (after === undefined) {
+      const settled = firstValueFrom(
+        this.holders.pipe(filter(moved), timeout({ first: boundMs, with: () => of(undefined) })),
+        { defaultValue: undefined },
+      );
+      this.observe({
+        cidr: this.cidr,
+        revision,
+        holder: { hostname: candidate.hostname, lease: candidate.lease, modRevision: revision },
+      });
+      after = await settled;
+    }
+    if (after === undefined) return this.takeBack(revision);
+    if (after === null) return this.retake();
+    return after.hostname === this.hostname ? null : after.hostname;
+  }
+
+  /** The offer was not taken in time: the lock back to us, if it is still the offer. */
+  private async takeBack(offerRevision: bigint): Promise<string | null> {
+    const lease = this.ctx.actingLease();
+    if (lease === null)
+      throw new EtcdFencedError(`failover of ${this.cidr}: the session holds no live lease`);
+    const res = await this.ctx.rpc.txn({
+      compare: [
+        { key: this.lockKey, target: 'Mod', result: 'Equal', mod_revision: offerRevision.toString() },
+      ],
+      success: [{ request_put: { key: this.lockKey, value: Buffer.from(this.hostname), lease } }],
+      failure: [{ request_range: { key: this.lockKey } }],
+    });
+    const revision = BigInt(res.header.revision);
+    if (res.succeeded) {
+      this.ownWrite = revision;
+      this.observe({
+        cidr: this.cidr,
+        revision,
+        holder: { hostname: this.hostname, lease, modRevision: revision },
+      });
+      return null;
+    }
+    const now = holderOf(res.responses[0]?.response_range.kvs[0]);
+    this.observe({ cidr: this.cidr, revision, holder: now });
+    if (now === null) return this.retake();
+    return now.hostname === this.hostname ? null : now.hostname;
+  }
+
+  /** The offered lock went (refused, or its lease ended): take it again; another host may win it. */
+  private async retake(): Promise<string | null> {
+    const lease = this.ctx.actingLease();
+    if (lease === null)
+      throw new EtcdFencedError(`failover of ${this.cidr}: the session holds no live lease`);
+    const res = await this.ctx.rpc.txn({
+      compare: [{ key: this.lockKey, target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [{ request_put: { key: this.lockKey, value: Buffer.from(this.hostname), lease } }],
+      failure: [{ request_range: { key: this.lockKey } }],
+    });
+    const revision = BigInt(res.header.revision);
+    if (res.succeeded) this.ownWrite = revision;
+    const now = res.succeeded
+      ? { hostname: this.hostname, lease, modRevision: revision }
+      : holderOf(res.responses[0]?.response_range.kvs[0]);
+    this.observe({ cidr: this.cidr, revision, holder: now });
+    return now === null || now.hostname === this.hostname ? null : now.hostname;
   }
 
   async owner(): Promise<string | null> {
@@ -491,4 +707,10 @@ export class VipElection implements Election {
       this.ctx.unregister(this);
     }
   }
+}
+
+function holderOf(kv: { value: Buffer; lease: string; mod_revision: string } | undefined): LockHolder | null {
+  return kv === undefined
+    ? null
+    : { hostname: kv.value.toString(), lease: String(kv.lease), modRevision: BigInt(kv.mod_revision) };
 }

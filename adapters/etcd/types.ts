@@ -65,6 +65,17 @@ export interface HostMembership {
   owner: boolean;
 }
 
+/**
+ * How a failover ended. `handed-over`: `owner` holds the lock and has taken it. `no-live-candidate`:
+ * no other host with a live lease carries the VIP (`notLive` says who carries it and why they do
+ * not count); nothing was written. `timed-out`: the candidates offered it did not take it within
+ * the bound; this host holds the lock again and never unbound the VIP.
+ */
+export type FailoverOutcome =
+  | { result: 'handed-over'; owner: string }
+  | { result: 'no-live-candidate'; notLive: { hostname: string; why: string }[] }
+  | { result: 'timed-out'; offered: string[] };
+
 export interface Election {
   /** elected / demoted / fault for this VIP, driven by watches and the session, never by polling. */
   readonly events$: Observable<ElectionEvent>;
@@ -76,8 +87,12 @@ export interface Election {
   release(): Promise<void>;
   /** Tries the lock transaction now; true when this host holds the lock after it. */
   tryLock(): Promise<boolean>;
-  /** The owner hands the VIP over: stops competing, deletes its lock, resumes once another host holds it (bounded by timeoutMs). */
-  failover(timeoutMs: number): Promise<string | null>;
+  /**
+   * The owner hands the VIP over to a live candidate that takes it, never letting go of it
+   * before one has (README.md, "Failover"); bounded by timeoutMs. Rejects with EtcdNotOwnerError
+   * when this host does not hold the lock.
+   */
+  failover(timeoutMs: number): Promise<FailoverOutcome>;
   /** The hostname in the lock key, or null. */
   owner(): Promise<string | null>;
   /** Hosts carrying this VIP (membership keys) and which one owns it. */

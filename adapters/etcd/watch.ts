@@ -12,11 +12,13 @@ export interface LockHolder {
   hostname: string;
   /** Decimal lease id the key is attached to ('0' for none). */
   lease: string;
+  /** The revision the key was last written at (a failover's handover tells writes apart by it). */
+  modRevision: bigint;
 }
 
 /** Every lock key as of `revision`, by CIDR, with the revision each was last written at. */
 export interface LockSnapshot {
-  holders: ReadonlyMap<string, LockHolder & { modRevision: bigint }>;
+  holders: ReadonlyMap<string, LockHolder>;
   revision: bigint;
 }
 
@@ -99,7 +101,7 @@ export class LockWatcher {
   /** Every lock key now, in one range request (the watch's first step, and the session's recheck). */
   async read(): Promise<LockSnapshot> {
     const res = await this.rpc.range({ key: this.key, range_end: this.rangeEnd });
-    const holders = new Map<string, LockHolder & { modRevision: bigint }>();
+    const holders = new Map<string, LockHolder>();
     for (const kv of res.kvs) {
       const cidr = this.keys.cidrOfLock(kv.key.toString());
       if (cidr !== null) {
@@ -157,7 +159,13 @@ export class LockWatcher {
           this.hooks.change({
             cidr,
             revision: BigInt(event.kv.mod_revision),
-            holder: isDelete ? null : { hostname: event.kv.value.toString(), lease: event.kv.lease },
+            holder: isDelete
+              ? null
+              : {
+                  hostname: event.kv.value.toString(),
+                  lease: event.kv.lease,
+                  modRevision: BigInt(event.kv.mod_revision),
+                },
           });
         }
       });

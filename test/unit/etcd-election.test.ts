@@ -207,19 +207,14 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     assert.equal(etcd.get(keys.membership(VIP, 'h1')), undefined, 'no membership key');
     assert.equal(etcd.get(LOCK), undefined);
 
-    // Suspended (failover with nobody to take over) is not competing either, then it retakes.
+    // Alone, a failover offers nobody the lock: nothing is written, nothing emitted.
     const owned = h1.election(VIP2);
     const seen2 = record(owned);
     await settle();
     assert.deepEqual(seen2, ['elected']);
-    const handover = owned.failover(500);
+    assert.deepEqual(await owned.failover(500), { result: 'no-live-candidate', notLive: [] });
     await settle();
-    assert.deepEqual(seen2, ['elected', 'demoted'], 'the free lock is not retaken while suspended');
-    assert.equal(etcd.get(LOCK2), undefined);
-    await elapse(500);
-    assert.equal(await handover, null, 'nobody took it');
-    await settle();
-    assert.deepEqual(seen2, ['elected', 'demoted', 'elected']);
+    assert.deepEqual(seen2, ['elected'], 'never let go');
     assert.equal(etcd.get(LOCK2)?.value, 'h1');
   });
 
@@ -360,11 +355,10 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     assert.deepEqual(seen2, ['demoted:h1']);
     await assert.rejects(theirs.failover(500), EtcdNotOwnerError);
     const seen = record(mine);
-    const owner = await mine.failover(500);
-    assert.equal(owner, 'h2');
+    assert.deepEqual(await mine.failover(500), { result: 'handed-over', owner: 'h2' });
     await settle();
     assert.equal(etcd.get(LOCK)?.value, 'h2');
-    assert.deepEqual(seen, ['elected', 'demoted', 'demoted:h2'], 'released (no owner), then h2 owns');
+    assert.deepEqual(seen, ['elected', 'demoted:h2'], 'never "no owner": h2 took it straight from h1');
     assert.deepEqual(seen2, ['demoted:h1', 'elected']);
   });
 

@@ -125,10 +125,10 @@ class FakeAgent implements AgentService {
     this.maybeFail();
     return Promise.resolve(this.get(id));
   }
-  failover(id: string): Promise<void> {
+  failover(id: string): Promise<string> {
     this.get(id);
     this.maybeFail();
-    return Promise.resolve();
+    return Promise.resolve('other-host');
   }
   hosts(id: string): Promise<HostMembership[]> {
     this.get(id);
@@ -228,7 +228,9 @@ describe('HTTP API in-process (fake agent)', () => {
     assert.equal((put.json as VipView).checks.length, 1);
 
     assert.equal((await call(server, 'POST', `/ips/${vip.id}/lock`)).status, 200);
-    assert.equal((await call(server, 'POST', `/ips/${vip.id}/failover`)).status, 204);
+    const failover = await call(server, 'POST', `/ips/${vip.id}/failover`);
+    assert.equal(failover.status, 204);
+    assert.equal(failover.headers['vip-owner'], 'other-host', 'the answer names who took it');
     assert.deepEqual((await call(server, 'GET', `/ips/${vip.id}/hosts`)).json, {
       hosts: [{ hostname: 'fake-host', owner: false }],
     });

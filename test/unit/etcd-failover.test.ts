@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, it, mock } from 'node:test';
+import type { Clock } from '../../adapters/etcd/fence.ts';
+import { makeKeys } from '../../adapters/etcd/keys.ts';
+import { createEtcdSession } from '../../adapters/etcd/session.ts';
+import type { EtcdSessionImpl } from '../../adapters/etcd/session.ts';
+import type { Election, ElectionEvent } from '../../adapters/etcd/types.ts';
+import { FakeEtcd } from '../support/fake-etcd.ts';
+
+/**
+ * adapters/etcd/README.md, "Failover": the owner offers the lock to a live candidate and never
+ * lets go of it (no `demoted` here) before one takes it. Real sessions on the fake etcd, fake
+ * timers. A "frozen" candidate is a membership key on a live lease with no agent behind it.
+ */
+
+const TTL_MS = 2000;
+const VIP = '198.18.0.10/32';
+const keys = makeKeys('/link');
+const LOCK = keys.lock(VIP);
+
+const fakeClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle),
+};
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 50; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+async function elapse(ms: number, step = 100): Promise<void> {
+  let done = 0;
+  await settle();
+  do {
+    const now = Math.min(step, ms - done);
+    mock.timers.tick(now);
+    done += now;
+    await settle();
+  } while (done < ms);
+}
+
+const sessions: EtcdSessionImpl[] = [];
+
+async function session(etcd: FakeEtcd, hostname: string): Promise<EtcdSessionImpl> {
+  const s = await createEtcdSession(
+    { hostname, hosts: ['198.18.0.1:2379'], leaseTtlSeconds: TTL_MS / 1000 },
+    { rpc: etcd.client(hostname), clock: fakeClock },
+  );
+  sessions.push(s);
+  return s;
+}
+
+function record(election: Election): string[] {
+  const seen: string[] = [];
+  election.events$.subscribe((event: ElectionEvent) => {
+    seen.push(event.type === 'demoted' && event.owner !== undefined ? `demoted:${event.owner}` : event.type);
+  });
+  return seen;
+}
+
+describe('failover never drops a VIP it cannot hand over (fake etcd, fake timers)', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 }));
+  afterEach(async () => {
+    for (const s of sessions.splice(0)) await s.close({ revoke: false });
+    mock.timers.reset();
+  });
+
+  it('a lease-less membership key (a LinK v2 host, a stale key) is no candidate: no-live-candidate at once, nothing written', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const mine = h1.election(VIP);
+    const seen = record(mine);
+    await settle();
+    etcd.put(keys.membership(VIP, 'v2host'), '{"updated_at":"2026-12-02T16:00:00Z"}');
+    const txnsBefore = etcd.txnsOn(LOCK).length;
+    const outcome = await mine.failover(5000);
+    assert.equal(outcome.result, 'no-live-candidate');
+    assert.deepEqual(outcome.result === 'no-live-candidate' ? outcome.notLive.map((h) => h.hostname) : [], [
+      'v2host',
+    ]);
+    assert.equal(etcd.txnsOn(LOCK).length, txnsBefore, 'no transaction on the lock');
+    await settle();
+    assert.deepEqual(seen, ['elected']);
+    assert.equal(etcd.get(LOCK)?.value, 'h1');
+  });
+
+  it('a frozen candidate (live lease, nobody answering) never takes it: timed-out, the lock taken back, never demoted', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const mine = h1.election(VIP);
+    const seen = record(mine);
+    await settle();
+    const frozen = etcd.grantLease(60);
+    etcd.put(keys.membership(VIP, 'h2'), 'h2', frozen);
+    const handover = mine.failover(1000);
+    await settle();
+    assert.deepEqual(etcd.get(LOCK), { value: 'h2', lease: frozen }, 'offered to h2 under its lease');
+    assert.deepEqual(seen, ['elected'], 'still bound: nothing emitted while the offer stands');
+    await elapse(1100);
+    assert.deepEqual(await handover, { result: 'timed-out', offered: ['h2'] });
+    assert.equal(etcd.get(LOCK)?.value, 'h1', 'taken back');
+    assert.equal(etcd.get(LOCK)?.lease, h1.status().leaseId);
+    assert.deepEqual(seen, ['elected']);
+  });
+
+  it('a candidate whose lease ends while offered: the lock is retaken at once and the next live candidate takes it', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const mine = h1.election(VIP);
+    const seen = record(mine);
+    await settle();
+    const dying = etcd.grantLease(60);
+    etcd.put(keys.membership(VIP, 'h0'), 'h0', dying); // first in hostname order
+    const h3 = await session(etcd, 'h3');
+    const theirs = h3.election(VIP);
+    const seen3 = record(theirs);
+    await settle();
+    const handover = mine.failover(4000);
+    await settle();
+    assert.equal(etcd.get(LOCK)?.value, 'h0');
+    etcd.expireLease(dying); // h0 was frozen past its TTL: etcd deletes its lock and membership
+    await settle();
+    assert.deepEqual(await handover, { result: 'handed-over', owner: 'h3' });
+    await settle();
+    assert.equal(etcd.get(LOCK)?.value, 'h3');
+    assert.deepEqual(seen, ['elected', 'demoted:h3'], 'never no owner, never demoted before h3 took it');
+    assert.deepEqual(seen3.slice(-1), ['elected']);
+  });
+
+  it('a candidate that stopped competing (its checks fail) refuses the offer: the owner keeps it', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const mine = h1.election(VIP);
+    const seen = record(mine);
+    await settle();
+    const h2 = await session(etcd, 'h2');
+    const theirs = h2.election(VIP);
+    await settle();
+    // h2 withdraws right after h1 read the membership keys: the offer's compare still passes.
+    etcd.beforeTxn(() => undefined);
+    const handover = mine.failover(2000);
+    theirs.setCandidate(false);
+    await elapse(2100);
+    const outcome = await handover;
+    assert.notEqual(outcome.result, 'handed-over');
+    assert.equal(etcd.get(LOCK)?.value, 'h1');
+    assert.deepEqual(seen, ['elected']);
+  });
+});
