@@ -42,7 +42,10 @@ describe('kernel lifetime after an etcd recovery', () => {
       interfaceName: 'test0',
       bind: (cidr) => (bound.add(cidr), Promise.resolve()),
       refresh: () => Promise.resolve(),
-      refreshMany: (_cidrs, { lifetimeSec }) => (lifetimes.push(lifetimeSec), Promise.resolve(new Map())),
+      refreshMany: (_cidrs, { lifetimeSec }) => (
+        lifetimes.push(lifetimeSec ?? 0),
+        Promise.resolve(new Map())
+      ),
       unbind: (cidr) => (bound.delete(cidr), Promise.resolve()),
       isBound: (cidr) => Promise.resolve(bound.has(cidr)),
       announce: () => Promise.resolve(),
