@@ -35,8 +35,9 @@ export interface VipConflictsOptions {
    * thousands of VIPs must not send a probe pair for each).
    */
   heldAtStart?: boolean;
-  /** Tests: the Defender's clock and timers. */
+  /** Tests: the Defender's clock and timers, and the probe's wait. */
   defender?: Pick<DefenderOptions, 'now' | 'setTimer'>;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 const KIND_TEXT: Record<ForeignClaim['kind'], string> = {
@@ -103,10 +104,11 @@ export class VipConflicts {
         const heard = new Set<string>();
         this.probeHeard = heard;
         try {
+          const sleep = this.options.sleep ?? delay;
           sendProbe(cidr);
-          await delay(probeListenMs / 2);
+          await sleep(probeListenMs / 2);
           if (current()) sendProbe(cidr); // one lost frame must not hide a holder
-          await delay(probeListenMs / 2);
+          await sleep(probeListenMs / 2);
         } catch (err) {
           this.options.onProbeError(err);
           return;

@@ -115,6 +115,12 @@ function setup(cidr = VIP4, heldAtStart = false) {
   const notes: { code: NoteCode; message: string }[] = [];
   const hooks: string[] = [];
   const state = { owner: true };
+  /** The takeover probe's waits, released by the test (no real listening time). */
+  const sleeps: (() => void)[] = [];
+  const wake = async () => {
+    await until(() => sleeps.length > 0);
+    sleeps.shift()!();
+  };
   const address: AddressController = new AddressController({
     cidr,
     net,
@@ -138,10 +144,11 @@ function setup(cidr = VIP4, heldAtStart = false) {
     probeListenMs: 20,
     heldAtStart,
     defender: { now: clock.now, setTimer: clock.setTimer },
+    sleep: () => new Promise<void>((resolve) => sleeps.push(resolve)),
   });
   const arp = () => sockets.arp.at(-1)!;
   const ndp = () => sockets.ndp.at(-1)!;
-  return { address, conflicts, sockets, arp, ndp, sent, notes, hooks, clock, state, v4 };
+  return { address, conflicts, sockets, arp, ndp, sent, notes, hooks, clock, state, v4, wake };
 }
 
 async function held(t: ReturnType<typeof setup>) {
@@ -299,12 +306,16 @@ describe('the owner defends its VIPs (RFC 5227 §2.4)', () => {
       ),
     );
     assert.ok(t.sent.includes(`announce ${VIP4}`), 'defended');
+    await t.wake();
+    await t.wake();
     const second = await until(() => t.notes.find((n) => n.code === 'SECOND_HOLDER'));
     assert.match(second.message, new RegExp(OTHER));
 
     const alone = setup();
     await held(alone);
     alone.conflicts.afterTakeover();
+    await alone.wake();
+    await alone.wake();
     const clean = await until(() => alone.notes.find((n) => n.code === 'TAKEOVER_PROBED'));
     assert.match(clean.message, /no other machine answered/);
     assert.equal(alone.sent.filter((s) => s.startsWith('probe')).length, 2, 'a second probe halfway');
@@ -320,11 +331,13 @@ describe('the takeover probe', () => {
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(t.sent, [], "a restart's own address: no probe");
     t.conflicts.afterTakeover();
+    await t.wake();
+    await t.wake();
     await until(() => t.notes.find((n) => n.code === 'TAKEOVER_PROBED'));
   });
 });
 
-/** Real timers for the probe's short listen (20 ms here): waits for a condition, no fixed sleep. */
+/** Waits for a condition of the promise chain (the probe runs after the address queue settles). */
 async function until<T>(probe: () => T | undefined | false): Promise<T> {
   const deadline = Date.now() + 5000;
   for (;;) {
