@@ -1,5 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { JournalEntry, VipView } from '../../actors/types.ts';
 import { formatMac, parseIp } from '../../adapters/net/address.ts';
 import { ndpLinkAddress, parseArp, parseEthernet, parseIpv6, parseNdp } from '../../adapters/net/frames.ts';
@@ -18,7 +21,8 @@ import { until } from '../support/until.ts';
  * own announcement, and the client's entry holds the owner's MAC again. Measured from the
  * client's own capture (kernel timestamps, so a loaded test process does not skew it): the
  * owner's answer follows the claim within 50 ms, as issue 14 asks. CONFLICT_DETECTED names the
- * observer's MAC and /metrics counts it. Without the defence the entry stays on the observer
+ * observer's MAC, /metrics counts it, and the notify command runs with LINK_EVENT=conflict and
+ * the observer's MAC. Without the defence the entry stays on the observer
  * until it fails (seconds): the test fails at the wait for the owner's MAC.
  */
 
@@ -47,9 +51,21 @@ function announcedMac(frame: CapturedFrame, address: Uint8Array): string | null 
 describe('the owner defends its VIPs against a foreign announcement', { timeout: 120_000 }, () => {
   let lab: Lab;
   let foreign: RemoteNetAdapter;
+  let hookDir: string;
+  const hookCalls = async () =>
+    (await readFile(join(hookDir, 'calls.log'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
 
   before(async () => {
-    lab = await Lab.up({ name: `df-${process.pid}`, hosts: 1 });
+    // The notify command (run sandboxed, without arguments) appends what it got to a file here.
+    hookDir = await mkdtemp(join(tmpdir(), 'link-defence-'));
+    await chmod(hookDir, 0o777);
+    const script = join(hookDir, 'notify.sh');
+    await writeFile(
+      script,
+      `#!/bin/sh\nprintf '%s|%s|%s|%s|%s\\n' "$LINK_VIP" "$LINK_EVENT" "$LINK_FROM" "$LINK_TO" "$LINK_CONFLICT_MAC" >> ${hookDir}/calls.log\n`,
+    );
+    await chmod(script, 0o755);
+    lab = await Lab.up({ name: `df-${process.pid}`, hosts: 1, agentEnv: { NOTIFY_EXEC: script } });
     // A net adapter in the observer's namespace: a machine on the bridge that is not a LinK host.
     const child = spawnNodeIn(lab.observer.ns, 'test/support/net-stdio-main.ts', ['--interface', 'eth0']);
     foreign = new RemoteNetAdapter(child, 'eth0');
@@ -59,6 +75,7 @@ describe('the owner defends its VIPs against a foreign announcement', { timeout:
   after(async () => {
     await foreign?.close().catch(() => undefined);
     await lab?.down();
+    if (hookDir) await rm(hookDir, { recursive: true, force: true });
   });
 
   for (const { vip, family } of CASES) {
@@ -137,6 +154,14 @@ describe('the owner defends its VIPs against a foreign announcement', { timeout:
           metrics.body,
         );
         assert.ok(counted && Number(counted[1]) >= 1, `link_conflicts_detected_total for ${id}`);
+        let calls: string[] = [];
+        await until(
+          'the notify command to run for the conflict',
+          async () =>
+            (calls = await hookCalls()).includes(`${vip}|conflict|ACTIVATED|ACTIVATED|${lab.observer.mac}`),
+          10_000,
+          () => JSON.stringify(calls),
+        );
       } finally {
         await client.stop();
       }
