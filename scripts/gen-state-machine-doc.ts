@@ -76,6 +76,12 @@ ${actions.join('\n')}
 - \`withdrawCandidacy\` stops lock attempts and removes the membership key while FAILING;
   \`resumeCandidacy\` restores them on leaving FAILING.
 - BOOTING does nothing: a restarted agent keeps a bound address until etcd says who owns it.
+- Outside the table, in the actor layer (actors/vip-runtime.ts, actors/conflicts.ts), while the
+  VIP is held: the owner answers another MAC's claim on it with one announcement (RFC 5227
+  defence, only while etcd says this host owns it); after each entry into ACTIVATED it probes
+  once for a second holder; and an \`elected\` after a \`fault\` that finds the VIP still ACTIVATED
+  (a self-transition, which runs no entry action) announces it again (\`REANNOUNCED\`). None of
+  these is an event of the machine: its twenty cells stay as above.
 
 ## Diagram
 
