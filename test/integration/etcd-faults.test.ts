@@ -50,15 +50,18 @@ describe('etcd faults and recovery (real etcd)', () => {
     await etcd.close();
   });
 
-  it('a frozen owner (no keep-alives) faults by its fence at ~TTL; another host is elected once the lease expires', async () => {
+  it('a frozen owner (no keep-alives): its fence passes, etcd says the lease is ending, it stands down (never fault); another host is elected once the lease expires', async () => {
     const { owner, others } = await elect(['fz-a', 'fz-b']);
     const other = others[0]!;
     const started = performance.now();
-    const fault = waitFor(
+    const seen: string[] = [];
+    const sub = owner.election.events$.subscribe((e) => seen.push(e.type));
+    // etcd reports whole seconds left: "1" at the first fence carries on one more second.
+    const standDown = waitFor(
       owner.election.events$,
-      (e) => e.type === 'fault',
-      TTL_MS + MARGIN_MS,
-      'fence fault',
+      (e) => e.type === 'demoted',
+      2 * TTL_MS + MARGIN_MS,
+      'stand down',
     );
     const takeover = waitFor(
       other.election.events$,
@@ -67,21 +70,20 @@ describe('etcd faults and recovery (real etcd)', () => {
       'takeover',
     );
     owner.session.testing.freeze();
-    const event = await fault;
-    const faultMs = performance.now() - started;
-    assert.deepEqual([event.type, event.type === 'fault' ? event.source : ''], ['fault', 'fence']);
-    // Only its own deadline has spoken (what the agent must not re-create an address on).
+    await standDown;
+    const standDownMs = performance.now() - started;
+    assert.ok(!seen.includes('fault'), `no fault: ${seen.join(', ')}`);
+    // etcd answered: not an outage, so nothing the agent may re-create an address on.
     assert.equal(owner.session.status().faultSource, 'fence');
     assert.equal(owner.election.holdsLock, false);
     await takeover;
+    sub.unsubscribe();
     assert.equal(other.election.holdsLock, true);
     const takeoverMs = performance.now() - started;
     console.log(
-      `# frozen owner: fence fault after ${faultMs.toFixed(0)} ms, takeover after ${takeoverMs.toFixed(0)} ms`,
+      `# frozen owner: stood down after ${standDownMs.toFixed(0)} ms, takeover after ${takeoverMs.toFixed(0)} ms`,
     );
-    // TTL after the last confirmed send, plus timer lag on a loaded 2-core machine.
-    assert.ok(faultMs <= TTL_MS + 400, `fence at ${faultMs} ms`);
-    assert.ok(faultMs <= takeoverMs, 'the fence passes before anyone else can take the lock');
+    assert.ok(standDownMs <= takeoverMs, 'it stands down before anyone else can take the lock');
     // Thawed, the old owner recovers with a new lease and learns who owns.
     owner.session.testing.thaw();
     const back = await waitFor(owner.election.events$, decided, 3000, 'decision after thaw');
@@ -89,18 +91,19 @@ describe('etcd faults and recovery (real etcd)', () => {
     assert.equal(await owner.election.owner(), await other.election.owner());
   });
 
-  it('etcd paused (SIGSTOP, a silent partition): every host faults within TTL; resumed, exactly one owner', async () => {
+  it('etcd paused (SIGSTOP, a silent partition): every host faults (source etcd) once its fence passed and etcd did not answer; resumed, exactly one owner', async () => {
     const { owner, others } = await elect(['ps-a', 'ps-b', 'ps-c']);
     const all = [owner, ...others];
     const started = performance.now();
     const faults = all.map((h) =>
-      waitFor(h.election.events$, (e) => e.type === 'fault', TTL_MS + MARGIN_MS, 'fault'),
+      waitFor(h.election.events$, (e) => e.type === 'fault', TTL_MS + TTL_MS / 3 + MARGIN_MS, 'fault'),
     );
     etcd.pause();
-    await Promise.all(faults);
+    const events = await Promise.all(faults);
     const ms = performance.now() - started;
     console.log(`# etcd paused: all faulted after ${ms.toFixed(0)} ms`);
-    assert.ok(ms <= TTL_MS + 200, `faulted after ${ms} ms`);
+    // The fence (TTL), then etcd asked for at most TTL/3 before the fault.
+    for (const e of events) assert.equal(e.type === 'fault' ? e.source : '', 'etcd');
     const decisions = all.map((h) =>
       waitFor(h.election.events$, decided, 3 * TTL_MS, 'decision after resume'),
     );
