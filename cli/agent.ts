@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import type { Logger } from '../actors/logger.ts';
-import { createEtcdSession, type EtcdSessionImpl } from '../adapters/etcd/index.ts';
+import { createEtcdSession, EtcdHostnameTakenError, type EtcdSessionImpl } from '../adapters/etcd/index.ts';
 import { assertNetCapabilities, createNetAdapter, type NetAdapter } from '../adapters/net/index.ts';
-import { makeNonDumpable } from '../adapters/process/index.ts';
+import { currentInstance, makeNonDumpable, processRunning } from '../adapters/process/index.ts';
 import { createSystemdNotifier, SystemdEnvError, type SystemdNotifier } from '../adapters/systemd/index.ts';
 import { ConfigError, parseConfig, type AgentConfig } from '../config/parse.ts';
 import { createLogger } from './logger.ts';
@@ -68,6 +68,12 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
     const { serve } = await import('./agent-serve.ts');
     return await serve({ config, logger, systemd, net, session });
   } catch (err) {
+    if (err instanceof EtcdHostnameTakenError) {
+      // A startup error like a bad variable: one line, exit 2; nothing of the other agent's touched.
+      systemd.status(`failed: ${err.code}`);
+      process.stderr.write(`linkctl agent: ${err.code}: ${err.message}\n`);
+      return 2;
+    }
     const code = typeof err === 'object' && err !== null && 'code' in err ? `${String(err.code)}: ` : '';
     const message = err instanceof Error ? err.message : String(err);
     systemd.status(`failed: ${code}${message}`);
@@ -97,18 +103,22 @@ async function reachEtcd(
   await assertNetCapabilities(config.interfaceName);
 
   systemd.status('starting: connecting to etcd');
-  const session = await createEtcdSession({
-    hosts: config.etcd.hosts,
-    hostname: config.hostname,
-    prefix: config.etcd.prefix,
-    leaseTtlSeconds: config.leaseTtlMs / 1000,
-    keepAliveIntervalMs: config.keepaliveIntervalMs,
-    retry: { maxAttempts: config.keepaliveRetry },
-    ...(config.etcd.tls ? { tls: config.etcd.tls } : {}),
-    ...(config.etcd.auth
-      ? { auth: { username: config.etcd.auth.user, password: config.etcd.auth.password } }
-      : {}),
-    logger,
-  });
+  const session = await createEtcdSession(
+    {
+      hosts: config.etcd.hosts,
+      hostname: config.hostname,
+      prefix: config.etcd.prefix,
+      leaseTtlSeconds: config.leaseTtlMs / 1000,
+      keepAliveIntervalMs: config.keepaliveIntervalMs,
+      retry: { maxAttempts: config.keepaliveRetry },
+      ...(config.etcd.tls ? { tls: config.etcd.tls } : {}),
+      ...(config.etcd.auth
+        ? { auth: { username: config.etcd.auth.user, password: config.etcd.auth.password } }
+        : {}),
+      logger,
+    },
+    // One host name, one agent: checked against the host record before the lease is touched.
+    { hostClaim: { instance: currentInstance(), running: processRunning } },
+  );
   return { net, session };
 }

@@ -2,13 +2,13 @@ import { constants as fsConstants } from 'node:fs';
 import { access, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { checkEtcd as probeEtcd } from '../adapters/etcd/index.ts';
+import { checkHostName as probeHostName, checkEtcd as probeEtcd } from '../adapters/etcd/index.ts';
 import { createExecChecksPolicy } from '../adapters/health/index.ts';
 import {
   checkCapabilities as probeCapabilities,
   checkInterface as probeInterface,
 } from '../adapters/net/index.ts';
-import { createChildSandbox } from '../adapters/process/index.ts';
+import { createChildSandbox, currentInstance, processRunning } from '../adapters/process/index.ts';
 import {
   MIN_ETCD_VERSION,
   NEEDED_CAPABILITIES,
@@ -98,6 +98,9 @@ export async function collectChecks(
     ],
     (c) => checkEtcd(c, options.etcdTimeoutMs ?? 3000),
   );
+  if (results.at(-1)?.name === 'etcd' && results.at(-1)?.status === 'ok') {
+    await guarded('HOSTNAME', ['HOSTNAME'], (c) => checkHostName(c, options.etcdTimeoutMs ?? 3000));
+  } else results.push({ name: 'HOSTNAME', status: 'skip', message: 'not checked: etcd is not reachable' });
   await guarded('state directory', ['STATE_DIR'], (c) => checkStateDir(c.stateDir));
   await guarded('API port', ['PORT', 'LISTEN_ADDRESS'], (c) => checkPort(c.port, c.listenAddress));
   return results;
@@ -265,6 +268,31 @@ async function checkEtcd(config: AgentConfig, timeoutMs: number): Promise<CheckR
     case 'call':
       return { name, status: 'fail', message: `${check.error.code}: ${check.error.message}` };
   }
+}
+
+/** What a start would say about HOSTNAME: another live agent registered under it refuses it. */
+async function checkHostName(config: AgentConfig, timeoutMs: number): Promise<CheckResult> {
+  const name = 'HOSTNAME';
+  const check = await probeHostName({
+    hosts: config.etcd.hosts,
+    ...(config.etcd.tls ? { tls: config.etcd.tls } : {}),
+    ...(config.etcd.auth
+      ? { auth: { username: config.etcd.auth.user, password: config.etcd.auth.password } }
+      : {}),
+    callTimeoutMs: timeoutMs,
+    prefix: config.etcd.prefix,
+    hostname: config.hostname,
+    claim: { instance: currentInstance(), running: processRunning },
+  });
+  if (!check.ok) return { name, status: 'fail', message: `${check.error.code}: ${check.error.message}` };
+  if (check.other !== null) {
+    return {
+      name,
+      status: 'fail',
+      message: `${config.hostname} is taken: ${check.other} runs as ${config.hostname} under a live lease; an agent started now refuses to (ETCD_HOSTNAME_TAKEN): give this host its own HOSTNAME, or stop that agent`,
+    };
+  }
+  return { name, status: 'ok', message: `no other live agent is registered as ${config.hostname}` };
 }
 
 async function nearestExisting(path: string): Promise<string> {

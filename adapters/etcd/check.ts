@@ -1,6 +1,8 @@
 import { Etcd3 } from 'etcd3';
 import { versionAtLeast } from '../../config/check.ts';
 import { translateEtcdError, type EtcdAdapterError } from './errors.ts';
+import { otherLiveAgent, type HostClaim } from './host-claim.ts';
+import { makeKeys } from './keys.ts';
 import { buildClientOptions, type EtcdConnectionOptions } from './options.ts';
 import { tlsProbeFor } from './tls-probe.ts';
 
@@ -53,6 +55,34 @@ export async function checkEtcd(options: EtcdCheckOptions): Promise<EtcdCheck> {
         (refusal: unknown) => translateEtcdError(refusal, 'etcd TLS'),
       );
     return { ok: false, reason: 'call', error: typed };
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Whether an agent started now with `hostname` would refuse to (host-claim.ts): the other live
+ * agent registered under it, described, or null. Reads one key; changes nothing.
+ */
+export async function checkHostName(
+  options: EtcdConnectionOptions & {
+    prefix: string;
+    callTimeoutMs: number;
+    hostname: string;
+    claim: HostClaim;
+  },
+): Promise<{ ok: true; other: string | null } | { ok: false; error: EtcdAdapterError }> {
+  let client: Etcd3;
+  try {
+    client = new Etcd3(buildClientOptions(options));
+  } catch (err) {
+    return { ok: false, error: translateEtcdError(err, 'host record') };
+  }
+  try {
+    const res = await client.kv.range({ key: Buffer.from(makeKeys(options.prefix).agent(options.hostname)) });
+    return { ok: true, other: otherLiveAgent(res.kvs[0]?.value.toString() ?? null, options.claim) };
+  } catch (err) {
+    return { ok: false, error: translateEtcdError(err, 'host record') };
   } finally {
     client.close();
   }

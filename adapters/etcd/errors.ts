@@ -31,6 +31,7 @@ import {
  * | ETCD_BAD_VALUE        | EtcdBadValueError        | no          | a stored value is not what LinK wrote          |
  * | ETCD_NOT_OWNER        | EtcdNotOwnerError        | no          | failover() on a host that does not hold the VIP|
  * | ETCD_SESSION_CLOSED   | EtcdSessionClosedError   | no          | a call on a closed session or election         |
+ * | ETCD_HOSTNAME_TAKEN   | EtcdHostnameTakenError   | no          | at start: another live agent has this HOSTNAME |
  *
  * ETCD_TLS, ETCD_AUTH and ETCD_PERMISSION are *configuration errors* (`isConfigurationError`):
  * etcd answered and refused this agent's settings. They are never an outage: the session stays out
@@ -55,7 +56,8 @@ export type EtcdErrorCode =
   | 'ETCD_BAD_CONFIG'
   | 'ETCD_BAD_VALUE'
   | 'ETCD_NOT_OWNER'
-  | 'ETCD_SESSION_CLOSED';
+  | 'ETCD_SESSION_CLOSED'
+  | 'ETCD_HOSTNAME_TAKEN';
 
 export abstract class EtcdAdapterError extends Error {
   abstract readonly code: EtcdErrorCode;
@@ -123,6 +125,19 @@ export class EtcdNotOwnerError extends EtcdAdapterError {
 export class EtcdSessionClosedError extends EtcdAdapterError {
   readonly code = 'ETCD_SESSION_CLOSED';
   readonly recoverable = false;
+}
+/** A starting agent found another live agent registered under its HOSTNAME (host-claim.ts). */
+export class EtcdHostnameTakenError extends EtcdAdapterError {
+  readonly code = 'ETCD_HOSTNAME_TAKEN';
+  readonly recoverable = false;
+  constructor(
+    readonly hostname: string,
+    readonly other: string,
+  ) {
+    super(
+      `HOSTNAME=${hostname} is taken: ${other} runs as ${hostname} under a live lease; give this host its own HOSTNAME (or stop that agent), this one starts nothing and touches none of its keys`,
+    );
+  }
 }
 
 export type EtcdConfigurationError = EtcdTlsError | EtcdAuthError | EtcdPermissionError;

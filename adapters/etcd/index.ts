@@ -14,4 +14,5 @@ export { makeKeys, storableIp, cidrFromStorable, DEFAULT_PREFIX, LEASE_KEY_NAME 
 export type { Keys } from './keys.ts';
 export { VipElection } from './election.ts';
 export { tlsProbeFor } from './tls-probe.ts';
-export { checkEtcd, type EtcdCheck, type EtcdCheckOptions } from './check.ts';
+export { checkEtcd, checkHostName, type EtcdCheck, type EtcdCheckOptions } from './check.ts';
+export type { AgentInstance, HostClaim } from './host-claim.ts';

@@ -1,7 +1,9 @@
 import { BehaviorSubject } from 'rxjs';
 import type { Observable } from 'rxjs';
 import { EtcdConfigStore } from './config-store.ts';
+import { otherLiveAgent, type HostClaim } from './host-claim.ts';
 import {
+  EtcdHostnameTakenError,
   EtcdSessionClosedError,
   EtcdTimeoutError,
   isConfigurationError,
@@ -33,6 +35,8 @@ export interface SessionDeps {
   clock?: Clock;
   /** Replaces the TLS handshake probe (tests); default: one when ETCD_CACERT is set. */
   tlsProbe?: TlsProbe;
+  /** This agent process, checked against the host record at start (host-claim.ts); none: no check. */
+  hostClaim?: HostClaim;
 }
 
 /** Hooks for tests that simulate failures the session cannot otherwise be pushed into. */
@@ -110,6 +114,7 @@ export class EtcdSessionImpl implements EtcdSession {
     private readonly rpc: EtcdRpc,
     private readonly clock: Clock,
     private readonly tlsProbe: TlsProbe | null = null,
+    private readonly hostClaim: HostClaim | null = null,
   ) {
     this.hostname = options.hostname;
     this.keys = makeKeys(options.prefix);
@@ -246,7 +251,14 @@ export class EtcdSessionImpl implements EtcdSession {
   /** Starts the session: reuse the stored lease if etcd still knows it, else grant one. */
   async start(): Promise<void> {
     try {
-      const stored = await this.rpc.range({ key: Buffer.from(this.keys.lease(this.hostname)) });
+      const [stored, record] = await Promise.all([
+        this.rpc.range({ key: Buffer.from(this.keys.lease(this.hostname)) }),
+        this.hostClaim === null ? null : this.rpc.range({ key: Buffer.from(this.keys.agent(this.hostname)) }),
+      ]);
+      // Before the lease is touched: a clone reusing it would keep both alive, then revoke it.
+      const other =
+        this.hostClaim && otherLiveAgent(record?.kvs[0]?.value.toString() ?? null, this.hostClaim);
+      if (other) throw new EtcdHostnameTakenError(this.hostname, other);
       await this.connect(stored.kvs[0]?.value.toString() ?? null);
     } catch (err) {
       const error = await this.classify(translateEtcdError(err, 'session start'));
@@ -336,7 +348,9 @@ export class EtcdSessionImpl implements EtcdSession {
   }
 
   async publishHost(record: HostRecord): Promise<void> {
-    this.hostRecord = JSON.stringify(record);
+    this.hostRecord = JSON.stringify(
+      this.hostClaim === null ? record : { ...record, instance: this.hostClaim.instance },
+    );
     const lease = this.context.actingLease();
     if (lease !== null) await this.putHostRecord(lease);
   }
@@ -816,6 +830,7 @@ export async function createEtcdSession(
     rpc,
     deps.clock ?? systemClock,
     deps.tlsProbe ?? tlsProbeFor(options.hosts, options.tls, resolved.callTimeoutMs),
+    deps.hostClaim ?? null,
   );
   await session.start();
   return session;

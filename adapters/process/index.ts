@@ -14,4 +14,5 @@ export {
   type SandboxRunOptions,
 } from './sandbox.ts';
 export { isDumpable, makeNonDumpable } from './prctl.ts';
+export { currentInstance, processRunning } from './instance.ts';
 export { PrctlError, ProcessError, SandboxUnavailableError, type ProcessErrorCode } from './errors.ts';

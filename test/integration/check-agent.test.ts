@@ -108,6 +108,7 @@ describe('linkctl agent --check', { timeout: 180_000 }, () => {
       'interface',
       'capabilities',
       'etcd',
+      'HOSTNAME',
       'state directory',
       'API port',
     ]) {
@@ -115,7 +116,7 @@ describe('linkctl agent --check', { timeout: 180_000 }, () => {
     }
     assert.match(line(lines, 'etcd'), /etcd 3\.\d+\.\d+ ≥ 3\.3\.0/);
     assert.equal(line(lines, 'EXEC checks'), '✓ refused: EXEC_CHECKS_DIR is not set');
-    assert.equal(lines.at(-1), 'all 8 checks passed');
+    assert.equal(lines.at(-1), 'all 9 checks passed');
   });
 
   it('etcd over TLS with a client certificate: ✓', async () => {
@@ -173,10 +174,11 @@ describe('linkctl agent --check', { timeout: 180_000 }, () => {
     ]);
     assert.match(line(lines, 'interface'), /^✗ chkdown0 exists but is down/);
     assert.match(line(lines, 'etcd'), /^✗ ETCD_UNAVAILABLE: /);
+    assert.equal(line(lines, 'HOSTNAME'), '- not checked: etcd is not reachable');
     assert.match(line(lines, 'state directory'), /^✗ .* is not a writable directory/);
     assert.match(line(lines, 'API port'), new RegExp(`^✗ 127\\.0\\.0\\.1:${busyPort} is in use`));
     assert.match(line(lines, 'capabilities'), /^✓ /);
-    assert.match(lines.at(-1)!, /^6 of 9 checks failed$/);
+    assert.match(lines.at(-1)!, /^6 of 10 checks failed$/);
   });
 
   it('an API opened without PASSWORD: ✗ naming PASSWORD and LISTEN_ADDRESS, the port still checked', async () => {
