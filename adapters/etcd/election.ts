@@ -299,7 +299,12 @@ export class VipElection implements Election {
    * observed instead.
    */
   private confirmOffer(holder: LockHolder): void {
-    if (this.inflight !== null || this.retryTimer !== null) return;
+    if (this.retryTimer !== null) return;
+    if (this.inflight !== null) {
+      // Another call of this election is out (a lock attempt): decide again once it is back.
+      void this.inflight.then(() => queueMicrotask(() => this.decide()));
+      return;
+    }
     const lease = holder.lease;
     this.inflight = this.ctx.rpc
       .txn({
