@@ -21,6 +21,7 @@ import { createMetrics } from './metrics.ts';
 import type { ApiMetrics } from './metrics.ts';
 import { createVipBody, normaliseVipId, parseBodyWith, updateChecksBody } from './schemas.ts';
 import type { CreateVipBody, UpdateChecksBody } from './schemas.ts';
+import { busy, createLoadShedder, type LoadLimits } from './load.ts';
 import { streamJournal, wantsEventStream } from './sse.ts';
 import { uiRoutes } from './ui-routes.ts';
 import { VIP_OWNER_HEADER, type ApiLogger, type BasicAuthCredentials } from './types.ts';
@@ -40,6 +41,8 @@ export interface CreateAppOptions {
   bodyLimit?: number;
   /** Interval of SSE heartbeat comments; 15 s by default. */
   sseHeartbeatMs?: number;
+  /** Defaults: DEFAULT_LOAD_LIMITS (http/load.ts). */
+  load?: Partial<LoadLimits>;
 }
 
 interface AppState {
@@ -78,6 +81,7 @@ export function createApp(options: CreateAppOptions): Koa {
   const app = new Koa();
   const metrics = createMetrics(agent, registry, { version: options.version });
   const streams = new Set<() => void>();
+  const shedder = createLoadShedder(options.load, (reason) => metrics.shed(reason));
   appStates.set(app, { metrics, streams });
 
   // Errors that escape a response already under way (a client resetting an SSE stream).
@@ -86,6 +90,7 @@ export function createApp(options: CreateAppOptions): Koa {
   });
 
   app.use(errorMiddleware(logger));
+  app.use((ctx, next) => shedder.middleware(ctx, next));
   app.use(async (ctx: Context, next: Next) => {
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Cache-Control', 'no-store');
@@ -200,12 +205,16 @@ export function createApp(options: CreateAppOptions): Koa {
       return;
     }
     agent.get(id); // 404 before the stream starts
+    if (!shedder.openStream()) throw busy('sse-streams');
     const end = streamJournal(ctx, {
       vipId: id,
       history: () => agent.journal(id),
       live$: agent.journal$,
       heartbeatMs,
-      onClose: () => streams.delete(end),
+      onClose: () => {
+        streams.delete(end);
+        shedder.closeStream();
+      },
     });
     streams.add(end);
   });

@@ -37,6 +37,7 @@ import { IP_STATES } from '../machines/ip.ts';
  * | link_build_info | gauge (always 1) | version | createMetrics' version |
  * | link_api_auth_failures_total | counter | | requests with wrong or malformed credentials (http/auth.ts) |
  * | link_api_auth_refused_total | counter | | requests refused with 429: their source failed too often |
+ * | link_api_shed_total | counter | reason | requests answered 503 API_BUSY before any handler (http/load.ts) |
  * | process_*, nodejs_* | prom-client defaults, less the three `nodejs_active_*_total` | | |
  *
  * Series of a VIP are dropped when it leaves the agent (checked at each scrape) and a check's
@@ -90,6 +91,8 @@ export interface ApiMetrics {
   authFailure(): void;
   /** A request was refused (429) because its source failed to authenticate too often. */
   authRefused(): void;
+  /** A request was shed (503 API_BUSY) for `reason` (http/load.ts). */
+  shed(reason: string): void;
   /** Stops reading the journal. */
   stop(): void;
 }
@@ -388,6 +391,18 @@ export function createMetrics(
     'API requests refused with 429 because their source failed to authenticate too often.',
   );
 
+  const shed = getOrCreate(
+    registry,
+    'link_api_shed_total',
+    () =>
+      new Counter({
+        name: 'link_api_shed_total',
+        help: 'API requests answered 503 API_BUSY before any handler, by reason (in-flight, sse-streams).',
+        labelNames: ['reason'] as const,
+        registers,
+      }),
+  );
+
   // Per VIP: the checks and handover triggers that have series, so they can be dropped.
   const checksOf = new Map<string, Set<string>>();
   const triggersOf = new Map<string, Set<HandoverTrigger>>();
@@ -504,6 +519,9 @@ export function createMetrics(
     },
     authRefused() {
       authRefused.inc();
+    },
+    shed(reason: string) {
+      shed.inc({ reason });
     },
     stop() {
       for (const subscription of subscriptions.splice(0)) subscription.unsubscribe();
