@@ -11,9 +11,9 @@ import { HttpError } from './errors.ts';
  *
  * Connections are capped in http/server.ts. The keep-alive itself survives a late timer: the
  * session asks etcd before it acts on a passed deadline (adapters/etcd/session.ts
- * `fencePassed`), so a starved standby never seizes. Shedding on event-loop lag was left out:
- * on a loaded 2-core machine it refused ordinary requests (a GC pause) and the ask already
- * keeps the lease; `nodejs_eventloop_lag_seconds` in /metrics shows the lag.
+ * `fencePassed`), so a starved standby never seizes. Shedding on event-loop lag was left out
+ * (not measured): a GC pause on a loaded machine could refuse ordinary requests, and the ask
+ * already keeps the lease; `nodejs_eventloop_lag_seconds` in /metrics shows the lag.
  */
 export interface LoadLimits {
   inFlight: number;
