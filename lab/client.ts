@@ -114,6 +114,12 @@ export function analyseReplies(
   };
 }
 
+/**
+ * Now, on the replies' clock: Date.now() counts whole ms, ping's times have µs, so a reply from
+ * the current millisecond is later than Date.now() and would fall out of a window ending "now".
+ */
+const now = (): number => Date.now() + 1;
+
 /** A running client (a ping child in the client namespace). */
 export class Client {
   readonly replies: EchoReply[] = [];
@@ -172,7 +178,7 @@ export class Client {
   }
 
   /** The figures so far, for the window [fromT, toT] (default: everything up to now). */
-  report(fromT = -Infinity, toT = Date.now()): ClientGapReport {
+  report(fromT = -Infinity, toT = now()): ClientGapReport {
     return analyseReplies(this.replies, fromT, toT);
   }
 
@@ -184,7 +190,7 @@ export class Client {
 
   /** Stops ping (SIGINT: it prints its summary) and reports the window [fromT, the stop]. */
   async stop(fromT = -Infinity): Promise<ClientReport> {
-    const stoppedAt = Date.now();
+    const stoppedAt = now();
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGINT');
     await this.exited;
     const neighbour = await this.neighbour().catch(() => null);
