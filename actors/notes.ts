@@ -70,7 +70,7 @@ export const NOTE_CODES = {
   },
   FAILOVER_HANDED_OVER: {
     level: 'info',
-    meaning: 'failover: the named host took the lock; this host is demoted and unbinds',
+    meaning: 'failover: the named host took the lock; this host is demoted, unbinds, then tells it to bind',
   },
   FAILOVER_TIMED_OUT: {
     level: 'warn',

@@ -276,7 +276,12 @@ export class VipService {
       'FAILOVER_REQUESTED',
       `${ip}: failover: offering the lock to the live candidates in turn; the address stays bound until one takes it`,
     );
-    const outcome = await runtime.election.failover(handoverTimeoutMs);
+    // Called once the successor has taken the lock (`demoted` is on its way too): the successor
+    // binds once this host says it no longer holds the address.
+    const outcome = await runtime.election.failover(handoverTimeoutMs, async () => {
+      runtime.address.want(false);
+      await runtime.address.settled();
+    });
     switch (outcome.result) {
       case 'handed-over':
         this.deps.note(id, 'FAILOVER_HANDED_OVER', `${ip}: failover: ${outcome.owner} took it`);

@@ -62,6 +62,14 @@ export class VipElection implements Election {
   private ownWrite: bigint | null = null;
   /** A lock naming this host that another host wrote (a handover offer), to confirm before `elected`. */
   private offered: bigint | null = null;
+  /**
+   * Our confirmation of an offer (its revision): `elected` waits for the former owner's next
+   * write of the lock (it has unbound), at most one keep-alive interval (`releaseTimer`).
+   */
+  private awaitingRelease: bigint | null = null;
+  /** Our confirmation is out: its own watch event may come before its answer, and is no release. */
+  private confirming = false;
+  private releaseTimer: ReturnType<typeof setTimeout> | null = null;
   /** The last holder etcd showed, kept through faults (an offer comes from another host's lock). */
   private lastSeen: LockHolder | null | undefined = undefined;
   private closed = false;
@@ -200,6 +208,7 @@ export class VipElection implements Election {
     if (this.closed) return;
     this.closed = true;
     this.clearRetry();
+    this.stopAwaitingRelease();
     this.subject.complete();
     this.holders.complete();
   }
@@ -253,7 +262,10 @@ export class VipElection implements Election {
       if (!this.isMine(holder)) void this.deleteStale(holder);
       else if (!this.candidate) this.releaseNotCompeting();
       else if (this.offered !== null && holder.modRevision === this.offered) this.confirmOffer(holder);
+      else if (this.confirming) return;
+      else if (this.awaitingRelease !== null && holder.modRevision === this.awaitingRelease) return;
       else {
+        this.stopAwaitingRelease();
         this.lockFailures = 0;
         this.emit(
           {
@@ -306,6 +318,7 @@ export class VipElection implements Election {
       return;
     }
     const lease = holder.lease;
+    this.confirming = true;
     this.inflight = this.ctx.rpc
       .txn({
         compare: [
@@ -320,8 +333,10 @@ export class VipElection implements Election {
           this.lockFailures = 0;
           this.ctx.reportSuccess();
           const revision = BigInt(res.header.revision);
+          this.confirming = false;
           if (res.succeeded) {
             this.ownWrite = revision;
+            this.awaitRelease(revision);
             this.ctx.options.logger.info(`etcd election ${this.cidr}: took the lock handed over to us`);
           }
           this.inflight = null;
@@ -332,9 +347,16 @@ export class VipElection implements Election {
               ? { hostname: this.hostname, lease, modRevision: revision }
               : holderOf(res.responses[0]?.response_range.kvs[0]),
           });
+          // The former owner's release came before this answer (the observation above was older).
+          const now = this.holder;
+          if (res.succeeded && now != null && this.isMine(now) && now.modRevision > revision) {
+            this.stopAwaitingRelease();
+            this.decide();
+          }
           return res.succeeded;
         },
         (err: unknown) => {
+          this.confirming = false;
           const error = translateEtcdError(err, `take over ${this.cidr}`);
           this.lockFailures++;
           this.ctx.options.logger.warn(`etcd election ${this.cidr}: taking the offered lock failed`, {
@@ -346,6 +368,31 @@ export class VipElection implements Election {
           return false;
         },
       );
+  }
+
+  /**
+   * Taken: bind once the former owner has unbound (its write of the lock after our confirmation),
+   * so two hosts never hold the address at once (the takeover probe would find the old one); if
+   * that write does not come within one keep-alive interval (the owner died meanwhile), bind.
+   */
+  private awaitRelease(confirmation: bigint): void {
+    this.stopAwaitingRelease();
+    this.awaitingRelease = confirmation;
+    this.releaseTimer = this.ctx.clock.setTimeout(() => {
+      this.releaseTimer = null;
+      if (this.awaitingRelease !== confirmation) return;
+      this.awaitingRelease = null;
+      this.ctx.options.logger.warn(
+        `etcd election ${this.cidr}: the former owner did not say it unbound within ${this.ctx.options.keepAliveIntervalMs} ms; binding`,
+      );
+      this.decide();
+    }, this.ctx.options.keepAliveIntervalMs);
+  }
+
+  private stopAwaitingRelease(): void {
+    this.awaitingRelease = null;
+    if (this.releaseTimer !== null) this.ctx.clock.clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
   }
 
   /**
@@ -528,7 +575,7 @@ export class VipElection implements Election {
    * share runs out (the lock is taken back if still the offer). Nothing is emitted meanwhile, so
    * the VIP stays bound here throughout.
    */
-  async failover(timeoutMs: number): Promise<FailoverOutcome> {
+  async failover(timeoutMs: number, unbind: () => Promise<void> = async () => {}): Promise<FailoverOutcome> {
     this.requireOpen();
     const prefix = Buffer.from(this.ctx.keys.membershipPrefix(this.cidr));
     const [lock, members] = await Promise.all([
@@ -558,7 +605,7 @@ export class VipElection implements Election {
         const share = (deadline - this.ctx.clock.now()) / (live.length - i);
         if (share <= 0) break;
         const candidate = live[i]!;
-        const owner = await this.offerTo(candidate, share, () => offered.push(candidate.hostname));
+        const owner = await this.offerTo(candidate, share, unbind, () => offered.push(candidate.hostname));
         if (owner !== null) return { result: 'handed-over', owner };
       }
       this.ctx.options.logger.warn(
@@ -580,6 +627,7 @@ export class VipElection implements Election {
   private async offerTo(
     candidate: HandoverCandidate,
     boundMs: number,
+    unbind: () => Promise<void>,
     wasOffered: () => void,
   ): Promise<string | null> {
     const lease = this.ctx.actingLease();
@@ -631,7 +679,37 @@ export class VipElection implements Election {
     }
     if (after === undefined) return this.takeBack(revision);
     if (after === null) return this.retake();
-    return after.hostname === this.hostname ? null : after.hostname;
+    if (after.hostname === this.hostname) return null;
+    if (after.hostname === candidate.hostname && after.lease === candidate.lease) {
+      await this.released(after, unbind);
+    }
+    return after.hostname;
+  }
+
+  /**
+   * The candidate took the lock (`taken`: its confirmation): unbind, then write the lock once
+   * more, unchanged, so the successor binds now that this host no longer answers for the VIP.
+   * Best effort: without it the successor binds after one keep-alive interval.
+   */
+  private async released(taken: LockHolder, unbind: () => Promise<void>): Promise<void> {
+    try {
+      await unbind();
+      await this.ctx.rpc.txn({
+        compare: [
+          { key: this.lockKey, target: 'Mod', result: 'Equal', mod_revision: taken.modRevision.toString() },
+        ],
+        success: [
+          { request_put: { key: this.lockKey, value: Buffer.from(taken.hostname), lease: taken.lease } },
+        ],
+      });
+    } catch (err) {
+      this.ctx.options.logger.warn(
+        `etcd failover of ${this.cidr}: telling ${taken.hostname} to bind failed`,
+        {
+          error: translateEtcdError(err, `release ${this.cidr}`).message,
+        },
+      );
+    }
   }
 
   /** The offer was not taken in time: the lock back to us, if it is still the offer. */

@@ -89,10 +89,11 @@ export interface Election {
   tryLock(): Promise<boolean>;
   /**
    * The owner hands the VIP over to a live candidate that takes it, never letting go of it
-   * before one has (README.md, "Failover"); bounded by timeoutMs. Rejects with EtcdNotOwnerError
-   * when this host does not hold the lock.
+   * before one has (README.md, "Failover"); bounded by timeoutMs. `unbind` runs once the
+   * successor has taken the lock, before it is told to bind. Rejects with EtcdNotOwnerError when
+   * this host does not hold the lock.
    */
-  failover(timeoutMs: number): Promise<FailoverOutcome>;
+  failover(timeoutMs: number, unbind?: () => Promise<void>): Promise<FailoverOutcome>;
   /** The hostname in the lock key, or null. */
   owner(): Promise<string | null>;
   /** Hosts carrying this VIP (membership keys) and which one owns it. */

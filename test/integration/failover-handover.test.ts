@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { VipView } from '../../actors/types.ts';
+import type { JournalEntry, VipView } from '../../actors/types.ts';
 import { httpCall, type HttpAnswer } from '../../lab/api.ts';
 import type { Client } from '../../lab/client.ts';
 import { Lab } from '../../lab/lab.ts';
@@ -109,6 +109,23 @@ describe('failover never drops a VIP it cannot hand over (lab)', { timeout: 240_
         10_000,
       );
       await client.waitForReply(5000);
+      // The successor bound only once the owner had unbound: its takeover probe found nobody.
+      const notes = async () =>
+        (await lab.api<{ events: JournalEntry[] }>(named, 'GET', `/ips/${ids.get(named)}/events`)).body.events
+          .filter((e) => e.kind === 'note' && Date.parse(e.time) >= from)
+          .map((e) => (e.kind === 'note' ? e.code : ''));
+      const probed = await until(
+        'the successor to report its takeover probe',
+        async () => {
+          const codes = await notes();
+          return codes.includes('TAKEOVER_PROBED') || codes.includes('SECOND_HOLDER') ? codes : null;
+        },
+        10_000,
+      );
+      assert.ok(
+        !probed.includes('SECOND_HOLDER') && !probed.includes('CONFLICT_DETECTED'),
+        probed.join(', '),
+      );
       const report = client.report(from);
       console.log(
         `# normal failover ${owner} -> ${named}: the client's longest gap ${report.longestGap.ms.toFixed(0)} ms (interval 5 ms), ${report.duplicates} duplicate replies`,

@@ -146,4 +146,42 @@ describe('failover never drops a VIP it cannot hand over (fake etcd, fake timers
     assert.equal(etcd.get(LOCK)?.value, 'h1');
     assert.deepEqual(seen, ['elected']);
   });
+
+  it('the successor binds only once the owner has unbound (its release write), so two hosts never hold it at once', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const mine = h1.election(VIP);
+    await settle();
+    const h2 = await session(etcd, 'h2');
+    const theirs = h2.election(VIP);
+    const seen2 = record(theirs);
+    await settle();
+    let seenAtUnbind: string[] = [];
+    const outcome = await mine.failover(2000, async () => {
+      seenAtUnbind = [...seen2];
+      await settle();
+      assert.deepEqual(seen2, seenAtUnbind, 'h2 waits while h1 unbinds');
+    });
+    assert.deepEqual(outcome, { result: 'handed-over', owner: 'h2' });
+    assert.deepEqual(seenAtUnbind, ['demoted:h1'], 'h2 had taken the lock but not said elected');
+    await settle();
+    assert.deepEqual(seen2, ['demoted:h1', 'elected']);
+  });
+
+  it('no release write (the owner died after the successor took it): the successor binds after one keep-alive interval', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const mine = h1.election(VIP);
+    await settle();
+    const h2 = await session(etcd, 'h2');
+    const theirs = h2.election(VIP);
+    const seen2 = record(theirs);
+    await settle();
+    const outcome = await mine.failover(2000, () => Promise.reject(new Error('the owner died')));
+    assert.deepEqual(outcome, { result: 'handed-over', owner: 'h2' });
+    await settle();
+    assert.deepEqual(seen2, ['demoted:h1'], 'not yet');
+    await elapse(TTL_MS / 3 + 100);
+    assert.deepEqual(seen2, ['demoted:h1', 'elected']);
+  });
 });
