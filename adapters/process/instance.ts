@@ -16,18 +16,25 @@ export function currentInstance(): AgentInstance {
   };
 }
 
-/** Whether `pid` is a process here now that started at `started` (not a reused pid). */
+/**
+ * Whether `pid` is a process here now that started at `started` (not a reused pid), and not a
+ * zombie: a killed agent its parent has not reaped yet is gone all the same.
+ */
 export function processRunning(pid: number, started: string): boolean {
-  const now = startTime(pid);
-  return now !== null && now === started;
+  const stat = procStat(pid);
+  return stat !== null && stat.started === started && stat.state !== 'Z' && stat.state !== 'X';
 }
 
-/** Field 22 of /proc/<pid>/stat (after the command name, which may hold spaces and parentheses). */
 function startTime(pid: number): string | null {
+  return procStat(pid)?.started ?? null;
+}
+
+/** Fields 3 (state) and 22 (starttime) of /proc/<pid>/stat, after the command name (it may hold spaces and parentheses). */
+function procStat(pid: number): { state: string; started: string } | null {
   const stat = readOr(`/proc/${pid}/stat`, '');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state): starttime, field 22, is fields[19].
-  return fields[19] ?? null;
+  const [state, started] = [fields[0], fields[19]];
+  return state === undefined || started === undefined || state === '' ? null : { state, started };
 }
 
 function readOr(path: string, fallback: string): string {
