@@ -6,13 +6,17 @@
  * | `<prefix>/default/<storable-ip>`          | owner's hostname | owner's |
  * | `<prefix>/ips/<storable-ip>/<host>`       | hostname         | host's  |
  * | `<prefix>/hosts/<host>/<vip-id>`          | JSON StoredVip   | none    |
- * | `<prefix>/hosts/<host>/lease`             | lease id (dec.)  | none    |
+ * | `<prefix>/config/<host>`                  | JSON HostConfig  | none    |
  * | `<prefix>/agents/<host>`                  | JSON HostRecord  | host's  |
  * | `<prefix>/addresses/<host>/<storable-ip>` | the VIP's id     | none    |
  * | `<prefix>/fences/<host>`                  | a note           | none    |
  *
  * `agents/`, `addresses/` and `fences/` are LinK's own (LinK v2 reads `hosts/<host>/*` as VIP
- * configurations, so nothing new may go there). `agents/`: what each live agent says its
+ * configurations and panics at start on anything else, so nothing else may go there).
+ * `config/<host>` is v2's own host record, `{"hostname":…,"lease_id":…}` (host-config.ts): the
+ * lease id lives where v2 keeps it, so a host rolled back to v2 reuses LinK's lease while it
+ * lives. Earlier LinK releases kept it at `hosts/<host>/lease` (`legacyLease`), which made v2
+ * panic; the session moves it at start. `agents/`: what each live agent says its
  * interfaces hold, so no agent takes them as a VIP. `addresses/`: the address index, one key per
  * host and address, created in the same transaction as the VIP's record (so one address has one
  * record per host). `fences/`: the revision every configuration write of the host is conditioned
@@ -24,7 +28,7 @@
 
 export const DEFAULT_PREFIX = '/link';
 
-/** The host key that holds the agent's lease id; never a VIP id (those are `vip-<uuid>`). */
+/** The host key where earlier releases kept the lease id; never a VIP id (those are `vip-<uuid>`). */
 export const LEASE_KEY_NAME = 'lease';
 
 export function storableIp(cidr: string): string {
@@ -52,7 +56,10 @@ export interface Keys {
   membership(cidr: string, hostname: string): string;
   hostPrefix(hostname: string): string;
   config(hostname: string, vipId: string): string;
+  /** `<prefix>/config/<host>`: v2's host record, which holds the lease id (host-config.ts). */
   lease(hostname: string): string;
+  /** `<prefix>/hosts/<host>/lease`: where earlier LinK releases kept the lease id (read, then deleted). */
+  legacyLease(hostname: string): string;
   /** `<prefix>/agents/`: the range of every agent's published host record. */
   readonly agentsPrefix: string;
   agent(hostname: string): string;
@@ -85,7 +92,8 @@ export function makeKeys(prefix: string): Keys {
       }
       return `${p}/hosts/${hostname}/${vipId}`;
     },
-    lease: (hostname) => `${p}/hosts/${hostname}/${LEASE_KEY_NAME}`,
+    lease: (hostname) => `${p}/config/${hostname}`,
+    legacyLease: (hostname) => `${p}/hosts/${hostname}/${LEASE_KEY_NAME}`,
     agentsPrefix: `${p}/agents/`,
     agent: (hostname) => `${p}/agents/${hostname}`,
     addressIndexPrefix: (hostname) => `${p}/addresses/${hostname}/`,
@@ -94,7 +102,7 @@ export function makeKeys(prefix: string): Keys {
   };
 }
 
-/** Whether a key under `<prefix>/hosts/<host>/` names a VIP's configuration (the lease key does not). */
+/** Whether a key under `<prefix>/hosts/<host>/` names a VIP's configuration (the legacy lease key does not). */
 export function isVipConfigName(name: string): boolean {
   return name !== LEASE_KEY_NAME && name.length > 0 && !name.includes('/');
 }

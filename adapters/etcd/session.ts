@@ -15,6 +15,7 @@ import { VipElection } from './election.ts';
 import type { ElectionContext } from './election.ts';
 import { FenceDeadline, systemClock } from './fence.ts';
 import type { Clock } from './fence.ts';
+import { encodeHostConfig, leaseIdOf } from './host-config.ts';
 import { cidrFromStorable, makeKeys } from './keys.ts';
 import type { Keys } from './keys.ts';
 import { LeaseKeeper } from './lease.ts';
@@ -108,6 +109,8 @@ export class EtcdSessionImpl implements EtcdSession {
   private drainingChanges = false;
   /** The last host record published, JSON; put again under each new lease. */
   private hostRecord: string | null = null;
+  /** An earlier release's lease key (`keys.legacyLease`) was found at start: deleted with the first write of the new one. */
+  private legacyLeaseKey = false;
 
   constructor(
     private readonly options: ResolvedSessionOptions,
@@ -251,15 +254,21 @@ export class EtcdSessionImpl implements EtcdSession {
   /** Starts the session: reuse the stored lease if etcd still knows it, else grant one. */
   async start(): Promise<void> {
     try {
-      const [stored, record] = await Promise.all([
+      const [stored, legacy, record] = await Promise.all([
         this.rpc.range({ key: Buffer.from(this.keys.lease(this.hostname)) }),
+        this.rpc.range({ key: Buffer.from(this.keys.legacyLease(this.hostname)) }),
         this.hostClaim === null ? null : this.rpc.range({ key: Buffer.from(this.keys.agent(this.hostname)) }),
       ]);
       // Before the lease is touched: a clone reusing it would keep both alive, then revoke it.
       const other =
         this.hostClaim && otherLiveAgent(record?.kvs[0]?.value.toString() ?? null, this.hostClaim);
       if (other) throw new EtcdHostnameTakenError(this.hostname, other);
-      await this.connect(stored.kvs[0]?.value.toString() ?? null);
+      // An earlier release's key is the newer one when present: v2 cannot have run after it
+      // (it panicked on that key), and that release never wrote `config/<host>`.
+      this.legacyLeaseKey = legacy.kvs.length > 0;
+      await this.connect(
+        leaseIdOf(legacy.kvs[0]?.value.toString()) ?? leaseIdOf(stored.kvs[0]?.value.toString()),
+      );
     } catch (err) {
       const error = await this.classify(translateEtcdError(err, 'session start'));
       if (isConfigurationError(error)) {
@@ -305,10 +314,7 @@ export class EtcdSessionImpl implements EtcdSession {
       try {
         const bridge = await this.rpc.leaseGrant(graceSeconds);
         await this.moveKeys(current, bridge.ID);
-        await this.rpc.put({
-          key: Buffer.from(this.keys.lease(this.hostname)),
-          value: Buffer.from(bridge.ID),
-        });
+        await this.storeLeaseId(bridge.ID);
         this.keeper.stop();
         await this.rpc.leaseRevoke(current).catch(() => undefined);
       } catch (err) {
@@ -440,6 +446,31 @@ export class EtcdSessionImpl implements EtcdSession {
     }
   }
 
+  /**
+   * Writes the lease id into v2's host record (host-config.ts); the first write also deletes an
+   * earlier release's key, in the same transaction, so v2 never finds it after a rollback.
+   */
+  private async storeLeaseId(leaseId: string): Promise<void> {
+    const put = {
+      key: Buffer.from(this.keys.lease(this.hostname)),
+      value: Buffer.from(encodeHostConfig(this.hostname, leaseId)),
+    };
+    if (!this.legacyLeaseKey) {
+      await this.rpc.put(put);
+      return;
+    }
+    await this.rpc.txn({
+      success: [
+        { request_put: put },
+        { request_delete_range: { key: Buffer.from(this.keys.legacyLease(this.hostname)) } },
+      ],
+    });
+    this.legacyLeaseKey = false;
+    this.options.logger.info(
+      `etcd session of ${this.hostname}: lease id moved from ${this.keys.legacyLease(this.hostname)} to ${this.keys.lease(this.hostname)} (LinK v2 reads every key under hosts/<host>/ as a VIP)`,
+    );
+  }
+
   private async connect(candidateLease: string | null): Promise<void> {
     // A fault while this attempt awaits etcd (its fence passed: a slow etcd just back from a
     // quorum loss) supersedes it: going on would mark the session alive with its keep-alive
@@ -454,9 +485,7 @@ export class EtcdSessionImpl implements EtcdSession {
       if (reused && this.keeper.grantedTtlSeconds !== this.options.ttlSeconds) await this.migrateLease();
       const leaseId = this.keeper.id;
       if (leaseId === null) throw new Error('lease acquisition returned no id');
-      if (!reused || candidateLease !== leaseId) {
-        await this.rpc.put({ key: Buffer.from(this.keys.lease(this.hostname)), value: Buffer.from(leaseId) });
-      }
+      if (!reused || candidateLease !== leaseId || this.legacyLeaseKey) await this.storeLeaseId(leaseId);
       if (superseded()) return;
       this.keeper.start();
       this.acting = true;

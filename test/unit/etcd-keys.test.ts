@@ -20,7 +20,8 @@ describe('etcd keys', () => {
     assert.equal(k.membership('198.18.0.10/32', 'h1'), '/link/ips/198.18.0.10_32/h1');
     assert.equal(k.membershipPrefix('198.18.0.10/32'), '/link/ips/198.18.0.10_32/');
     assert.equal(k.config('h1', 'vip-1'), '/link/hosts/h1/vip-1');
-    assert.equal(k.lease('h1'), '/link/hosts/h1/lease');
+    assert.equal(k.lease('h1'), '/link/config/h1');
+    assert.equal(k.legacyLease('h1'), '/link/hosts/h1/lease');
     assert.equal(makeKeys('/other/').lock('10.0.0.1/32'), '/other/default/10.0.0.1_32');
   });
 
