@@ -14,12 +14,12 @@ import {
   ipTransitionTable,
 } from '../machines/ip.ts';
 import { AuthGuard, basicAuth, isAuthenticated, noAuth } from './auth.ts';
-import { DEFAULT_BODY_LIMIT, readJsonBody } from './body.ts';
+import { DEFAULT_BODY_LIMIT, readJsonBody, type JsonBody } from './body.ts';
 import { HttpError, badRequest, errorMiddleware, vipNotFound } from './errors.ts';
 import { healthAnswer } from './health.ts';
 import { createMetrics } from './metrics.ts';
 import type { ApiMetrics } from './metrics.ts';
-import { createVipBody, normaliseVipId, parseBodyWith, updateChecksBody } from './schemas.ts';
+import { createVipBody, normaliseVipId, parseRequestBody, updateChecksBody } from './schemas.ts';
 import type { CreateVipBody, UpdateChecksBody } from './schemas.ts';
 import { busy, createLoadShedder, type LoadLimits } from './load.ts';
 import { streamJournal, wantsEventStream } from './sse.ts';
@@ -63,10 +63,26 @@ export function closeApp(app: Koa): void {
   state.metrics.stop();
 }
 
-function parseBody<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
-  const result = parseBodyWith(schema, raw);
-  if (!result.ok) throw badRequest(result.error.error, result.error.field);
-  return result.value;
+/** Names the top-level fields a v2-style body carried that the route does not know (dropped). */
+export const IGNORED_FIELDS_HEADER = 'Ignored-Fields';
+
+function parseBody<S extends z.ZodType>(
+  ctx: Context,
+  schema: S,
+  body: JsonBody,
+  logger: ApiLogger | undefined,
+): z.output<S> {
+  const { parsed, ignored } = parseRequestBody(schema, body.value, body.style);
+  if (!parsed.ok) throw badRequest(parsed.error.error, parsed.error.field);
+  if (ignored.length > 0) {
+    ctx.set(IGNORED_FIELDS_HEADER, ignored.join(', '));
+    logger?.warn('API request: unknown fields ignored (a body without a JSON Content-Type)', {
+      method: ctx.method,
+      path: ctx.path,
+      fields: ignored.join(', '),
+    });
+  }
+  return parsed.value;
 }
 
 function vipId(ctx: { params: Record<string, string | undefined> }): string {
@@ -137,7 +153,8 @@ export function createApp(options: CreateAppOptions): Koa {
   });
 
   router.post('/ips', async (ctx) => {
-    const body: CreateVipBody = parseBody(createVipBody, await readJsonBody(ctx, bodyLimit));
+    const body: CreateVipBody = parseBody(ctx, createVipBody, await readJsonBody(ctx, bodyLimit), logger);
+    // id, status and owner (read-only) are ignored: the agent assigns the id, as v2 did.
     const vip: NewVip = { ip: body.ip, checks: body.checks ?? [] };
     if (body.healthcheck_interval) vip.healthcheck_interval = body.healthcheck_interval;
     const view = await agent.add(vip);
@@ -153,7 +170,22 @@ export function createApp(options: CreateAppOptions): Koa {
 
   const updateChecks = async (ctx: Context & { params: Record<string, string> }) => {
     const id = vipId(ctx);
-    const body: UpdateChecksBody = parseBody(updateChecksBody, await readJsonBody(ctx, bodyLimit));
+    const body: UpdateChecksBody = parseBody(
+      ctx,
+      updateChecksBody,
+      await readJsonBody(ctx, bodyLimit),
+      logger,
+    );
+    // Read-only fields are ignored, but a body naming another VIP is not applied to this one.
+    if (body.id !== undefined && body.id !== '' && normaliseVipId(body.id) !== id) {
+      throw badRequest(`id ${JSON.stringify(body.id)} is not the VIP of this path (${id})`, 'id');
+    }
+    if (body.ip !== undefined) {
+      const current = agent.get(id).ip;
+      if (body.ip !== current) {
+        throw badRequest(`ip cannot be changed: this VIP is ${current}, the body says ${body.ip}`, 'ip');
+      }
+    }
     let checks = body.checks ?? body.healthchecks;
     if (checks === undefined && body.healthcheck_interval === undefined) {
       throw badRequest(

@@ -50,6 +50,16 @@ export const AGENT_ERROR_STATUS: Readonly<Record<AgentErrorCode, number>> = {
   AGENT_STOPPING: 503,
 };
 
+/**
+ * LinK v2 answered these refusals of `POST /ips/:id/failover` with 400 `{"msg": …}` (its only
+ * `msg` bodies, web/ip_controller.go): the same words go beside LinK's `error` so scripts reading
+ * `msg` keep working. v2's link-client prints `error` when a body has both.
+ */
+export const V2_MSG: Readonly<Partial<Record<AgentErrorCode, string>>> = {
+  NOT_OWNER: 'this node is not master of this IP',
+  NO_OTHER_CANDIDATE: 'no other nodes are listening for this IP',
+};
+
 export function agentErrorResponse(error: AgentError): {
   status: number;
   body: ErrorBody;
@@ -61,6 +71,8 @@ export function agentErrorResponse(error: AgentError): {
   if (error instanceof InvalidVipError) body['field'] = error.field;
   if (error instanceof DuplicateVipError) body['existing_id'] = error.existingId;
   if (error instanceof NotOwnerError) body['owner'] = error.owner;
+  const msg = V2_MSG[error.code];
+  if (msg !== undefined) body['msg'] = msg;
   const headers: Record<string, string> = status === 503 ? { 'Retry-After': '1' } : {};
   return { status, body, headers };
 }

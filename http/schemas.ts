@@ -2,11 +2,13 @@ import { z } from 'zod';
 import type { HealthCheckSpec } from '../adapters/health/types.ts';
 import { validateChecks } from '../adapters/health/validate.ts';
 import { ipRefusalMessage } from '../adapters/net/vip-rule.ts';
+import { IP_STATES } from '../machines/ip.ts';
 import { parseCidr } from './cidr.ts';
 
 /**
  * One zod schema per request body; the handlers' types are derived from them. Unknown fields are
- * rejected everywhere. Health checks are validated by the health adapter's own pure validator
+ * rejected, except at the top level of a body sent as LinK v2's clients send it (no JSON
+ * Content-Type: `parseRequestBody`). Health checks are validated by the health adapter's own pure validator
  * (`adapters/health/validate.ts`), so the API, the config store and the monitor agree on what a
  * valid check is; zod wraps it to report the offending field.
  */
@@ -62,11 +64,26 @@ const interval = z
     error: `healthcheck_interval must be at most ${MAX_HEALTHCHECK_INTERVAL}`,
   });
 
+/**
+ * The fields of a `Vip` that GET returns but a client cannot set: accepted in POST, PUT and PATCH
+ * (LinK v2's client sends `"id":""`; a script posts back what GET returned) and ignored, once
+ * their type is right. In PUT/PATCH `id` and `ip` must still name the VIP of the path
+ * (http/app.ts), so a body meant for another VIP is refused rather than applied here.
+ */
+const readOnly = {
+  id: z.string({ error: 'id must be a string (it is read-only: the agent assigns it)' }).optional(),
+  status: z
+    .enum(IP_STATES, { error: `status must be one of ${IP_STATES.join(', ')} (it is read-only)` })
+    .optional(),
+  owner: z.boolean({ error: 'owner must be true or false (it is read-only)' }).optional(),
+};
+
 /** `POST /ips`. */
 export const createVipBody = z.strictObject({
   ip: cidr,
   checks: checksOf('checks').optional(),
   healthcheck_interval: interval.optional(),
+  ...readOnly,
 });
 export type CreateVipBody = z.output<typeof createVipBody>;
 
@@ -79,6 +96,9 @@ export const updateChecksBody = z
     checks: checksOf('checks').optional(),
     healthchecks: checksOf('healthchecks').optional(),
     healthcheck_interval: interval.optional(),
+    /** Read-only: must be the path's VIP address when given (http/app.ts). */
+    ip: cidr.optional(),
+    ...readOnly,
   })
   .superRefine((body, ctx) => {
     // `checks` and `healthchecks` are transformed; presence is what matters here.
@@ -95,6 +115,43 @@ export type UpdateChecksBody = z.output<typeof updateChecksBody>;
 export interface BodyError {
   error: string;
   field?: string;
+}
+
+export interface RequestBodyParse<T> {
+  parsed: BodyParse<T>;
+  /** Top-level fields dropped from a v2-style body, in the body's order. */
+  ignored: string[];
+}
+
+/** The top-level fields a body schema knows (an object schema, possibly refined). */
+function knownFields(schema: z.ZodType): ReadonlySet<string> {
+  const shape = (schema as unknown as { shape?: Record<string, unknown> }).shape;
+  return new Set(shape ? Object.keys(shape) : []);
+}
+
+/**
+ * The one rule for a request body, which the API and its tests share. `json` (a JSON
+ * Content-Type): the schema as it is, unknown fields are 400 naming the field. `v2` (no
+ * Content-Type, as LinK v2's Go client sends, or curl -d's form type): unknown top-level fields
+ * are dropped, as v2's Go decoder ignored them, and reported in `ignored`; everything else (types,
+ * values, unknown fields inside a check) is checked as strictly.
+ */
+export function parseRequestBody<S extends z.ZodType>(
+  schema: S,
+  raw: unknown,
+  style: 'json' | 'v2',
+): RequestBodyParse<z.output<S>> {
+  if (style === 'json' || typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { parsed: parseBodyWith(schema, raw), ignored: [] };
+  }
+  const known = knownFields(schema);
+  const kept: Record<string, unknown> = {};
+  const ignored: string[] = [];
+  for (const [key, value] of Object.entries(raw)) {
+    if (known.has(key)) kept[key] = value;
+    else ignored.push(key);
+  }
+  return { parsed: parseBodyWith(schema, kept), ignored };
 }
 
 /** `checks[0].port` from a zod path. */

@@ -277,7 +277,14 @@ describe('HTTP API in-process (fake agent)', () => {
       ['POST', '/ips', { body: '{"ip":', headers: JSON_HEADERS }, 400],
       ['POST', '/ips', { body: '', headers: JSON_HEADERS }, 400],
       ['POST', '/ips', { body: '{"ip":"198.18.0.30/32"}', headers: { 'Content-Type': 'text/plain' } }, 415],
-      ['POST', '/ips', { body: '{"ip":"198.18.0.30/32"}' }, 415],
+      // No Content-Type (LinK v2's clients): read as JSON, so a body that is not JSON is a 400.
+      ['POST', '/ips', { body: 'ip=198.18.0.30/32' }, 400],
+      [
+        'POST',
+        '/ips',
+        { body: 'ip=198.18.0.30/32', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } },
+        415,
+      ],
       [
         'POST',
         '/ips',
