@@ -373,7 +373,9 @@ export class VipElection implements Election {
   /**
    * Taken: bind once the former owner has unbound (its write of the lock after our confirmation),
    * so two hosts never hold the address at once (the takeover probe would find the old one); if
-   * that write does not come within one keep-alive interval (the owner died meanwhile), bind.
+   * that write does not come within one TTL (the owner died meanwhile: its address's lifetime,
+   * capped by its lease, has run out by then), bind. One keep-alive interval was too short on a
+   * loaded machine: the successor bound while the owner was still unbinding (a `conflict` in CI).
    */
   private awaitRelease(confirmation: bigint): void {
     this.stopAwaitingRelease();
@@ -383,10 +385,10 @@ export class VipElection implements Election {
       if (this.awaitingRelease !== confirmation) return;
       this.awaitingRelease = null;
       this.ctx.options.logger.warn(
-        `etcd election ${this.cidr}: the former owner did not say it unbound within ${this.ctx.options.keepAliveIntervalMs} ms; binding`,
+        `etcd election ${this.cidr}: the former owner did not say it unbound within ${this.ctx.options.ttlMs} ms; binding`,
       );
       this.decide();
-    }, this.ctx.options.keepAliveIntervalMs);
+    }, this.ctx.options.ttlMs);
   }
 
   private stopAwaitingRelease(): void {
