@@ -9,7 +9,8 @@ import { createVethPair, deleteLink, startDaemon } from '../../lab/daemon.ts';
 import type { Daemon } from '../../lab/daemon.ts';
 import { LinkClient } from '../../cli/client.ts';
 import { httpCall, type HttpAnswer } from '../../lab/api.ts';
-import { createVipBody, parseBodyWith, updateChecksBody } from '../../http/schemas.ts';
+import { bodyStyleOf } from '../../http/body.ts';
+import { createVipBody, parseRequestBody, updateChecksBody } from '../../http/schemas.ts';
 import { freePort, startEtcd } from '../support/etcd.ts';
 import type { EtcdCluster } from '../support/etcd.ts';
 
@@ -295,12 +296,14 @@ describe('HTTP API of the real daemon', () => {
   it('answers 400, 404, 405, 413, 415 for bad requests, and the same on the Unix socket', async () => {
     const cases: [string, string, CallOptions, number][] = [
       ['POST', '/ips', { body: '{"ip":"198.18.0.300"}', headers: JSON_TYPE }, 400],
-      ['POST', '/ips', { body: '{"ip":"198.18.0.30","owner":true}', headers: JSON_TYPE }, 400],
+      ['POST', '/ips', { body: '{"ip":"198.18.0.30","colour":"red"}', headers: JSON_TYPE }, 400],
+      ['POST', '/ips', { body: '{"ip":"198.18.0.30","owner":"yes"}', headers: JSON_TYPE }, 400],
+      ['POST', '/ips', { body: 'ip=198.18.0.30' }, 400],
       ['POST', '/ips', { body: 'nope', headers: JSON_TYPE }, 400],
       [
         'POST',
         '/ips',
-        { body: '{"ip":"198.18.0.30"}', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } },
+        { body: 'ip=198.18.0.30', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } },
         415,
       ],
       [
@@ -453,8 +456,11 @@ describe('HTTP API of the real daemon', () => {
       path: string,
       auth: string | null,
       body: string | undefined,
+      contentType: string | null,
     ): boolean {
       if (auth !== AUTH) return false;
+      // The server's own rule for which bodies it reads, and how strictly (http/body.ts).
+      const style = bodyStyleOf(contentType ?? undefined) ?? 'json';
       // The router matches paths case-insensitively: POST /IPS adds a VIP as POST /ips does.
       const idMatch = /^\/ips\/([^/?]+)(\/[^?]*)?$/i.exec(path);
       const id = idMatch?.[1]?.toLowerCase();
@@ -467,11 +473,12 @@ describe('HTTP API of the real daemon', () => {
       }
       // The query string does not change the route: POST /ips?x=1 with a good body adds a VIP.
       const route = path.split('?')[0] ?? path;
-      if (method === 'POST' && /^\/ips\/?$/i.test(route)) return parseBodyWith(createVipBody, parsed).ok;
+      if (method === 'POST' && /^\/ips\/?$/i.test(route))
+        return parseRequestBody(createVipBody, parsed, style).parsed.ok;
       if (!targetsExisting) return false;
       const sub = idMatch?.[2] ?? '';
       if ((method === 'PATCH' || method === 'PUT') && (sub === '' || sub === '/')) {
-        return parseBodyWith(updateChecksBody, parsed).ok;
+        return parseRequestBody(updateChecksBody, parsed, style).parsed.ok;
       }
       if (method === 'DELETE' && (sub === '' || sub === '/')) return true;
       return method === 'POST' && /^\/(lock|failover)\/?$/i.test(sub);
@@ -494,7 +501,7 @@ describe('HTTP API of the real daemon', () => {
         bodies,
         contentTypes,
         async (method, path, auth, body, contentType) => {
-          const effectiveAuth = wellFormedMutation(method, path, auth, body)
+          const effectiveAuth = wellFormedMutation(method, path, auth, body, contentType)
             ? 'Basic d3Jvbmc6d3Jvbmc='
             : auth;
           const headers: Record<string, string> = {};
