@@ -582,7 +582,7 @@ export class VipElection implements Election {
     const prefix = Buffer.from(this.ctx.keys.membershipPrefix(this.cidr));
     const [lock, members] = await Promise.all([
       this.ctx.rpc.range({ key: this.lockKey }),
-      this.ctx.rpc.range({ key: prefix, range_end: prefixRangeEnd(prefix), keys_only: true }),
+      this.ctx.rpc.range({ key: prefix, range_end: prefixRangeEnd(prefix) }),
     ]);
     const holder = holderOf(lock.kvs[0]);
     if (!this.isMine(holder)) {
@@ -594,8 +594,11 @@ export class VipElection implements Election {
       members.kvs.map((kv) => ({
         hostname: kv.key.toString().slice(prefix.length),
         lease: String(kv.lease),
+        value: kv.value.toString(),
       })),
       this.hostname,
+      // Wall time: a v2 key's updated_at is the v2 host's wall clock.
+      Date.now(),
     );
     if (live.length === 0) return { result: 'no-live-candidate', notLive };
     this.suspended = true;
@@ -607,7 +610,11 @@ export class VipElection implements Election {
         const share = (deadline - this.ctx.clock.now()) / (live.length - i);
         if (share <= 0) break;
         const candidate = live[i]!;
-        const owner = await this.offerTo(candidate, share, unbind, () => offered.push(candidate.hostname));
+        const wasOffered = () => offered.push(candidate.hostname);
+        const owner =
+          candidate.kind === 'v2'
+            ? await this.offerToV2(candidate, share, unbind, wasOffered)
+            : await this.offerTo(candidate, share, unbind, wasOffered);
         if (owner !== null) return { result: 'handed-over', owner };
       }
       this.ctx.options.logger.warn(
@@ -685,6 +692,63 @@ export class VipElection implements Election {
     if (after.hostname === candidate.hostname && after.lease === candidate.lease) {
       await this.released(after, unbind);
     }
+    return after.hostname;
+  }
+
+  /**
+   * v2's own handover, for a LinK v2 candidate (it cannot confirm an offer, and the lock it
+   * takes must carry its own lease): one transaction, the lock still ours, deletes the lock and
+   * puts this host's membership key again. v2 watches `<prefix>/ips/<ip>/`: that put wakes it at
+   * once (not at its next poll), and it takes the free lock with its create transaction. The VIP
+   * stays bound here until a host holds the lock (the candidate, or any other that won it while
+   * it was free), then unbinds; nobody within `boundMs`: the lock is taken back (null).
+   */
+  private async offerToV2(
+    candidate: HandoverCandidate,
+    boundMs: number,
+    unbind: () => Promise<void>,
+    wasOffered: () => void,
+  ): Promise<string | null> {
+    const lease = this.ctx.actingLease();
+    if (lease === null)
+      throw new EtcdFencedError(`failover of ${this.cidr}: the session holds no live lease`);
+    // While the lock is free, decide() leaves it free (handingOver).
+    this.offer = { hostname: candidate.hostname, lease: '0', modRevision: null };
+    const wake = { key: this.membershipKey, value: Buffer.from(this.hostname), lease };
+    const res = await this.ctx.rpc.txn({
+      compare: [
+        { key: this.lockKey, target: 'Value', result: 'Equal', value: Buffer.from(this.hostname) },
+        { key: this.lockKey, target: 'Lease', result: 'Equal', lease },
+      ],
+      success: [{ request_delete_range: { key: this.lockKey } }, { request_put: wake }],
+      failure: [{ request_range: { key: this.lockKey } }],
+    });
+    const revision = BigInt(res.header.revision);
+    if (!res.succeeded) {
+      this.offer = null;
+      const now = holderOf(res.responses[0]?.response_range.kvs[0]);
+      this.observe({ cidr: this.cidr, revision, holder: now });
+      if (this.isMine(now)) return null;
+      throw new EtcdNotOwnerError(
+        `failover of ${this.cidr}: the lock changed hands (owner: ${now?.hostname ?? 'none'})`,
+      );
+    }
+    wasOffered();
+    this.offer = { hostname: candidate.hostname, lease: '0', modRevision: revision };
+    const taken = (h: LockHolder | null | undefined): h is LockHolder =>
+      h != null && h.modRevision > revision;
+    let after: LockHolder | undefined = taken(this.holder) ? this.holder : undefined;
+    if (after === undefined) {
+      const settled = firstValueFrom(
+        this.holders.pipe(filter(taken), timeout({ first: boundMs, with: () => of(undefined) })),
+        { defaultValue: undefined },
+      );
+      this.observe({ cidr: this.cidr, revision, holder: null });
+      after = await settled;
+    }
+    if (after === undefined) return this.retake();
+    if (after.hostname === this.hostname) return null;
+    await unbind();
     return after.hostname;
   }
 
