@@ -470,6 +470,17 @@ export class Lab {
     }
   }
 
+  /**
+   * Sends a signal to every running etcd member (or one): SIGSTOP freezes etcd as a stalled disk
+   * or a paused VM does (connections stay open, nothing answers), SIGCONT resumes it. Returns at
+   * once; for a kill that must be waited on, use stopEtcd.
+   */
+  signalEtcd(signal: NodeJS.Signals, member?: string): void {
+    for (const m of this.state.etcd.filter((e) => !member || e.name === member)) {
+      if (alive(m.pid)) process.kill(m.pid!, signal);
+    }
+  }
+
   async startEtcd(member?: string): Promise<void> {
     for (const m of this.state.etcd.filter((e) => !member || e.name === member)) {
       if (!alive(m.pid)) this.startEtcdMember(m);

@@ -1,6 +1,7 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Lab, Observation } from '../../lab/lab.ts';
+import type { Client } from '../../lab/client.ts';
 import type { VipView } from '../../actors/types.ts';
 import {
   MARGIN_MS,
@@ -8,6 +9,9 @@ import {
   SAMPLE_TOLERANCE_MS,
   TTL_MS,
   VIP,
+  assertGaps,
+  clientFollows,
+  clientWindow,
   etcdLeader,
   keptAliveSince,
   log,
@@ -23,7 +27,9 @@ import {
 /**
  * Chaos under the default policy (at-least-one, LEASE_TTL 2 s): a 3-member etcd, 3 agents
  * carrying one VIP, an observer asking "who has the VIP?" by ARP every 10 ms for the whole run.
- * Each scenario injects one fault on a settled lab and asserts, from the observer's rounds:
+ * Each scenario injects one fault on a settled lab and asserts, from the observer's rounds and
+ * the same bounds on the gaps of the lab's client (ping every 5 ms through an ordinary neighbour
+ * table, support.ts):
  * - at least one responder at every sample (a gap ≤ SAMPLE_TOLERANCE_MS), except during a
  *   takeover that must wait for the dead owner's lease (≤ TTL + MARGIN_MS);
  * - never two responders while every agent reaches etcd (a partitioned owner and a lost quorum
@@ -38,24 +44,26 @@ import {
 describe('chaos, at-least-one', { timeout: 240_000 }, () => {
   let lab: Lab;
   let observation: Observation;
+  let client: Client;
   let configured: string[][][];
 
   before(async () => {
-    ({ lab, observation, configured } = await startChaosLab(`ch-${process.pid}`, {
+    ({ lab, observation, client, configured } = await startChaosLab(`ch-${process.pid}`, {
       // DELETE of an owned VIP waits for another owner: bounded short for the add/delete storm.
       HANDOVER_TIMEOUT: '1',
     }));
   });
 
-  afterEach(() => repairAndCheck({ lab, observation, configured }));
+  afterEach(() => repairAndCheck({ lab, observation, client, configured }));
 
   after(async () => {
+    await client?.stop().catch(() => undefined);
     await observation?.stop();
     await lab?.down();
   });
 
-  const checkRecovery = (what: string, healedAt: number) =>
-    checkRecoveryOf({ lab, observation, configured }, what, healedAt);
+  const checkRecovery = (what: string, healedAt: number, healedAtWall: number) =>
+    checkRecoveryOf({ lab, observation, client, configured }, what, healedAt, healedAtWall);
 
   /** Waits for a host other than `owner` to answer alone; returns its MAC. */
   function successorAnswers(owner: string): Promise<string> {
@@ -73,15 +81,17 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
   it('kill -9 of the owner: another host answers within TTL + margin, never two', async () => {
     const owner = await settle(lab, observation);
     const t0 = observation.now;
+    const w0 = Date.now();
     await lab.signalAgent(owner, 'SIGKILL');
-    await successorAnswers(owner);
+    const successor = await successorAnswers(owner);
+    await clientFollows(client, successor, TTL_MS + MARGIN_MS);
     const fault = windowReport(observation.rounds, t0 - PROBE_MS, observation.now);
-    log(`kill -9: gap ${fault.gapMs.toFixed(0)} ms, two responders ${fault.twoMs.toFixed(0)} ms`);
-    assert.ok(fault.gapMs <= TTL_MS + MARGIN_MS, `gap ${fault.gapMs} ms`);
+    assertGaps('kill -9', fault, clientWindow(client, w0), TTL_MS + MARGIN_MS);
     assert.equal(fault.twoMs, 0, 'two hosts answered');
     const restartAt = observation.now;
+    const restartAtWall = Date.now();
     await lab.startAgent(owner);
-    await checkRecovery('kill -9, agent back', restartAt);
+    await checkRecovery('kill -9, agent back', restartAt, restartAtWall);
   });
 
   it('SIGSTOP of the owner past its TTL, then SIGCONT: replaced, then unbinds; never two', async () => {
@@ -90,16 +100,16 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
     const frozenAt = Date.now();
     await lab.signalAgent(owner, 'SIGSTOP');
     try {
-      await successorAnswers(owner);
+      await clientFollows(client, await successorAnswers(owner), TTL_MS + MARGIN_MS);
       // Past the TTL for sure: the frozen agent's lease is gone by now.
       await until('the TTL to pass', () => Date.now() - frozenAt > TTL_MS, TTL_MS + 1000);
     } finally {
       await lab.signalAgent(owner, 'SIGCONT', false);
     }
     const thawedAt = observation.now;
+    const thawedAtWall = Date.now();
     const frozen = windowReport(observation.rounds, t0 - PROBE_MS, thawedAt);
-    log(`SIGSTOP: gap ${frozen.gapMs.toFixed(0)} ms, two responders ${frozen.twoMs.toFixed(0)} ms`);
-    assert.ok(frozen.gapMs <= TTL_MS + MARGIN_MS, `gap ${frozen.gapMs} ms`);
+    assertGaps('SIGSTOP', frozen, clientWindow(client, frozenAt, thawedAtWall), TTL_MS + MARGIN_MS);
     assert.equal(frozen.twoMs, 0, 'two hosts answered while the owner was frozen');
     await until(
       'the thawed agent to stand by',
@@ -109,7 +119,7 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
       },
       TTL_MS + MARGIN_MS,
     );
-    await checkRecovery('SIGCONT', thawedAt);
+    await checkRecovery('SIGCONT', thawedAt, thawedAtWall);
     // The kernel dropped the frozen owner's address when its lifetime ran out; at the thaw its
     // refresher must not re-create it before etcd says who owns the VIP (it did: 10–40 ms of
     // two answers, until the recovery read etcd). at-most-one.test.ts asserts the same.
@@ -148,6 +158,7 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
   it('partition of the owner from etcd: it keeps answering (documented), one owner within TTL + margin after heal', async () => {
     const owner = await settle(lab, observation);
     const t0 = observation.now;
+    const w0 = Date.now();
     await lab.partition(owner);
     const ownerMac = lab.host(owner).mac;
     // The others elect a successor once the owner's lease expires; the owner keeps the VIP.
@@ -157,16 +168,12 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
       TTL_MS + MARGIN_MS,
     );
     const healedAt = observation.now;
+    const healedAtWall = Date.now();
     await lab.heal(owner);
     const during = windowReport(observation.rounds, t0 - PROBE_MS, healedAt);
-    log(
-      `partition: gap ${during.gapMs.toFixed(0)} ms, two responders ${during.twoMs.toFixed(0)} ms (allowed)`,
-    );
-    assert.ok(
-      during.gapMs <= SAMPLE_TOLERANCE_MS,
-      `gap ${during.gapMs} ms: at-least-one must not drop the VIP`,
-    );
-    await checkRecovery('partition healed', healedAt);
+    // Two responders are allowed (documented); a gap is not: at-least-one must not drop the VIP.
+    assertGaps('partition', during, clientWindow(client, w0, healedAtWall), SAMPLE_TOLERANCE_MS);
+    await checkRecovery('partition healed', healedAt, healedAtWall);
   });
 
   it('kill of the etcd leader: the VIP stays with one host, no gap, never two', async () => {
@@ -192,10 +199,12 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
       2 * TTL_MS + MARGIN_MS,
     );
     const report = windowReport(observation.rounds, t0 - PROBE_MS, observation.now);
-    log(
-      `etcd leader ${leader} killed (new: ${next}): gap ${report.gapMs.toFixed(0)} ms, two ${report.twoMs.toFixed(0)} ms`,
+    assertGaps(
+      `etcd leader ${leader} killed (new: ${next})`,
+      report,
+      clientWindow(client, killedAt),
+      SAMPLE_TOLERANCE_MS,
     );
-    assert.ok(report.gapMs <= SAMPLE_TOLERANCE_MS, `gap ${report.gapMs} ms`);
     assert.equal(report.twoMs, 0, 'two hosts answered');
     assert.deepEqual(await lab.holders(VIP), [owner], 'the VIP moved');
     await lab.startEtcd(leader);
@@ -204,6 +213,7 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
   it('loss of etcd quorum: every host answers (documented), one owner within TTL + margin after it returns', async () => {
     await settle(lab, observation);
     const t0 = observation.now;
+    const w0 = Date.now();
     const [a, b] = lab.etcd.map((m) => m.name);
     await lab.stopEtcd(a, 'SIGKILL');
     await lab.stopEtcd(b, 'SIGKILL');
@@ -213,28 +223,31 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
       TTL_MS + MARGIN_MS + 2000,
     );
     const lost = windowReport(observation.rounds, t0 - PROBE_MS, observation.now);
-    log(`quorum lost: gap ${lost.gapMs.toFixed(0)} ms, two responders ${lost.twoMs.toFixed(0)} ms (allowed)`);
-    assert.ok(lost.gapMs <= SAMPLE_TOLERANCE_MS, `gap ${lost.gapMs} ms: at-least-one must not drop the VIP`);
+    // Every host answers (documented); none may leave the VIP unanswered.
+    assertGaps('quorum lost', lost, clientWindow(client, w0), SAMPLE_TOLERANCE_MS);
     await lab.startEtcd();
-    await checkRecovery('quorum back', observation.now);
+    await checkRecovery('quorum back', observation.now, Date.now());
   });
 
   it("the owner's link goes down: another host answers within TTL + margin; one owner after it returns", async () => {
     const owner = await settle(lab, observation);
     const t0 = observation.now;
+    const w0 = Date.now();
     await lab.cutLink(owner);
+    let restoredAtWall: number;
     try {
-      await successorAnswers(owner);
+      const successor = await successorAnswers(owner);
+      await clientFollows(client, successor, TTL_MS + MARGIN_MS);
     } finally {
+      restoredAtWall = Date.now();
       await lab.restoreLink(owner);
     }
     const restoredAt = observation.now;
     const cut = windowReport(observation.rounds, t0 - PROBE_MS, restoredAt);
-    log(`link down: gap ${cut.gapMs.toFixed(0)} ms, two responders ${cut.twoMs.toFixed(0)} ms`);
-    assert.ok(cut.gapMs <= TTL_MS + MARGIN_MS, `gap ${cut.gapMs} ms`);
+    assertGaps('link down', cut, clientWindow(client, w0, restoredAtWall), TTL_MS + MARGIN_MS);
     assert.equal(cut.twoMs, 0, 'two hosts answered while the owner was cut off');
     // Back on the switch, the cut-off host still holds the VIP until it reaches etcd again.
-    await checkRecovery('link back', restoredAt);
+    await checkRecovery('link back', restoredAt, restoredAtWall);
   });
 
   it('rapid add/delete of a VIP on every host: never two holders, nothing left, the other VIP untouched', async () => {
@@ -269,7 +282,7 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
       `add/delete x5 in ${Date.now() - started} ms: churned VIP two responders ${churned.twoMs.toFixed(0)} ms`,
     );
     assert.equal(churned.twoMs, 0, 'two hosts answered for the churned VIP');
-    assert.ok(main.gapMs <= SAMPLE_TOLERANCE_MS, `main VIP gap ${main.gapMs} ms`);
+    assertGaps('add/delete, main VIP', main, clientWindow(client, started), SAMPLE_TOLERANCE_MS);
     assert.equal(main.twoMs, 0, 'two hosts answered for the main VIP');
   });
 
@@ -303,19 +316,19 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
     const owner = await settle(lab, observation);
     const other = lab.hosts.find((h) => h.name !== owner)!.name;
     const t0 = observation.now;
+    const w0 = Date.now();
     await lab.signalAgent(owner, 'SIGKILL');
     // The failover is pending (the owner's lease still runs): restart a candidate meanwhile.
     await lab.signalAgent(other, 'SIGUSR2');
     await lab.startAgent(other);
-    await successorAnswers(owner);
+    const successor = await successorAnswers(owner);
+    await clientFollows(client, successor, TTL_MS + MARGIN_MS);
     const report = windowReport(observation.rounds, t0 - PROBE_MS, observation.now);
-    log(
-      `restart during failover: gap ${report.gapMs.toFixed(0)} ms, two responders ${report.twoMs.toFixed(0)} ms`,
-    );
-    assert.ok(report.gapMs <= TTL_MS + MARGIN_MS, `gap ${report.gapMs} ms`);
+    assertGaps('restart during failover', report, clientWindow(client, w0), TTL_MS + MARGIN_MS);
     assert.equal(report.twoMs, 0, 'two hosts answered');
     const restartAt = observation.now;
+    const restartAtWall = Date.now();
     await lab.startAgent(owner);
-    await checkRecovery('restart during failover, owner back', restartAt);
+    await checkRecovery('restart during failover, owner back', restartAt, restartAtWall);
   });
 });

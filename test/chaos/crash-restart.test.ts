@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Lab, Observation } from '../../lab/lab.ts';
 import type { Client } from '../../lab/client.ts';
-import { TTL_MS, VIP, log, settle, startChaosLab, until, windowReport } from './support.ts';
+import { TTL_MS, log, settle, startChaosLab, until, windowReport } from './support.ts';
 
 /**
  * A crash-restart keeps the VIP (issue 18 part 6): the owner's agent is killed with SIGKILL (just
@@ -51,9 +51,7 @@ describe('chaos, crash-restart', { timeout: 300_000 }, () => {
   let summary = '';
 
   before(async () => {
-    ({ lab, observation } = await startChaosLab(`cr-cs-${process.pid}`, {}));
-    client = await lab.client(VIP);
-    await client.waitForReply(10_000);
+    ({ lab, observation, client } = await startChaosLab(`cr-cs-${process.pid}`, {}));
     for (let run = 1; run <= RESTARTS; run++) restarts.push(await crashRestart(run));
     summary = JSON.stringify(restarts, null, 1);
   });
