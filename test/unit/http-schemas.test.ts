@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createVipBody, normaliseVipId, parseBodyWith, updateChecksBody } from '../../http/schemas.ts';
+import { bodyStyleOf } from '../../http/body.ts';
+import {
+  createVipBody,
+  normaliseVipId,
+  parseBodyWith,
+  parseRequestBody,
+  updateChecksBody,
+} from '../../http/schemas.ts';
 
 function errorOf(schema: typeof createVipBody | typeof updateChecksBody, input: unknown) {
   const result = parseBodyWith(schema, input);
@@ -63,5 +70,57 @@ describe('request body schemas', () => {
     ]) {
       assert.equal(normaliseVipId(bad), null, bad);
     }
+  });
+
+  it("accepts GET's read-only fields, and ignores unknown ones only in a v2-style body", () => {
+    // What LinK v2's link-client sends, and a VIP as GET returns it.
+    assert.deepEqual(createVipBody.parse({ id: '', ip: '198.18.0.1/32', healthcheck_interval: 0 }), {
+      id: '',
+      ip: '198.18.0.1/32',
+      healthcheck_interval: 0,
+    });
+    const got = {
+      id: 'vip-0f0e0d0c-0b0a-4908-8706-050403020100',
+      ip: '198.18.0.1/32',
+      checks: [],
+      healthcheck_interval: 0,
+      status: 'ACTIVATED',
+      owner: true,
+    };
+    assert.ok(parseBodyWith(createVipBody, got).ok);
+    assert.ok(parseBodyWith(updateChecksBody, got).ok);
+    assert.equal(errorOf(createVipBody, { ...got, owner: 'yes' }).field, 'owner');
+    assert.equal(errorOf(createVipBody, { ...got, status: 'ASLEEP' }).field, 'status');
+    assert.equal(errorOf(updateChecksBody, { ...got, ip: 'nope' }).field, 'ip');
+
+    const extra = { ip: '198.18.0.1', colour: 'red', checks: null };
+    const strict = parseRequestBody(createVipBody, extra, 'json');
+    assert.deepEqual(strict, {
+      parsed: { ok: false, error: { error: 'unknown field colour', field: 'colour' } },
+      ignored: [],
+    });
+    const v2 = parseRequestBody(createVipBody, extra, 'v2');
+    assert.deepEqual(v2, {
+      parsed: { ok: true, value: { ip: '198.18.0.1/32', checks: [] } },
+      ignored: ['colour'],
+    });
+    // Only the top level is lenient: a check's fields are checked as strictly.
+    const nested = parseRequestBody(
+      createVipBody,
+      { ip: '198.18.0.1', checks: [{ type: 'TCP', host: 'h', port: 1, x: 1 }] },
+      'v2',
+    );
+    assert.equal(nested.parsed.ok, false);
+    // PATCH's schema is refined; its fields are still known.
+    assert.deepEqual(parseRequestBody(updateChecksBody, { healthchecks: null, x: 1 }, 'v2').ignored, ['x']);
+    assert.deepEqual(parseRequestBody(createVipBody, [1], 'v2').ignored, []);
+
+    assert.equal(bodyStyleOf(undefined), 'v2');
+    assert.equal(bodyStyleOf(''), 'v2');
+    assert.equal(bodyStyleOf('application/x-www-form-urlencoded'), 'v2');
+    assert.equal(bodyStyleOf('application/json; charset=utf-8'), 'json');
+    assert.equal(bodyStyleOf('application/merge-patch+json'), 'json');
+    assert.equal(bodyStyleOf('text/plain'), null);
+    assert.equal(bodyStyleOf('application/json; charset=latin1'), null);
   });
 });
