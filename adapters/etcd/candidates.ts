@@ -6,21 +6,18 @@
  * A LinK agent's membership key carries its lease, and etcd deletes it when the lease ends: a
  * key with a lease is a live agent's (it may still be frozen: the handover waits for it to take
  * the lock, see election.ts). A key without a lease is a LinK v2 host's (v2 writes them so,
- * `{"updated_at":…}`, again on every poll, each KEEPALIVE_INTERVAL) or one left by hand: live
- * only while its `updated_at` is recent (`V2_MEMBERSHIP_FRESH_MS`), a v2 agent that still polls.
- * Such a host cannot confirm an offer, so it gets v2's own handover instead (`kind: 'v2'`,
- * election.ts): the lock freed and the membership range touched, which wakes v2's watch at once.
+ * `{"updated_at":…}`) or one left by hand. Its `updated_at` does not say whether v2 still runs:
+ * v2.0.3 writes it when it starts managing the VIP and on its own failovers, not on each poll
+ * (measured in the lab: unchanged for minutes). What does is the lease v2 keeps alive every
+ * KEEPALIVE_INTERVAL and names in its host record `<prefix>/config/<host>` (`lease_id`): such a
+ * host is live while etcd says that lease lives (`v2Leases`, read by the election). It cannot
+ * confirm an offer, so it gets v2's own handover instead (`kind: 'v2'`, election.ts), and only
+ * after every LinK candidate (sorted last).
  */
-
-/**
- * How old a v2 membership key's `updated_at` may be for its host to count as alive: three polls
- * of v2's default KEEPALIVE_INTERVAL (3 s) and a second for clock skew between the hosts.
- */
-export const V2_MEMBERSHIP_FRESH_MS = 10_000;
 
 export interface HandoverCandidate {
   hostname: string;
-  /** Decimal lease id of its membership key; the handover compares it in its transaction ('0' for v2). */
+  /** Decimal lease id of its membership key ('0' for a v2 host); the offer compares it. */
   lease: string;
   /** `link`: a LinK agent (offer, confirmation); `v2`: a LinK v2 agent (free the lock, wake it). */
   kind: 'link' | 'v2';
@@ -39,49 +36,39 @@ export interface Candidates {
 export interface Member {
   hostname: string;
   lease: string;
-  /** The key's value (a LinK agent's: its hostname; a v2 agent's: `{"updated_at":…}`). */
-  value?: string;
 }
 
-/** The `updated_at` of a v2 membership value (Go's RFC 3339 time), ms since the epoch, or null. */
-export function updatedAtOf(value: string | undefined): number | null {
-  if (value === undefined) return null;
-  try {
-    const parsed: unknown = JSON.parse(value);
-    if (typeof parsed !== 'object' || parsed === null) return null;
-    const at = (parsed as { updated_at?: unknown }).updated_at;
-    if (typeof at !== 'string') return null;
-    const ms = Date.parse(at);
-    return Number.isNaN(ms) ? null : ms;
-  } catch {
-    return null;
-  }
-}
+/**
+ * What etcd says of a lease-less member's host record: `live` (its `lease_id` lives), `dead`
+ * (named, but etcd no longer knows it), or `none` (no record, or no lease id in it).
+ */
+export type V2LeaseState = 'live' | 'dead' | 'none';
 
 export function sortCandidates(
   members: readonly Member[],
   self: string,
-  nowMs: number = Date.now(),
-  freshMs: number = V2_MEMBERSHIP_FRESH_MS,
+  v2Leases: ReadonlyMap<string, V2LeaseState> = new Map(),
 ): Candidates {
-  const live: HandoverCandidate[] = [];
+  const link: HandoverCandidate[] = [];
+  const v2: HandoverCandidate[] = [];
   const notLive: NotLiveCandidate[] = [];
-  for (const member of [...members].sort((a, b) => a.hostname.localeCompare(b.hostname))) {
-    const { hostname, lease } = member;
+  for (const { hostname, lease } of [...members].sort((a, b) => a.hostname.localeCompare(b.hostname))) {
     if (hostname === self || hostname.length === 0) continue;
     if (lease !== '0' && lease !== '') {
-      live.push({ hostname, lease, kind: 'link' });
+      link.push({ hostname, lease, kind: 'link' });
       continue;
     }
-    const at = updatedAtOf(member.value);
-    if (at === null) {
-      notLive.push({ hostname, why: 'its membership key has no lease and no updated_at (a stale key)' });
-    } else if (Math.abs(nowMs - at) > freshMs) {
+    const state = v2Leases.get(hostname) ?? 'none';
+    if (state === 'live') v2.push({ hostname, lease: '0', kind: 'v2' });
+    else {
       notLive.push({
         hostname,
-        why: `its membership key has no lease and its updated_at is ${Math.round((nowMs - at) / 1000)} s old (a LinK v2 host that stopped polling, or a stale key)`,
+        why:
+          state === 'dead'
+            ? 'its membership key has no lease and the lease its host record names has ended (a LinK v2 host that stopped)'
+            : 'its membership key has no lease and no host record names a lease (a stale key)',
       });
-    } else live.push({ hostname, lease: '0', kind: 'v2' });
+    }
   }
-  return { live, notLive };
+  return { live: [...link, ...v2], notLive };
 }

@@ -1,5 +1,6 @@
 import { Observable, ReplaySubject, Subject, filter, firstValueFrom, of, timeout } from 'rxjs';
-import { sortCandidates, type HandoverCandidate } from './candidates.ts';
+import { sortCandidates, type HandoverCandidate, type V2LeaseState } from './candidates.ts';
+import { leaseIdOf } from './host-config.ts';
 import {
   EtcdFencedError,
   EtcdNotOwnerError,
@@ -582,7 +583,7 @@ export class VipElection implements Election {
     const prefix = Buffer.from(this.ctx.keys.membershipPrefix(this.cidr));
     const [lock, members] = await Promise.all([
       this.ctx.rpc.range({ key: this.lockKey }),
-      this.ctx.rpc.range({ key: prefix, range_end: prefixRangeEnd(prefix) }),
+      this.ctx.rpc.range({ key: prefix, range_end: prefixRangeEnd(prefix), keys_only: true }),
     ]);
     const holder = holderOf(lock.kvs[0]);
     if (!this.isMine(holder)) {
@@ -590,16 +591,11 @@ export class VipElection implements Election {
         `failover of ${this.cidr}: ${this.hostname} does not hold it (owner: ${holder?.hostname ?? 'none'})`,
       );
     }
-    const { live, notLive } = sortCandidates(
-      members.kvs.map((kv) => ({
-        hostname: kv.key.toString().slice(prefix.length),
-        lease: String(kv.lease),
-        value: kv.value.toString(),
-      })),
-      this.hostname,
-      // Wall time: a v2 key's updated_at is the v2 host's wall clock.
-      Date.now(),
-    );
+    const listed = members.kvs.map((kv) => ({
+      hostname: kv.key.toString().slice(prefix.length),
+      lease: String(kv.lease),
+    }));
+    const { live, notLive } = sortCandidates(listed, this.hostname, await this.v2Leases(listed));
     if (live.length === 0) return { result: 'no-live-candidate', notLive };
     this.suspended = true;
     this.clearRetry();
@@ -693,6 +689,29 @@ export class VipElection implements Election {
       await this.released(after, unbind);
     }
     return after.hostname;
+  }
+
+  /**
+   * For each lease-less member (a LinK v2 host's key): whether the lease its host record
+   * `<prefix>/config/<host>` names lives (candidates.ts says why that and not `updated_at`).
+   */
+  private async v2Leases(
+    members: readonly { hostname: string; lease: string }[],
+  ): Promise<Map<string, V2LeaseState>> {
+    const states = new Map<string, V2LeaseState>();
+    const leaseless = members.filter(
+      (m) => (m.lease === '0' || m.lease === '') && m.hostname !== this.hostname,
+    );
+    await Promise.all(
+      leaseless.map(async ({ hostname }) => {
+        const record = await this.ctx.rpc.range({ key: Buffer.from(this.ctx.keys.lease(hostname)) });
+        const id = leaseIdOf(record.kvs[0]?.value.toString());
+        if (id === null) return states.set(hostname, 'none');
+        const ttl = await this.ctx.rpc.leaseTimeToLive(id);
+        return states.set(hostname, Number(ttl.TTL) > 0 ? 'live' : 'dead');
+      }),
+    );
+    return states;
   }
 
   /**

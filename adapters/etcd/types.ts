@@ -67,7 +67,7 @@ export interface HostMembership {
 
 /**
  * How a failover ended. `handed-over`: `owner` holds the lock and has taken it. `no-live-candidate`:
- * no other live host carries the VIP (a live lease, or a recent v2 `updated_at`; `notLive` says who carries it and why they do
+ * no other live host carries the VIP (a live lease, or for a v2 host the live lease its host record names; `notLive` says who carries it and why they do
  * not count); nothing was written. `timed-out`: the candidates offered it did not take it within
  * the bound; this host holds the lock again and never unbound the VIP.
  */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { sortCandidates, V2_MEMBERSHIP_FRESH_MS } from '../../adapters/etcd/candidates.ts';
+import { sortCandidates } from '../../adapters/etcd/candidates.ts';
 import type { Clock } from '../../adapters/etcd/fence.ts';
 import { makeKeys } from '../../adapters/etcd/keys.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
@@ -10,7 +10,7 @@ import { FakeEtcd } from '../support/fake-etcd.ts';
 
 /**
  * Failover to a LinK v2 host (adapters/etcd/candidates.ts, election.ts offerToV2): a lease-less
- * membership key counts as live only while its `updated_at` is recent; such a host is woken the
+ * membership key counts as live only while the lease its host record names lives; such a host is woken the
  * way v2 wakes its peers (lock deleted, the owner's membership key put again, one transaction),
  * and the owner unbinds only once someone holds the lock. Real sessions on the fake etcd, fake
  * timers; "v2" is a lease-less membership key and a lock put by the test.
@@ -61,31 +61,38 @@ function record(election: Election): string[] {
   return seen;
 }
 
-const v2Value = (ms: number) => JSON.stringify({ updated_at: new Date(ms).toISOString() });
+/** A v2 host as LinK sees it: a lease-less membership key and, with `lease`, its host record. */
+function v2Host(etcd: FakeEtcd, lease: string | null): void {
+  etcd.put(keys.membership(VIP, 'v2host'), '{"updated_at":"2026-12-02T16:00:00Z"}');
+  if (lease !== null)
+    etcd.put(keys.lease('v2host'), `{"hostname":"v2host","lease_id":${lease},"data_version":1}`);
+}
 
-describe('candidates: a v2 membership key is live while its updated_at is recent', () => {
-  const now = Date.parse('2026-12-02T16:00:00Z');
-  it('sorts LinK keys (lease), fresh v2 keys, stale and unreadable ones', () => {
+describe('candidates: a v2 host is live while the lease of its host record lives', () => {
+  it('LinK agents first (hostname order), then live v2 hosts; ended and unnamed leases are not live', () => {
     const { live, notLive } = sortCandidates(
       [
-        { hostname: 'h3', lease: '77', value: 'h3' },
-        { hostname: 'h1', lease: '0', value: '{"updated_at":"2026-12-02T15:59:58.123456789Z"}' },
-        { hostname: 'h2', lease: '0', value: v2Value(now - V2_MEMBERSHIP_FRESH_MS - 1000) },
-        { hostname: 'h4', lease: '0', value: 'by hand' },
-        { hostname: 'me', lease: '5', value: 'me' },
+        { hostname: 'h3', lease: '77' },
+        { hostname: 'h1', lease: '0' },
+        { hostname: 'h2', lease: '0' },
+        { hostname: 'h4', lease: '0' },
+        { hostname: 'me', lease: '5' },
       ],
       'me',
-      now,
+      new Map([
+        ['h1', 'live'],
+        ['h2', 'dead'],
+      ]),
     );
     assert.deepEqual(live, [
-      { hostname: 'h1', lease: '0', kind: 'v2' },
       { hostname: 'h3', lease: '77', kind: 'link' },
+      { hostname: 'h1', lease: '0', kind: 'v2' },
     ]);
     assert.deepEqual(
       notLive.map((h) => h.hostname),
       ['h2', 'h4'],
     );
-    assert.match(notLive[0]!.why, /updated_at is 11 s old/);
+    assert.match(notLive[0]!.why, /has ended/);
   });
 });
 
@@ -102,7 +109,7 @@ describe('failover to a LinK v2 host (fake etcd, fake timers)', () => {
     const mine = h1.election(VIP);
     const seen = record(mine);
     await settle();
-    etcd.put(keys.membership(VIP, 'v2host'), v2Value(Date.now() - 1000));
+    v2Host(etcd, etcd.grantLease(15));
     let unbound = 0;
     const handover = mine.failover(1000, () => {
       unbound++;
@@ -112,14 +119,13 @@ describe('failover to a LinK v2 host (fake etcd, fake timers)', () => {
     assert.equal(etcd.get(LOCK), undefined, 'the lock is free for v2');
     const txn = etcd.txnsOn(LOCK, 'h1').at(-1)!;
     assert.deepEqual(
-      txn.success?.map((op) => (op.request_put ? `put ${op.request_put.key.toString()}` : 'delete')),
+      txn.success?.map((op) => (op.request_put ? `put ${String(op.request_put.key)}` : 'delete')),
       ['delete', `put ${keys.membership(VIP, 'h1')}`],
       "the owner's membership key is put again: v2's watch of ips/<ip>/ fires",
     );
     assert.deepEqual(seen, ['elected'], 'still bound while nobody holds the lock');
     assert.equal(unbound, 0);
-    const v2Lease = etcd.grantLease(15);
-    etcd.put(LOCK, 'v2host', v2Lease); // v2's create transaction
+    etcd.put(LOCK, 'v2host', etcd.grantLease(15)); // v2's create transaction
     assert.deepEqual(await handover, { result: 'handed-over', owner: 'v2host' });
     assert.equal(unbound, 1);
     await settle();
@@ -132,7 +138,7 @@ describe('failover to a LinK v2 host (fake etcd, fake timers)', () => {
     const mine = h1.election(VIP);
     const seen = record(mine);
     await settle();
-    etcd.put(keys.membership(VIP, 'v2host'), v2Value(Date.now()));
+    v2Host(etcd, etcd.grantLease(15));
     const handover = mine.failover(1000);
     await elapse(1100);
     assert.deepEqual(await handover, { result: 'timed-out', offered: ['v2host'] });
@@ -141,15 +147,22 @@ describe('failover to a LinK v2 host (fake etcd, fake timers)', () => {
     assert.deepEqual(seen, ['elected']);
   });
 
-  it('a stale v2 key (updated_at too old): no-live-candidate at once, nothing written', async () => {
+  it('a v2 key whose host record names an ended lease, or none: no-live-candidate at once, nothing written', async () => {
     const etcd = new FakeEtcd();
     const h1 = await session(etcd, 'h1');
     const mine = h1.election(VIP);
     await settle();
-    etcd.put(keys.membership(VIP, 'v2host'), v2Value(Date.now() - V2_MEMBERSHIP_FRESH_MS - 5000));
+    const ended = etcd.grantLease(15);
+    v2Host(etcd, ended);
+    etcd.expireLease(ended);
+    etcd.put(keys.membership(VIP, 'v2other'), '{"updated_at":"2026-12-02T16:00:00Z"}');
     const before = etcd.txnsOn(LOCK).length;
     const outcome = await mine.failover(5000);
     assert.equal(outcome.result, 'no-live-candidate');
+    assert.deepEqual(outcome.result === 'no-live-candidate' ? outcome.notLive.map((h) => h.hostname) : [], [
+      'v2host',
+      'v2other',
+    ]);
     assert.equal(etcd.txnsOn(LOCK).length, before);
     assert.equal(etcd.get(LOCK)?.value, 'h1');
   });
