@@ -135,13 +135,40 @@ export async function clientFollows(client: Client, mac: string, timeoutMs: numb
 export interface ClientWindow {
   /** Longest time between two replies (ms); steady state is about one CLIENT_MS. */
   gapMs: number;
+  /**
+   * Longest time between two replies across which echoes went unanswered (ping's icmp_seq
+   * skipped), or from the last reply to the window's end: an outage. A gap with no echo lost is
+   * ping itself not scheduled on a loaded machine (it sent nothing), not the VIP failing.
+   */
+  outageMs: number;
+  /** Echoes sent and never answered in that outage (null: it runs to the window's end). */
+  lost: number | null;
   /** Replies from a second host to one echo. */
   duplicates: number;
 }
 
-export function clientWindow(client: Client, fromT: number, toT?: number): ClientWindow {
-  const report = toT === undefined ? client.report(fromT) : client.report(fromT, toT);
-  return { gapMs: report.longestGap.ms, duplicates: report.duplicates };
+export function clientWindow(client: Client, fromT: number, toT = Date.now() + 1): ClientWindow {
+  const report = client.report(fromT, toT);
+  const firsts = client.replies.filter((r) => !r.dup && r.t <= toT);
+  let outageMs = 0;
+  let lost: number | null = 0;
+  for (let i = 1; i < firsts.length; i++) {
+    const before = firsts[i - 1]!;
+    const after = firsts[i]!;
+    if (after.t <= fromT) continue;
+    const skipped = ((after.seq - before.seq + 65536) % 65536) - 1;
+    if (skipped > 0 && after.t - before.t > outageMs) {
+      outageMs = after.t - before.t;
+      lost = skipped;
+    }
+  }
+  const lastT = firsts.at(-1)?.t ?? fromT;
+  const trailing = Number.isFinite(lastT) ? toT - Math.max(lastT, fromT) : 0;
+  if (trailing > outageMs) {
+    outageMs = trailing;
+    lost = null;
+  }
+  return { gapMs: report.longestGap.ms, outageMs, lost, duplicates: report.duplicates };
 }
 
 /**
@@ -155,8 +182,9 @@ export function clientGapSince(client: Client, fromT: number): number {
 }
 
 /**
- * Logs the observer's and the client's gaps side by side and asserts both within `boundMs`
- * (`clientBoundMs` for the client when the promise to clients is tighter or looser). The two
+ * Logs the observer's and the client's gaps side by side and asserts the observer's gap and the
+ * client's outage (ClientWindow) within `boundMs` (`clientBoundMs` for the client when the
+ * promise to clients is tighter or looser). The two
  * views are the same promise seen two ways: the observer finds any holder, the client only the
  * one its neighbour entry names.
  */
@@ -167,14 +195,19 @@ export function assertGaps(
   boundMs: number | null,
   clientBoundMs: number | null = boundMs,
 ): void {
+  const lost = client.lost === null ? 'to the end' : `${client.lost} echoes lost`;
   log(
     `${what}: observer gap ${observer.gapMs.toFixed(0)} ms, two responders ${observer.twoMs.toFixed(0)} ms; ` +
-      `client gap ${client.gapMs.toFixed(0)} ms, duplicates ${client.duplicates}`,
+      `client gap ${client.gapMs.toFixed(0)} ms, outage ${client.outageMs.toFixed(0)} ms (${lost}), ` +
+      `duplicates ${client.duplicates}`,
   );
   if (boundMs !== null)
     assert.ok(observer.gapMs <= boundMs, `${what}: observer gap ${observer.gapMs} ms > ${boundMs}`);
   if (clientBoundMs !== null)
-    assert.ok(client.gapMs <= clientBoundMs, `${what}: client gap ${client.gapMs} ms > ${clientBoundMs}`);
+    assert.ok(
+      client.outageMs <= clientBoundMs,
+      `${what}: client without replies ${client.outageMs} ms (${lost}) > ${clientBoundMs}`,
+    );
 }
 
 /** The MAC that answered alone in every round of the last `ms` (observer time), else null. */
