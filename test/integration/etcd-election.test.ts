@@ -172,8 +172,8 @@ describe('etcd election (real etcd)', () => {
     const e1 = a1.election(vip);
     await waitFor(e1.events$, (e) => e.type === 'elected', 3000, 'a elected');
     await a1.close({ revoke: false });
-    // Another lease id in the lease key: the new run cannot reuse it and grants a new one.
-    await etcd.etcdctl(['put', '/link/hosts/stale-a/lease', '12345']);
+    // Another lease id in the lease record: the new run cannot reuse it and grants a new one.
+    await etcd.etcdctl(['put', '/link/config/stale-a', '{"hostname":"stale-a","lease_id":12345}']);
     const a2 = await session('stale-a');
     assert.notEqual(a2.status().leaseId, '12345');
     const e2 = a2.election(vip);
@@ -181,7 +181,7 @@ describe('etcd election (real etcd)', () => {
     await a2.close({ revoke: true });
   });
 
-  it('config store: put, list, delete; the lease key is not a VIP', async () => {
+  it('config store: put, list, delete; nothing but VIPs under hosts/<host>/ (the lease id is in config/<host>)', async () => {
     const a = await session('cfg-a', '/cfgtest');
     assert.deepEqual(await a.config.list(), []);
     const vip1 = { id: 'vip-00000000-0000-4000-8000-000000000001', ip: '198.18.1.1/32', checks: [] };
@@ -194,7 +194,11 @@ describe('etcd election (real etcd)', () => {
     assert.deepEqual(await a.config.add(vip1), { added: true });
     assert.deepEqual(await a.config.add(vip2), { added: true });
     const keys = await etcd.etcdctl(['get', '--prefix', '--keys-only', '/cfgtest/hosts/cfg-a/']);
-    assert.match(keys, /\/cfgtest\/hosts\/cfg-a\/lease/);
+    assert.doesNotMatch(keys, /\/cfgtest\/hosts\/cfg-a\/lease/);
+    assert.match(
+      await etcd.etcdctl(['get', '--print-value-only', '/cfgtest/config/cfg-a']),
+      /"lease_id":\d+/,
+    );
     assert.deepEqual(await a.config.list(), [vip1, vip2]);
     await a.config.delete(vip1);
     assert.deepEqual(await a.config.list(), [vip2]);

@@ -56,7 +56,8 @@ describe('one host name, one agent (lab)', { timeout: 180_000 }, () => {
   }
 
   async function h1Lease(): Promise<string> {
-    return (await lab.etcdctl(['get', '--print-value-only', '/link/hosts/h1/lease'])).trim();
+    const record = await lab.etcdctl(['get', '--print-value-only', '/link/config/h1']);
+    return /"lease_id":(\d+)/.exec(record)?.[1] ?? '';
   }
 
   const faults = async (): Promise<JournalEntry[]> =>
