@@ -220,6 +220,17 @@ export class VrrpDaemons {
     );
   }
 
+  /** Freezes (SIGSTOP) or resumes (SIGCONT) every process of the host's daemon, as a VM pause does. */
+  async freeze(name: string, frozen: boolean): Promise<void> {
+    for (const pid of await this.processes(name)) {
+      try {
+        process.kill(pid, frozen ? 'SIGSTOP' : 'SIGCONT');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
   /** Removes the VIP a killed daemon left behind (what an operator does after a crash). */
   async cleanAddress(name: string): Promise<void> {
     const host = this.lab.host(name);

@@ -2,25 +2,46 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Lab, type Observation } from '../../lab/lab.ts';
+import type { Client } from '../../lab/client.ts';
 import { REPO_ROOT } from '../../lab/netns.ts';
 import { analyseRounds, percentile, type ProbeRound } from '../../lab/samples.ts';
-import { SCENARIO_TEXT, SYSTEMS, VIP, type Scenario, type SystemDef, type SystemDriver } from './systems.ts';
+import {
+  NO_TAKEOVER,
+  SCENARIOS,
+  SCENARIO_TEXT,
+  SYSTEMS,
+  VIP,
+  type Scenario,
+  type SystemDef,
+  type SystemDriver,
+} from './systems.ts';
 import { option, runInOwnNetns } from '../support.ts';
 
 /**
  * Failover benchmark: LinK against keepalived and ucarp in the same namespace lab (3 hosts, one
  * etcd member, an observer asking "who has the VIP?" by ARP every 2 ms from a raw socket).
+ * Beside the observer, a client (lab/client.ts) pings the VIP every 5 ms from a namespace with an
+ * ordinary kernel neighbour table: it keeps sending to the MAC it learned last, as real clients
+ * do, so it sees what the observer cannot: a host that announced the VIP and gave it back.
  * Every scenario is run N times per system; each run measures, from the observer's rounds:
  * - gap: the longest time no host answered (analyseRounds; a round answered at t covers one
  *   probe interval);
  * - takeover: from the fault to the first answer from another host than the old owner;
  * - two answering: time during which two or more hosts answered;
- * - announcements: gratuitous ARPs seen for the VIP.
+ * - announcements: gratuitous ARPs seen for the VIP;
+ * and from the client's replies:
+ * - client gap: the longest time between two echo replies (the run's window lasts until the
+ *   client is answered by the host holding the VIP again, at most CLIENT_DEADLINE_MS after the
+ *   observer's window);
+ * - entry on owner: whether the client's neighbour entry names the host holding the VIP at the end.
  * Between runs the lab is restored (link up, daemon restarted) and must settle with exactly one
- * host answering.
+ * host answering, and the client answered by it.
+ *
+ * etcd's data lives on disk (--etcd-data, default /var/tmp), as in production: in memory
+ * (/dev/shm, the tests' default) etcd never waits for an fsync.
  *
  *   npx tsx bench/failover/run.ts [--runs 10] [--systems link,keepalived] [--scenarios crash,kill9]
- *                                 [--interval 2]
+ *                                 [--interval 2] [--etcd-data /var/tmp]
  *
  * It re-runs itself under scripts/in-netns.sh when started in the host's network namespace.
  */
@@ -31,6 +52,14 @@ const RUNS = Math.max(1, Number(option('runs') ?? 10));
 const INTERVAL_MS = Math.max(1, Number(option('interval') ?? 2));
 const SYSTEM_IDS = option('systems')?.split(',') ?? SYSTEMS.map((s) => s.id);
 const SCENARIO_FILTER = option('scenarios')?.split(',');
+const ETCD_DATA = option('etcd-data') ?? '/var/tmp';
+/** Echo interval of the client (ms). */
+const CLIENT_INTERVAL_MS = 5;
+/**
+ * After the observer's window, how long to wait for the client to be answered by the holder
+ * again: long enough for a stranded client's neighbour entry to fail and resolve anew (~8 s).
+ */
+const CLIENT_DEADLINE_MS = 12_000;
 /** After the takeover, how long to keep watching (two hosts answering, late announcements). */
 const TAIL_MS = 1000;
 /** A run that has not seen a takeover after this is recorded as failed. */
@@ -49,6 +78,14 @@ interface RunResult {
   twoAtEnd: boolean;
   announcements: number;
   windowMs: number;
+  /** The client's longest time without an echo reply (ms). */
+  clientGapMs: number;
+  /** Echoes answered twice: two hosts answered the client. */
+  clientDuplicates: number;
+  /** The host the client's neighbour entry names at the end (null: none, or a MAC of no host). */
+  clientEntry: string | null;
+  /** That host holds the VIP at the end. */
+  clientOnOwner: boolean;
   error?: string;
 }
 
@@ -63,6 +100,9 @@ interface Summary {
   twoAnswersMs: Stats;
   twoAtEnd: number;
   announcements: Stats;
+  clientGapMs: Stats;
+  clientOnOwner: number;
+  clientDuplicates: number;
 }
 
 interface Stats {
@@ -122,24 +162,50 @@ async function settle(lab: Lab, driver: SystemDriver, observation: Observation):
   );
 }
 
+/**
+ * Waits (at most timeoutMs) until the client's neighbour entry names `host` and a reply came
+ * after that; returns whether it did.
+ */
+async function clientAnsweredBy(lab: Lab, client: Client, host: string, timeoutMs: number): Promise<boolean> {
+  const mac = lab.host(host).mac;
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await client.neighbour())?.mac === mac) {
+      return client.waitForReply(Math.max(1, deadline - Date.now())).then(
+        () => true,
+        () => false,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return false;
+}
+
 async function measureRun(
   lab: Lab,
   driver: SystemDriver,
   observation: Observation,
+  client: Client,
   scenario: Scenario,
   run: number,
 ): Promise<RunResult> {
   const owner = await settle(lab, driver, observation);
+  // A client stranded by the previous run (a killed keepalived's address removed under it) waits
+  // for its neighbour entry to fail: every run starts with the client answered by the owner.
+  if (!(await clientAnsweredBy(lab, client, owner, 2 * CLIENT_DEADLINE_MS))) {
+    throw new Error(`the client is not answered by the owner ${owner}`);
+  }
   const ownerMac = lab.host(owner).mac;
   const t0 = observation.now;
+  const w0 = Date.now();
   const firstAnnouncement = observation.announcements.length;
   let successor: string | null = null;
   let takeoverAt: number | null = null;
   let error: string | undefined;
   try {
-    if (scenario === 'restart') {
+    if (NO_TAKEOVER.includes(scenario)) {
       await driver.fault(scenario, owner);
-      await until('the restarted agent to settle', () => driver.ready(), RUN_DEADLINE_MS);
+      await until('the system to settle', () => driver.ready(), RUN_DEADLINE_MS);
     } else {
       const faulted = driver.fault(scenario, owner);
       const round = await observation.waitForRound(
@@ -160,6 +226,12 @@ async function measureRun(
     () => undefined,
   );
   const tEnd = observation.now;
+  const holders = await lab.holders(VIP);
+  const holder = holders.length === 1 ? holders[0]! : null;
+  if (holder) await clientAnsweredBy(lab, client, holder, CLIENT_DEADLINE_MS);
+  const seen = client.report(w0);
+  const entryMac = (await client.neighbour())?.mac ?? null;
+  const clientEntry = entryMac ? (lab.hostOfMac(entryMac) ?? null) : null;
   const report = analyseRounds(observation.rounds, t0 - 3 * INTERVAL_MS, tEnd);
   const last = observation.rounds.at(-1);
   const result: RunResult = {
@@ -173,6 +245,10 @@ async function measureRun(
     announcements: observation.announcements.slice(firstAnnouncement).filter((a) => a.t >= t0 && a.t <= tEnd)
       .length,
     windowMs: Math.round(tEnd - t0),
+    clientGapMs: Math.round(seen.longestGap.ms * 10) / 10,
+    clientDuplicates: seen.duplicates,
+    clientEntry,
+    clientOnOwner: clientEntry !== null && holders.includes(clientEntry),
     ...(error ? { error } : {}),
   };
   await driver.restore(scenario, owner);
@@ -192,6 +268,9 @@ function summarise(system: SystemDef, scenario: Scenario, results: RunResult[]):
     twoAnswersMs: stats(ok.map((r) => r.twoAnswersMs)),
     twoAtEnd: ok.filter((r) => r.twoAtEnd).length,
     announcements: stats(ok.map((r) => r.announcements)),
+    clientGapMs: stats(ok.map((r) => r.clientGapMs)),
+    clientOnOwner: ok.filter((r) => r.clientOnOwner).length,
+    clientDuplicates: ok.reduce((n, r) => n + r.clientDuplicates, 0),
   };
 }
 
@@ -212,18 +291,21 @@ async function benchSystem(
     name: `fb-${process.pid}-${index}`,
     hosts: 3,
     etcdMembers: 1,
+    etcdDataRoot: ETCD_DATA,
     ...system.lab,
   });
   const driver = system.driver(lab);
   const runs: Record<string, RunResult[]> = {};
   const observation = lab.observe(VIP, INTERVAL_MS);
+  let client: Client | undefined;
   try {
     await driver.start();
+    client = await lab.client(VIP, CLIENT_INTERVAL_MS);
     for (const scenario of scenarios) {
       runs[scenario] = [];
       let failures = 0;
       for (let i = 1; i <= RUNS && failures < 3; i++) {
-        const result = await measureRun(lab, driver, observation, scenario, i).catch(
+        const result = await measureRun(lab, driver, observation, client, scenario, i).catch(
           (err: unknown): RunResult => ({
             run: i,
             owner: '?',
@@ -234,6 +316,10 @@ async function benchSystem(
             twoAtEnd: false,
             announcements: 0,
             windowMs: 0,
+            clientGapMs: NaN,
+            clientDuplicates: 0,
+            clientEntry: null,
+            clientOnOwner: false,
             error: err instanceof Error ? err.message : String(err),
           }),
         );
@@ -243,7 +329,10 @@ async function benchSystem(
         process.stderr.write(
           `${system.id} ${scenario} #${i}: gap ${result.gapMs.toFixed(1)} ms, takeover ${take} ms, ` +
             `two ${result.twoAnswersMs.toFixed(0)} ms${result.twoAtEnd ? ' (still at end)' : ''}, ` +
-            `${result.announcements} GARP${result.error ? `, ERROR ${result.error}` : ''}\n`,
+            `${result.announcements} GARP; client gap ${result.clientGapMs.toFixed(1)} ms, entry on ` +
+            `${result.clientEntry ?? 'none'}${result.clientOnOwner ? ' (the owner)' : ''}` +
+            `${result.clientDuplicates ? `, ${result.clientDuplicates} dup` : ''}` +
+            `${result.error ? `, ERROR ${result.error}` : ''}\n`,
         );
       }
     }
@@ -255,6 +344,7 @@ async function benchSystem(
       maxMs: Math.round(Math.max(...gaps) * 100) / 100,
     };
   } finally {
+    await client?.stop().catch(() => undefined);
     await observation.stop();
     await driver.stop().catch(() => undefined);
     await lab.down();
@@ -264,7 +354,11 @@ async function benchSystem(
 
 const fmt = (n: number) => (Number.isNaN(n) ? '-' : n >= 100 ? n.toFixed(0) : n.toFixed(1));
 
-function table(summaries: Summary[]): string {
+/**
+ * One row per system and scenario, the scenarios a system does not have included ("n/a": no
+ * etcd to freeze, no restart or switchover of its own), so the table covers every pair.
+ */
+function table(summaries: Summary[], systems: readonly SystemDef[]): string {
   const header = [
     'system',
     'scenario',
@@ -277,8 +371,24 @@ function table(summaries: Summary[]): string {
     'two-answer med',
     'two-answer max',
     'GARPs med',
+    'client gap med',
+    'client gap max',
+    'client entry on owner',
   ];
-  const rows = summaries.map((s) => [
+  const scenarios = SCENARIOS.filter((s) => !SCENARIO_FILTER || SCENARIO_FILTER.includes(s));
+  const rows: string[][] = [];
+  for (const system of systems) {
+    for (const scenario of scenarios) {
+      const s = summaries.find((x) => x.system === system.id && x.scenario === scenario);
+      if (s) rows.push(row(s));
+      else rows.push([system.id, scenario, 'n/a', ...header.slice(3).map(() => '')]);
+    }
+  }
+  return markdown(header, rows);
+}
+
+function row(s: Summary): string[] {
+  return [
     s.system,
     s.scenario,
     `${s.runs - s.failed}/${s.runs}`,
@@ -290,8 +400,10 @@ function table(summaries: Summary[]): string {
     fmt(s.twoAnswersMs.median),
     `${fmt(s.twoAnswersMs.max)}${s.twoAtEnd > 0 ? ` (${s.twoAtEnd} persist)` : ''}`,
     fmt(s.announcements.median),
-  ]);
-  return markdown(header, rows);
+    fmt(s.clientGapMs.median),
+    `${fmt(s.clientGapMs.max)}${s.clientDuplicates > 0 ? ` (${s.clientDuplicates} dup)` : ''}`,
+    `${s.clientOnOwner}/${s.runs - s.failed}`,
+  ];
 }
 
 function markdown(header: string[], rows: string[][]): string {
@@ -365,7 +477,14 @@ const output = {
     load1Max: loadSamples.length ? Math.max(...loadSamples) : null,
     kernel: readFileSync('/proc/version', 'utf8').trim(),
   },
-  params: { runs: RUNS, probeIntervalMs: INTERVAL_MS, tailMs: TAIL_MS, vip: VIP },
+  params: {
+    runs: RUNS,
+    probeIntervalMs: INTERVAL_MS,
+    clientIntervalMs: CLIENT_INTERVAL_MS,
+    tailMs: TAIL_MS,
+    vip: VIP,
+    etcdDataRoot: ETCD_DATA,
+  },
   /** Achieved probe round spacing per system (the observer's own timestamps). */
   probes,
   scenarios: SCENARIO_TEXT,
@@ -384,9 +503,10 @@ const achieved = spacing.length
     `p99 ${Math.max(...spacing.map((p) => p.p99Ms)).toFixed(1)} ms, max ${Math.max(...spacing.map((p) => p.maxMs)).toFixed(0)} ms`
   : '';
 console.log(
-  `\nFailover, ${RUNS} runs per scenario, ARP probe every ${INTERVAL_MS} ms (${achieved}); times in ms\n`,
+  `\nFailover, ${RUNS} runs per scenario, ARP probe every ${INTERVAL_MS} ms (${achieved}), client ping ` +
+    `every ${CLIENT_INTERVAL_MS} ms, etcd data on disk (${ETCD_DATA}); times in ms\n`,
 );
-console.log(table(summaries));
+console.log(table(summaries, selected));
 console.log('\nLinK / keepalived (medians)\n');
 console.log(ratios(summaries));
 console.log(

@@ -7,9 +7,22 @@ import type { VipView } from '../../actors/types.ts';
  * in a lab, inject each fault on the current owner, and restore the lab afterwards.
  */
 
-export type Scenario = 'crash' | 'kill9' | 'graceful' | 'restart' | 'switchover';
+/** How long the frozen scenarios last (issue 14's figures: a VM pause, a long GC, a stalled etcd disk). */
+export const FROZEN_STANDBYS_MS = 4000;
+export const FROZEN_ETCD_MS = 3000;
 
-export const SCENARIOS: readonly Scenario[] = ['crash', 'kill9', 'graceful', 'restart', 'switchover'];
+export type Scenario =
+  'crash' | 'kill9' | 'graceful' | 'restart' | 'switchover' | 'standbys-frozen' | 'etcd-frozen';
+
+export const SCENARIOS: readonly Scenario[] = [
+  'crash',
+  'kill9',
+  'graceful',
+  'restart',
+  'switchover',
+  'standbys-frozen',
+  'etcd-frozen',
+];
 
 export const SCENARIO_TEXT: Record<Scenario, string> = {
   crash: 'owner host crash (switch port cut)',
@@ -17,7 +30,17 @@ export const SCENARIO_TEXT: Record<Scenario, string> = {
   graceful: 'owner graceful stop (SIGTERM)',
   restart: 'owner agent restart (SIGUSR2 + start)',
   switchover: 'manual switchover (POST /ips/:id/failover)',
+  'standbys-frozen': `both standbys' daemons frozen ${FROZEN_STANDBYS_MS / 1000} s (SIGSTOP), then resumed; owner untouched`,
+  'etcd-frozen': `etcd frozen ${FROZEN_ETCD_MS / 1000} s (SIGSTOP), then resumed`,
 };
+
+/** Scenarios in which the owner is meant to stay the owner: no takeover to wait for. */
+export const NO_TAKEOVER: readonly Scenario[] = ['restart', 'standbys-frozen', 'etcd-frozen'];
+
+/** Waits `ms` of wall time: how long a freeze lasts. */
+function freezeFor(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 export const VIP = DEFAULT_VIP;
 
@@ -87,6 +110,18 @@ class LinkDriver implements SystemDriver {
         await this.lab.signalAgent(owner, 'SIGUSR2');
         await this.lab.startAgent(owner);
         return;
+      case 'standbys-frozen': {
+        const standbys = this.lab.hosts.filter((h) => h.name !== owner).map((h) => h.name);
+        for (const name of standbys) await this.lab.signalAgent(name, 'SIGSTOP');
+        await freezeFor(FROZEN_STANDBYS_MS);
+        for (const name of standbys) await this.lab.signalAgent(name, 'SIGCONT', false);
+        return;
+      }
+      case 'etcd-frozen':
+        this.lab.signalEtcd('SIGSTOP');
+        await freezeFor(FROZEN_ETCD_MS);
+        this.lab.signalEtcd('SIGCONT');
+        return;
       case 'switchover': {
         const list = await this.lab.api<{ ips: VipView[] }>(owner, 'GET', '/ips');
         const id = list.body.ips[0]?.id;
@@ -101,6 +136,11 @@ class LinkDriver implements SystemDriver {
 
   async restore(scenario: Scenario, owner: string): Promise<void> {
     if (scenario === 'crash') await this.lab.restoreLink(owner);
+    // A fault that threw half-way must not leave anything frozen.
+    if (scenario === 'etcd-frozen') this.lab.signalEtcd('SIGCONT');
+    if (scenario === 'standbys-frozen') {
+      for (const host of this.lab.hosts) await this.lab.signalAgent(host.name, 'SIGCONT', false);
+    }
     if ((scenario === 'kill9' || scenario === 'graceful') && !this.lab.agentRunning(owner)) {
       await this.lab.startAgent(owner);
     }
@@ -142,6 +182,13 @@ class VrrpDriver implements SystemDriver {
         return this.daemons.signal(owner, 'SIGKILL');
       case 'graceful':
         return this.daemons.signal(owner, 'SIGTERM');
+      case 'standbys-frozen': {
+        const standbys = this.lab.hosts.filter((h) => h.name !== owner).map((h) => h.name);
+        for (const name of standbys) await this.daemons.freeze(name, true);
+        await freezeFor(FROZEN_STANDBYS_MS);
+        for (const name of standbys) await this.daemons.freeze(name, false);
+        return;
+      }
       default:
         throw new Error(`${this.daemons.label}: no ${scenario} scenario`);
     }
@@ -149,6 +196,9 @@ class VrrpDriver implements SystemDriver {
 
   async restore(scenario: Scenario, owner: string): Promise<void> {
     if (scenario === 'crash') await this.lab.restoreLink(owner);
+    if (scenario === 'standbys-frozen') {
+      for (const host of this.lab.hosts) await this.daemons.freeze(host.name, false);
+    }
     if (scenario === 'kill9' || scenario === 'graceful') {
       // A killed daemon leaves its VIP bound (it answers forever); the operator removes it.
       await this.daemons.cleanAddress(owner);
@@ -160,6 +210,9 @@ class VrrpDriver implements SystemDriver {
     return this.daemons.stopAll();
   }
 }
+
+/** keepalived and ucarp: no restart or switchover of their own, and no etcd to freeze. */
+const VRRP_SCENARIOS: readonly Scenario[] = ['crash', 'kill9', 'graceful', 'standbys-frozen'];
 
 export const SYSTEMS: readonly SystemDef[] = [
   {
@@ -189,28 +242,28 @@ export const SYSTEMS: readonly SystemDef[] = [
     id: 'keepalived',
     label: 'keepalived defaults (VRRPv2, advert 1 s)',
     lab: {},
-    scenarios: ['crash', 'kill9', 'graceful'],
+    scenarios: VRRP_SCENARIOS,
     driver: (lab) => new VrrpDriver(lab, 'keepalived', false),
   },
   {
     id: 'keepalived-tuned',
     label: 'keepalived tuned (VRRPv3, advert 0.1 s)',
     lab: {},
-    scenarios: ['crash', 'kill9', 'graceful'],
+    scenarios: VRRP_SCENARIOS,
     driver: (lab) => new VrrpDriver(lab, 'keepalived', true),
   },
   {
     id: 'ucarp',
     label: 'ucarp defaults (advbase 1 s, deadratio 3)',
     lab: {},
-    scenarios: ['crash', 'kill9', 'graceful'],
+    scenarios: VRRP_SCENARIOS,
     driver: (lab) => new VrrpDriver(lab, 'ucarp', false),
   },
   {
     id: 'ucarp-tuned',
     label: 'ucarp tuned (advbase 1 s, deadratio 2)',
     lab: {},
-    scenarios: ['crash', 'kill9', 'graceful'],
+    scenarios: VRRP_SCENARIOS,
     driver: (lab) => new VrrpDriver(lab, 'ucarp', true),
   },
 ];
