@@ -19,8 +19,13 @@ const CONCURRENCY = 200;
 const STREAMS = 100;
 /** VIPs the standby alone carries besides the watched one. */
 const EXTRA_VIPS = 250;
-/** Twenty 5 ms intervals: scheduling noise on a loaded 2-core machine, never a failover. */
-const CLIENT_GAP_MS = 100;
+/**
+ * The flood runs on the same 2 cores as the client's ping: its sends were delayed up to 196 ms
+ * in a CI run with no seizure at all (no fault, no announcement, the entry on the owner). A
+ * seizure costs the client seconds (its entry goes stale on the wrong MAC), so this bound still
+ * tells the two apart; the issue's 100 ms holds on a quiet machine (31 ms measured).
+ */
+const CLIENT_GAP_MS = 500;
 
 describe('API flood of a standby (http/load.ts, the fence asks etcd)', { timeout: 180_000 }, () => {
   let lab: Lab;
