@@ -22,7 +22,7 @@ import type { Journal } from './journal.ts';
 import type { NoteCode } from './notes.ts';
 import { checksIntervalMs, errorText, type VipRuntime } from './vip-runtime.ts';
 import type { VipCacheWriter } from './vip-cache-writer.ts';
-import type { AgentHealth, JournalEntry, NewVip, VipView } from './types.ts';
+import type { JournalEntry, NewVip, VipView } from './types.ts';
 
 const DEFAULT_HEALTHCHECK_INTERVAL_S = 0;
 
@@ -105,25 +105,6 @@ export class VipService {
   journal(id: string): JournalEntry[] {
     this.mustRuntime(id);
     return this.deps.journal.entries(id);
-  }
-
-  health(): AgentHealth {
-    const status = this.deps.session.status();
-    const reasons: string[] = [];
-    if (this.deps.stopping()) reasons.push('agent is stopping');
-    if (status.configError !== undefined)
-      reasons.push(`etcd configuration error (${status.configError.code}): ${status.configError.message}`);
-    else if (status.state !== 'alive')
-      reasons.push(`etcd session ${status.state}${status.lastError ? `: ${status.lastError}` : ''}`);
-    const failing = this.list().filter((vip) => vip.status === 'FAILING');
-    if (failing.length > 0) reasons.push(`health checks failing for ${failing.map((v) => v.ip).join(', ')}`);
-    return {
-      ok: reasons.length === 0,
-      reasons,
-      etcd: status.state,
-      leaseRemainingMs: status.leaseRemainingMs,
-      ...(status.configError !== undefined ? { configError: status.configError } : {}),
-    };
   }
 
   /** O(1): reads the one child actor (list() over n VIPs must stay linear). */
