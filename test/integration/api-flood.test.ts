@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { VipView } from '../../actors/types.ts';
 import { httpCall } from '../../lab/api.ts';
 import { Lab } from '../../lab/lab.ts';
+import { clientWindow } from '../chaos/support.ts';
 import { until } from '../support/until.ts';
 
 /**
@@ -20,12 +21,11 @@ const STREAMS = 100;
 /** VIPs the standby alone carries besides the watched one. */
 const EXTRA_VIPS = 250;
 /**
- * The flood runs on the same 2 cores as the client's ping: its sends were delayed up to 196 ms
- * in a CI run with no seizure at all (no fault, no announcement, the entry on the owner). A
- * seizure costs the client seconds (its entry goes stale on the wrong MAC), so this bound still
- * tells the two apart; the issue's 100 ms holds on a quiet machine (31 ms measured).
+ * The client's outage bound (issue 14: ≤ 100 ms): echoes left unanswered, not ping's own silence.
+ * The flood shares the 2 cores with ping, whose sends were delayed to a 196 ms gap in a CI run
+ * with no echo lost, no fault and no announcement; `clientWindow` tells the two apart.
  */
-const CLIENT_GAP_MS = 500;
+const CLIENT_OUTAGE_MS = 100;
 
 describe('API flood of a standby (http/load.ts, the fence asks etcd)', { timeout: 180_000 }, () => {
   let lab: Lab;
@@ -113,6 +113,7 @@ describe('API flood of a standby (http/load.ts, the fence asks etcd)', { timeout
       },
       10_000,
     );
+    const view = clientWindow(client, from);
     const report = await client.stop(from);
 
     const journal = await lab.api<{ events: { kind: string; event?: string; code?: string }[] }>(
@@ -123,14 +124,17 @@ describe('API flood of a standby (http/load.ts, the fence asks etcd)', { timeout
     const faults = journal.body.events.filter((e) => e.kind === 'event' && e.event === 'fault');
     const announced = journal.body.events.filter((e) => e.code === 'ANNOUNCE_SENT');
     console.log(
-      `# flood: ${REQUESTS} requests in ${floodMs} ms (${[...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')}); client longest gap ${report.longestGap.ms.toFixed(0)} ms, ${report.duplicates} duplicates, neighbour ${report.neighbour?.mac}`,
+      `# flood: ${REQUESTS} requests in ${floodMs} ms (${[...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')}); client longest gap ${view.gapMs.toFixed(0)} ms, outage ${view.outageMs.toFixed(0)} ms, ${report.duplicates} duplicates, neighbour ${report.neighbour?.mac}`,
     );
     assert.equal((statuses.get('200') ?? 0) > 0, true, 'the API still answers');
     assert.deepEqual(faults, [], 'the standby never faulted');
     assert.deepEqual(announced, [], 'the standby never announced the VIP');
     assert.deepEqual(await lab.holders(VIP), [owner], 'the owner kept it');
     assert.equal(report.duplicates, 0, 'never two answering');
-    assert.ok(report.longestGap.ms <= CLIENT_GAP_MS, `client gap ${report.longestGap.ms} ms`);
+    assert.ok(
+      view.outageMs <= CLIENT_OUTAGE_MS,
+      `client outage ${view.outageMs} ms (${view.lost} echoes lost)`,
+    );
     assert.equal(report.neighbour?.mac, lab.host(owner).mac, "the client's entry is the owner's");
   });
 });
