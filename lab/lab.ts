@@ -20,6 +20,7 @@ import {
 } from './netns.ts';
 import type { Announcement, ProbeRound } from './samples.ts';
 import { Client } from './client.ts';
+import { ECHO_SERVER, TCP_CLIENT, TcpClient } from './tcp-client.ts';
 import { AGENT_BUNDLE, buildAgentBundle } from './bundle.ts';
 import { withoutNotifyVariables } from '../adapters/systemd/protocol.ts';
 
@@ -172,8 +173,13 @@ export function ownMountNamespace(setup: string): string[] {
   ];
 }
 
+/** The port of the lab's TCP echo servers. */
+const DEFAULT_TCP_PORT = 7007;
+
 export class Lab {
   private clientCreating: Promise<string> | undefined;
+  /** Echo servers and TCP clients this process started (killed at down()). */
+  private readonly tcpProcesses = new Set<ChildProcess>();
   private constructor(private state: LabState) {}
 
   get name(): string {
@@ -533,6 +539,34 @@ export class Lab {
     return new Client(child, ns, vip, intervalMs);
   }
 
+  /**
+   * An echo server on `port` in every host's namespace (all addresses, so on the VIP wherever it
+   * is bound), for `tcpClient`. Idempotent per port.
+   */
+  tcpEchoServers(port = DEFAULT_TCP_PORT): void {
+    for (const host of this.state.hosts) {
+      const child = spawnIn(host.ns, process.execPath, ['-e', ECHO_SERVER, String(port)]);
+      this.tcpProcesses.add(child);
+    }
+  }
+
+  /**
+   * A TCP client of the VIP (lab/tcp-client.ts) in the client namespace: one connection sending
+   * a small request every `intervalMs`, connecting again when it is reset. Needs tcpEchoServers.
+   */
+  async tcpClient(cidr: string, port = DEFAULT_TCP_PORT, intervalMs = 5): Promise<TcpClient> {
+    const ns = await this.clientNamespace();
+    const child = spawnIn(ns, process.execPath, [
+      '-e',
+      TCP_CLIENT,
+      cidr.split('/')[0]!,
+      String(port),
+      String(intervalMs),
+    ]);
+    this.tcpProcesses.add(child);
+    return new TcpClient(child);
+  }
+
   /** One namespace however many clients start at once. */
   private clientNamespace(): Promise<string> {
     if (this.state.client) return Promise.resolve(this.state.client.ns);
@@ -560,6 +594,8 @@ export class Lab {
 
   /** Kills agents and etcd, deletes every namespace and the lab's folder (LINK_LAB_KEEP=1 keeps its logs). Idempotent. */
   async down(): Promise<void> {
+    for (const child of this.tcpProcesses) child.kill('SIGKILL');
+    this.tcpProcesses.clear();
     for (const pid of [...this.state.hosts.map((h) => h.pid), ...this.state.etcd.map((e) => e.pid)]) {
       if (alive(pid)) process.kill(pid!, 'SIGKILL');
     }
