@@ -6,6 +6,9 @@ import { NOTE_CODES, NOTE_LEVELS } from './notes.ts';
 import type { JournalEntry } from './types.ts';
 import { STORAGE_RETRY_MS, WriteStatus, writeFailure } from './write-status.ts';
 
+/** A journaled event's source: the machine's, or `unknown` for an event sent without one. */
+const JOURNAL_SOURCES = [...EVENT_SOURCES, 'unknown'] as const;
+
 /**
  * Every event each IP actor receives, every transition it takes, and notes of what the actor
  * layer did. Bounded in memory per VIP; each entry also goes to a store (a JSON-lines file per
@@ -234,7 +237,7 @@ export function journalEntryProblem(value: unknown): string | undefined {
       return undefined;
     case 'event':
       if (!isOneOf(IP_EVENT_TYPES, v.event)) return 'event';
-      if (!isOneOf([...EVENT_SOURCES, 'unknown'], v.source)) return 'source';
+      if (!isOneOf(JOURNAL_SOURCES, v.source)) return 'source';
       if (v.reason !== undefined && typeof v.reason !== 'string') return 'reason';
       if (!isOneOf(IP_STATES, v.from)) return 'from';
       if (!isOneOf(IP_STATES, v.to)) return 'to';

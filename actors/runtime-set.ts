@@ -28,6 +28,7 @@ export class RuntimeSet {
 
   constructor(private readonly deps: RuntimeSetDeps) {}
 
+  /** Its address is already reserved with the supervisor (VipService.addNow, spawnAll). */
   spawn(vip: StoredVip): void {
     if (this.runtimes.has(vip.id)) return;
     const taken = this.deps.vipIdOf(vip.ip);
@@ -39,8 +40,6 @@ export class RuntimeSet {
       });
       return;
     }
-    // Reserved at once: the supervisor gets the VIP itself with the turn's batch.
-    this.deps.supervisor().send({ type: 'vip.reserve', vips: [{ vipId: vip.id, ip: vip.ip }] });
     const runtime = createRuntime(this.deps.runtimeDeps, vip);
     this.runtimes.set(vip.id, runtime);
     this.spawns.push(runtime);
