@@ -1,4 +1,5 @@
 import { Observable, ReplaySubject, Subject, filter, firstValueFrom, of, timeout } from 'rxjs';
+import type { ICompare } from 'etcd3';
 import { sortCandidates, type HandoverCandidate, type V2LeaseState } from './candidates.ts';
 import { leaseIdOf } from './host-config.ts';
 import {
@@ -534,25 +535,29 @@ export class VipElection implements Election {
   async tryLock(): Promise<boolean> {
     this.requireOpen();
     if (!this.competing()) return false;
+    await this.putOwnLockIf('lock', { target: 'Create', result: 'Equal', create_revision: 0 });
+    return this.isMine(this.holder);
+  }
+
+  /**
+   * One transaction: the lock for this host under its lease if `compare` holds on the lock key,
+   * else a read of it; either result is applied as an observation. Resolves with the holder after it.
+   */
+  private async putOwnLockIf(what: string, compare: Omit<ICompare, 'key'>): Promise<LockHolder | null> {
     const lease = this.ctx.actingLease();
-    if (lease === null) throw new EtcdFencedError(`lock ${this.cidr}: the session holds no live lease`);
+    if (lease === null) throw new EtcdFencedError(`${what} ${this.cidr}: the session holds no live lease`);
     const res = await this.ctx.rpc.txn({
-      compare: [{ key: this.lockKey, target: 'Create', result: 'Equal', create_revision: 0 }],
+      compare: [{ key: this.lockKey, ...compare }],
       success: [{ request_put: { key: this.lockKey, value: Buffer.from(this.hostname), lease } }],
       failure: [{ request_range: { key: this.lockKey } }],
     });
     const revision = BigInt(res.header.revision);
-    if (res.succeeded) {
-      this.ownWrite = revision;
-      this.observe({
-        cidr: this.cidr,
-        revision,
-        holder: { hostname: this.hostname, lease, modRevision: revision },
-      });
-    } else {
-      this.observe({ cidr: this.cidr, revision, holder: holderOf(res.responses[0]?.response_range.kvs[0]) });
-    }
-    return this.isMine(this.holder);
+    if (res.succeeded) this.ownWrite = revision;
+    const holder = res.succeeded
+      ? { hostname: this.hostname, lease, modRevision: revision }
+      : holderOf(res.responses[0]?.response_range.kvs[0]);
+    this.observe({ cidr: this.cidr, revision, holder });
+    return holder;
   }
 
   async release(): Promise<void> {
@@ -799,48 +804,22 @@ export class VipElection implements Election {
 
   /** The offer was not taken in time: the lock back to us, if it is still the offer. */
   private async takeBack(offerRevision: bigint): Promise<string | null> {
-    const lease = this.ctx.actingLease();
-    if (lease === null)
-      throw new EtcdFencedError(`failover of ${this.cidr}: the session holds no live lease`);
-    const res = await this.ctx.rpc.txn({
-      compare: [
-        { key: this.lockKey, target: 'Mod', result: 'Equal', mod_revision: offerRevision.toString() },
-      ],
-      success: [{ request_put: { key: this.lockKey, value: Buffer.from(this.hostname), lease } }],
-      failure: [{ request_range: { key: this.lockKey } }],
+    const now = await this.putOwnLockIf('failover of', {
+      target: 'Mod',
+      result: 'Equal',
+      mod_revision: offerRevision.toString(),
     });
-    const revision = BigInt(res.header.revision);
-    if (res.succeeded) {
-      this.ownWrite = revision;
-      this.observe({
-        cidr: this.cidr,
-        revision,
-        holder: { hostname: this.hostname, lease, modRevision: revision },
-      });
-      return null;
-    }
-    const now = holderOf(res.responses[0]?.response_range.kvs[0]);
-    this.observe({ cidr: this.cidr, revision, holder: now });
     if (now === null) return this.retake();
     return now.hostname === this.hostname ? null : now.hostname;
   }
 
   /** The offered lock went (refused, or its lease ended): take it again; another host may win it. */
   private async retake(): Promise<string | null> {
-    const lease = this.ctx.actingLease();
-    if (lease === null)
-      throw new EtcdFencedError(`failover of ${this.cidr}: the session holds no live lease`);
-    const res = await this.ctx.rpc.txn({
-      compare: [{ key: this.lockKey, target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key: this.lockKey, value: Buffer.from(this.hostname), lease } }],
-      failure: [{ request_range: { key: this.lockKey } }],
+    const now = await this.putOwnLockIf('failover of', {
+      target: 'Create',
+      result: 'Equal',
+      create_revision: 0,
     });
-    const revision = BigInt(res.header.revision);
-    if (res.succeeded) this.ownWrite = revision;
-    const now = res.succeeded
-      ? { hostname: this.hostname, lease, modRevision: revision }
-      : holderOf(res.responses[0]?.response_range.kvs[0]);
-    this.observe({ cidr: this.cidr, revision, holder: now });
     return now === null || now.hostname === this.hostname ? null : now.hostname;
   }
 
