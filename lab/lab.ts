@@ -522,7 +522,7 @@ export class Lab {
       cidr.split('/')[0]!,
       String(intervalMs),
     ]);
-    return new Observation(child);
+    return new Observation(child, intervalMs);
   }
 
   /**
@@ -615,7 +615,11 @@ export class Observation {
   private readonly exited: Promise<void>;
   private readonly waiters = new Set<() => void>();
 
-  constructor(private readonly child: ChildProcess) {
+  constructor(
+    private readonly child: ChildProcess,
+    /** Probe interval (ms). */
+    readonly intervalMs: number,
+  ) {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       const sample = JSON.parse(line) as
@@ -653,6 +657,23 @@ export class Observation {
   /** The observer's clock now (the last round's time). */
   get now(): number {
     return this.rounds.at(-1)?.t ?? 0;
+  }
+
+  /**
+   * The MAC that answered alone in every round of the last `ms` (observer time), else null; at
+   * least a third of the rounds the interval promises must be there (a stalled observer proves nothing).
+   */
+  steadyMac(ms: number): string | null {
+    const end = this.now;
+    let count = 0;
+    let mac: string | undefined;
+    for (let i = this.rounds.length - 1; i >= 0 && this.rounds[i]!.t >= end - ms; i--) {
+      const round = this.rounds[i]!;
+      if (round.macs.length !== 1 || (mac !== undefined && round.macs[0] !== mac)) return null;
+      mac = round.macs[0];
+      count++;
+    }
+    return count >= ms / this.intervalMs / 3 && mac !== undefined ? mac : null;
   }
 
   async stop(): Promise<void> {

@@ -94,25 +94,12 @@ async function until<T>(what: string, probe: () => Promise<T | null | undefined 
   }
 }
 
-function steadyMac(observation: Observation, ms: number): string | null {
-  const end = observation.now;
-  let mac: string | undefined;
-  let count = 0;
-  for (let i = observation.rounds.length - 1; i >= 0 && observation.rounds[i]!.t >= end - ms; i--) {
-    const round = observation.rounds[i]!;
-    if (round.macs.length !== 1 || (mac !== undefined && round.macs[0] !== mac)) return null;
-    mac = round.macs[0];
-    count++;
-  }
-  return count >= ms / PROBE_MS / 3 && mac !== undefined ? mac : null;
-}
-
 /** One host binds, answers alone, is ACTIVATED, and the client's entry names it; its name. */
 async function settle(lab: Lab, observation: Observation, client: Client): Promise<string> {
   return until(
     'one owner, answering alone, on the client',
     async () => {
-      const mac = steadyMac(observation, SETTLE_MS);
+      const mac = observation.steadyMac(SETTLE_MS);
       if (!mac) return null;
       const holders = await lab.holders(DEFAULT_VIP);
       if (holders.length !== 1 || lab.host(holders[0]!).mac !== mac) return null;

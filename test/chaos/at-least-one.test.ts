@@ -16,7 +16,6 @@ import {
   keptAliveSince,
   log,
   settle,
-  steadyMac,
   until,
   windowReport,
   repairAndCheck,
@@ -71,7 +70,7 @@ describe('chaos, at-least-one', { timeout: 240_000 }, () => {
     return until(
       'another host to answer alone',
       () => {
-        const mac = steadyMac(observation, 200);
+        const mac = observation.steadyMac(200);
         return mac !== null && mac !== ownerMac ? mac : null;
       },
       TTL_MS + MARGIN_MS + 1000,

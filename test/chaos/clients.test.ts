@@ -15,7 +15,6 @@ import {
   repairAndCheck,
   settle,
   startChaosLab,
-  steadyMac,
   until,
   windowReport,
 } from './support.ts';
@@ -137,7 +136,7 @@ describe('chaos, what a client sees', { timeout: 180_000 }, () => {
     const successorMac = await until(
       'another host to answer alone',
       () => {
-        const mac = steadyMac(observation, 200);
+        const mac = observation.steadyMac(200);
         return mac !== null && mac !== ownerMac ? mac : null;
       },
       TTL_MS + MARGIN_MS,
@@ -175,7 +174,7 @@ describe('chaos, what a client sees', { timeout: 180_000 }, () => {
       const successorMac = await until(
         'another host to answer alone',
         () => {
-          const mac = steadyMac(observation, 200);
+          const mac = observation.steadyMac(200);
           return mac !== null && mac !== ownerMac ? mac : null;
         },
         TTL_MS + MARGIN_MS + 1000,

@@ -210,22 +210,6 @@ export function assertGaps(
     );
 }
 
-/** The MAC that answered alone in every round of the last `ms` (observer time), else null. */
-export function steadyMac(observation: Observation, ms: number): string | null {
-  const end = observation.now;
-  const rounds = observation.rounds;
-  let count = 0;
-  let mac: string | undefined;
-  for (let i = rounds.length - 1; i >= 0 && rounds[i]!.t >= end - ms; i--) {
-    const round = rounds[i]!;
-    if (round.macs.length !== 1) return null;
-    if (mac !== undefined && round.macs[0] !== mac) return null;
-    mac = round.macs[0];
-    count++;
-  }
-  return count >= ms / PROBE_MS / 3 && mac !== undefined ? mac : null;
-}
-
 export async function statuses(lab: Lab, vipId?: string): Promise<(string | undefined)[]> {
   return Promise.all(
     lab.hosts.map(async (h) => {
@@ -247,7 +231,7 @@ export async function settle(lab: Lab, observation: Observation, timeoutMs = TTL
   return until(
     'one owner, seen alone by the observer',
     async () => {
-      const mac = steadyMac(observation, 300);
+      const mac = observation.steadyMac(300);
       const holders = await lab.holders(VIP);
       const s = await statuses(lab);
       const last = observation.rounds.at(-1)?.macs ?? [];
