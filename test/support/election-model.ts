@@ -6,8 +6,8 @@ import type { EtcdSessionOptions } from '../../adapters/etcd/options.ts';
 import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
 import { createHealthMonitor } from '../../adapters/health/monitor.ts';
 import type { ProbeResult } from '../../adapters/health/types.ts';
-import type { NetAdapter } from '../../adapters/net/types.ts';
 import type { IpState } from '../../machines/ip.ts';
+import { memoryNet } from './memory-net.ts';
 
 /**
  * The model of adapters/etcd/README.md "Level, not edge": sequences of faults (etcd down and up,
@@ -93,23 +93,6 @@ const silent = {
   error: () => undefined,
 };
 
-/** The interface as a set of bound addresses. */
-function memoryNet(bound: Set<string>): NetAdapter {
-  return {
-    interfaceName: 'test0',
-    bind: (cidr) => (bound.add(cidr), Promise.resolve()),
-    refresh: () => Promise.resolve(),
-    refreshMany: () => Promise.resolve(new Map()),
-    unbind: (cidr) => (bound.delete(cidr), Promise.resolve()),
-    isBound: (cidr) => Promise.resolve(bound.has(cidr)),
-    announce: () => Promise.resolve(),
-    probeConflict: () => Promise.resolve(null),
-    addresses: () => Promise.resolve([]),
-    hardwareAddress: () => Promise.resolve('02:00:00:00:00:01'),
-    close: () => Promise.resolve(),
-  };
-}
-
 /** One agent of the model carrying MODEL_VIP with a check that passes while `healthy`. */
 export async function startModelAgent(
   hostname: string,
@@ -127,13 +110,13 @@ export async function startModelAgent(
     },
     deps,
   );
-  const bound = new Set<string>();
+  const { net, bound } = memoryNet();
   const model: { healthy: boolean } = { healthy: true };
   const agent = createAgent({
     hostname,
     faultPolicy: 'at-least-one',
     session,
-    net: memoryNet(bound),
+    net,
     monitorHealth: createHealthMonitor({
       probe: () =>
         Promise.resolve<ProbeResult>(

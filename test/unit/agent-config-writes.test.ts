@@ -11,9 +11,9 @@ import type { EtcdRpc } from '../../adapters/etcd/rpc.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
 import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
 import { createHealthMonitor } from '../../adapters/health/monitor.ts';
-import type { NetAdapter } from '../../adapters/net/types.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
 import { until } from '../support/until.ts';
+import { memoryNet } from '../support/memory-net.ts';
 
 /**
  * Issue 18 part 3 at the agent, on the in-memory etcd: a change whose configuration write etcd
@@ -30,24 +30,6 @@ const silent = {
   warn: () => undefined,
   error: () => undefined,
 };
-
-function memoryNet(): { net: NetAdapter; bound: Set<string> } {
-  const bound = new Set<string>();
-  const net: NetAdapter = {
-    interfaceName: 'test0',
-    bind: (cidr) => (bound.add(cidr), Promise.resolve()),
-    refresh: () => Promise.resolve(),
-    refreshMany: () => Promise.resolve(new Map()),
-    unbind: (cidr) => (bound.delete(cidr), Promise.resolve()),
-    isBound: (cidr) => Promise.resolve(bound.has(cidr)),
-    announce: () => Promise.resolve(),
-    probeConflict: () => Promise.resolve(null),
-    addresses: () => Promise.resolve([]),
-    hardwareAddress: () => Promise.resolve('02:00:00:00:00:01'),
-    close: () => Promise.resolve(),
-  };
-  return { net, bound };
-}
 
 /** The next transaction on a VIP record of the host is applied, and its answer lost. */
 function losingConfigWrites(rpc: EtcdRpc, hostname: string) {

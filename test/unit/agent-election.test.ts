@@ -6,9 +6,9 @@ import { Journal } from '../../actors/journal.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
 import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
 import { createHealthMonitor } from '../../adapters/health/monitor.ts';
-import type { NetAdapter } from '../../adapters/net/types.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
 import { until } from '../support/until.ts';
+import { memoryNet } from '../support/memory-net.ts';
 
 /**
  * The agent over the election rows of adapters/etcd/README.md: real sessions, elections, IP
@@ -23,25 +23,6 @@ const silent = {
   warn: () => undefined,
   error: () => undefined,
 };
-
-/** The interface as a set of bound addresses. */
-function memoryNet(): { net: NetAdapter; bound: Set<string> } {
-  const bound = new Set<string>();
-  const net: NetAdapter = {
-    interfaceName: 'test0',
-    bind: (cidr) => (bound.add(cidr), Promise.resolve()),
-    refresh: () => Promise.resolve(),
-    refreshMany: () => Promise.resolve(new Map()),
-    unbind: (cidr) => (bound.delete(cidr), Promise.resolve()),
-    isBound: (cidr) => Promise.resolve(bound.has(cidr)),
-    announce: () => Promise.resolve(),
-    probeConflict: () => Promise.resolve(null),
-    addresses: () => Promise.resolve([]),
-    hardwareAddress: () => Promise.resolve('02:00:00:00:00:01'),
-    close: () => Promise.resolve(),
-  };
-  return { net, bound };
-}
 
 const agents: Agent[] = [];
 

@@ -11,11 +11,11 @@ import { createEtcdSession } from '../../adapters/etcd/session.ts';
 import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
 import { createHealthMonitor } from '../../adapters/health/monitor.ts';
 import type { JournalStore } from '../../adapters/journal/file-store.ts';
-import type { NetAdapter } from '../../adapters/net/types.ts';
 import { StorageError } from '../../adapters/storage-error.ts';
 import { healthAnswer } from '../../http/health.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
 import { until } from '../support/until.ts';
+import { memoryNet } from '../support/memory-net.ts';
 
 /**
  * Issue 18 part 4, /healthz tells the truth: the rules of actors/health.ts one by one (pure),
@@ -162,25 +162,6 @@ describe('/healthz rules (actors/health.ts)', () => {
     assert.deepEqual(spec.components.schemas.HealthCodes.items.enum, Object.keys(HEALTH_CODES));
   });
 });
-
-/** The interface as a set of bound addresses. */
-function memoryNet(): { net: NetAdapter; bound: Set<string> } {
-  const bound = new Set<string>();
-  const net: NetAdapter = {
-    interfaceName: 'test0',
-    bind: (cidr) => (bound.add(cidr), Promise.resolve()),
-    refresh: () => Promise.resolve(),
-    refreshMany: () => Promise.resolve(new Map()),
-    unbind: (cidr) => (bound.delete(cidr), Promise.resolve()),
-    isBound: (cidr) => Promise.resolve(bound.has(cidr)),
-    announce: () => Promise.resolve(),
-    probeConflict: () => Promise.resolve(null),
-    addresses: () => Promise.resolve([]),
-    hardwareAddress: () => Promise.resolve('02:00:00:00:00:01'),
-    close: () => Promise.resolve(),
-  };
-  return { net, bound };
-}
 
 /** A read-only STATE_DIR: every write throws EROFS, as the file store does. */
 const readOnlyStore: JournalStore = {

@@ -5,8 +5,8 @@ import { Journal } from '../../actors/journal.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
 import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
 import { createHealthMonitor } from '../../adapters/health/monitor.ts';
-import type { NetAdapter } from '../../adapters/net/types.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
+import { memoryNet } from '../support/memory-net.ts';
 import { until } from '../support/until.ts';
 
 /**
@@ -36,24 +36,13 @@ describe('kernel lifetime after an etcd recovery', () => {
       { hostname: 'h1', hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silent },
       { rpc: etcd.client('h1') },
     );
-    const bound = new Set<string>();
     const lifetimes: number[] = [];
-    const net: NetAdapter = {
-      interfaceName: 'test0',
-      bind: (cidr) => (bound.add(cidr), Promise.resolve()),
-      refresh: () => Promise.resolve(),
+    const { net, bound } = memoryNet({
       refreshMany: (_cidrs, { lifetimeSec }) => (
         lifetimes.push(lifetimeSec ?? 0),
         Promise.resolve(new Map())
       ),
-      unbind: (cidr) => (bound.delete(cidr), Promise.resolve()),
-      isBound: (cidr) => Promise.resolve(bound.has(cidr)),
-      announce: () => Promise.resolve(),
-      probeConflict: () => Promise.resolve(null),
-      addresses: () => Promise.resolve([]),
-      hardwareAddress: () => Promise.resolve('02:00:00:00:00:01'),
-      close: () => Promise.resolve(),
-    };
+    });
     agent = createAgent({
       hostname: 'h1',
       faultPolicy: 'at-least-one',

@@ -6,8 +6,8 @@ import type { JournalEntry } from '../../actors/types.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
 import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
 import { createHealthMonitor } from '../../adapters/health/monitor.ts';
-import type { NetAdapter } from '../../adapters/net/types.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
+import { memoryNet } from '../support/memory-net.ts';
 import { until } from '../support/until.ts';
 
 /**
@@ -38,21 +38,10 @@ describe('the owner re-announces after an etcd fault (fake etcd)', () => {
       { hostname: 'h1', hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silent },
       { rpc: etcd.client('h1') },
     );
-    const bound = new Set<string>();
     const announced: number[] = [];
-    const net: NetAdapter = {
-      interfaceName: 'test0',
-      bind: (cidr) => (bound.add(cidr), Promise.resolve()),
-      refresh: () => Promise.resolve(),
-      refreshMany: () => Promise.resolve(new Map()),
-      unbind: (cidr) => (bound.delete(cidr), Promise.resolve()),
-      isBound: (cidr) => Promise.resolve(bound.has(cidr)),
+    const { net, bound } = memoryNet({
       announce: () => (announced.push(performance.now()), Promise.resolve()),
-      probeConflict: () => Promise.resolve(null),
-      addresses: () => Promise.resolve([]),
-      hardwareAddress: () => Promise.resolve('02:00:00:00:00:01'),
-      close: () => Promise.resolve(),
-    };
+    });
     const journal = new Journal();
     const agent = createAgent({
       hostname: 'h1',
