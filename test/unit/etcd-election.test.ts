@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { EtcdNotOwnerError } from '../../adapters/etcd/errors.ts';
-import type { Clock } from '../../adapters/etcd/fence.ts';
 import { makeKeys } from '../../adapters/etcd/keys.ts';
-import { createEtcdSession } from '../../adapters/etcd/session.ts';
-import type { EtcdSessionImpl } from '../../adapters/etcd/session.ts';
-import type { Election, ElectionEvent } from '../../adapters/etcd/types.ts';
+import type { Election } from '../../adapters/etcd/types.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
+import { elapse, fakeSessions, record as recordEvents, settle } from '../support/fake-sessions.ts';
 
 /**
  * adapters/etcd/README.md, "Election (one VIP)": one test per row of the table, through a real
@@ -21,52 +19,8 @@ const keys = makeKeys('/link');
 const LOCK = keys.lock(VIP);
 const LOCK2 = keys.lock(VIP2);
 
-/** A clock on node:test's fake timers (Date.now is faked with them). */
-const fakeClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle),
-};
-
-/** Lets every pending promise chain run (setImmediate is not faked); advances no time. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 50; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
-/** Advances fake time in small steps (0: runs the timers due now), settling in between. */
-async function elapse(ms: number, step = 100): Promise<void> {
-  let done = 0;
-  await settle();
-  do {
-    const now = Math.min(step, ms - done);
-    mock.timers.tick(now);
-    done += now;
-    await settle();
-  } while (done < ms);
-}
-
-const sessions: EtcdSessionImpl[] = [];
-
-async function session(etcd: FakeEtcd, hostname: string): Promise<EtcdSessionImpl> {
-  const s = await createEtcdSession(
-    { hostname, hosts: ['198.18.0.1:2379'], leaseTtlSeconds: TTL_MS / 1000 },
-    { rpc: etcd.client(hostname), clock: fakeClock },
-  );
-  sessions.push(s);
-  return s;
-}
-
-/** What an election emitted, as `type` or `type:owner`. */
-/** The election's events as `type`, `demoted:<owner>`; a re-asserted verdict ends in ` again`. */
-function record(election: Election): string[] {
-  const seen: string[] = [];
-  election.events$.subscribe((event: ElectionEvent) => {
-    const name =
-      event.type === 'demoted' && event.owner !== undefined ? `demoted:${event.owner}` : event.type;
-    seen.push('reassert' in event ? `${name} again` : name);
-  });
-  return seen;
-}
+const { sessions, session } = fakeSessions(TTL_MS);
+const record = (election: Election) => recordEvents(election, { marksReassert: true });
 
 /** The lock transactions (`createRevision == 0`) sent on `key` (by `client`, or any). */
 function lockTxns(etcd: FakeEtcd, key: string, client?: string) {

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { sortCandidates } from '../../adapters/etcd/candidates.ts';
-import type { Clock } from '../../adapters/etcd/fence.ts';
 import { makeKeys } from '../../adapters/etcd/keys.ts';
-import { createEtcdSession } from '../../adapters/etcd/session.ts';
-import type { EtcdSessionImpl } from '../../adapters/etcd/session.ts';
-import type { Election, ElectionEvent } from '../../adapters/etcd/types.ts';
+import type { Election } from '../../adapters/etcd/types.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
+import { elapse, fakeSessions, record as recordEvents, settle } from '../support/fake-sessions.ts';
 
 /**
  * Failover to a LinK v2 host (adapters/etcd/candidates.ts, election.ts offerToV2): a lease-less
@@ -21,45 +19,8 @@ const VIP = '198.18.0.10/32';
 const keys = makeKeys('/link');
 const LOCK = keys.lock(VIP);
 
-const fakeClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (handle) => clearTimeout(handle),
-};
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 50; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
-
-async function elapse(ms: number, step = 100): Promise<void> {
-  let done = 0;
-  await settle();
-  do {
-    const now = Math.min(step, ms - done);
-    mock.timers.tick(now);
-    done += now;
-    await settle();
-  } while (done < ms);
-}
-
-const sessions: EtcdSessionImpl[] = [];
-
-async function session(etcd: FakeEtcd, hostname: string): Promise<EtcdSessionImpl> {
-  const s = await createEtcdSession(
-    { hostname, hosts: ['198.18.0.1:2379'], leaseTtlSeconds: TTL_MS / 1000 },
-    { rpc: etcd.client(hostname), clock: fakeClock },
-  );
-  sessions.push(s);
-  return s;
-}
-
-function record(election: Election): string[] {
-  const seen: string[] = [];
-  election.events$.subscribe((event: ElectionEvent) => {
-    seen.push(event.type === 'demoted' && event.owner !== undefined ? `demoted:${event.owner}` : event.type);
-  });
-  return seen;
-}
+const { sessions, session } = fakeSessions(TTL_MS);
+const record = (election: Election) => recordEvents(election);
 
 /** A v2 host as LinK sees it: a lease-less membership key and, with `lease`, its host record. */
 function v2Host(etcd: FakeEtcd, lease: string | null): void {
