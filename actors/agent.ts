@@ -1,4 +1,4 @@
-import { Subject, type Observable, type Subscription } from 'rxjs';
+import { EMPTY, Subject, type Observable, type Subscription } from 'rxjs';
 import { createActor, type Actor } from 'xstate';
 import { addressesOf, supervisorWith, vipIdOfAddress, type AgentMachine } from '../machines/agent.ts';
 import type { IpState } from '../machines/ip.ts';
@@ -15,6 +15,7 @@ import { VipService } from './vip-service.ts';
 import { VipCacheWriter } from './vip-cache-writer.ts';
 import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
 import { agentHealth, bootingBoundMs, type HealthReport } from './health.ts';
+import { LinkTracker } from './link.ts';
 import type {
   AgentOptions,
   AgentService,
@@ -54,6 +55,8 @@ export class Agent implements AgentService {
   private readonly healthRounds = new Subject<HealthRoundReport>();
   /** When each VIP's actor (re)started in BOOTING (performance.now()), until it leaves it. */
   private readonly bootingSince = new Map<string, number>();
+  /** TRACK_INTERFACE=on: INTERFACE's link, one more health input of every VIP. */
+  private readonly link: LinkTracker | undefined;
 
   constructor(private readonly options: AgentOptions) {
     this.hostname = options.hostname;
@@ -77,8 +80,28 @@ export class Agent implements AgentService {
       ownVips: () => addressesOf(this.actor.getSnapshot()),
       logger: options.logger,
     });
+    this.link = options.trackInterface
+      ? new LinkTracker({
+          net: options.net,
+          rise: { intervalMs: options.health.intervalMs, riseCount: options.health.riseCount },
+          onState: (state) =>
+            options.logger[state.up ? 'info' : 'warn'](
+              `${state.interfaceName} link ${state.up ? 'up' : 'down'}`,
+              {
+                reason: state.reason,
+              },
+            ),
+          onError: (err) => {
+            options.logger.error('interface tracking stopped: link notifications failed', {
+              err: errorText(err),
+            });
+            for (const vipId of this.runtimes.keys()) this.note(vipId, 'LINK_WATCH_FAILED', errorText(err));
+          },
+        })
+      : undefined;
     this.runtimeDeps = {
       ...options,
+      linkEvents$: () => this.link?.events$() ?? EMPTY,
       hostAddresses: this.hostAddresses,
       boundAtStart: () => this.boundAtStart,
       lifetimeSec: () => this.lifetimeSec(),
@@ -173,6 +196,8 @@ export class Agent implements AgentService {
     this.boundAtStart = new Set(
       local.filter((a) => a.interfaceName === this.options.net.interfaceName).map((a) => a.cidr),
     );
+    // Before any VIP competes: a link already down at start must not win them.
+    await this.link?.start();
     const started = performance.now();
     this.set.spawnAll(vips);
     // Not awaited: with etcd down the agent must not wait on it to bind its cached VIPs.
@@ -196,6 +221,7 @@ export class Agent implements AgentService {
     this.refresher.stop();
     this.sessionBack?.unsubscribe();
     this.hostAddresses.stop();
+    this.link?.stop();
     const runtimes = [...this.runtimes.values()];
     for (const runtime of runtimes) runtime.address.close();
     await Promise.allSettled(runtimes.map((r) => r.address.settled()));
@@ -266,6 +292,7 @@ export class Agent implements AgentService {
   /** actors/health.ts decides; the agent gathers what it looks at. */
   health(): HealthReport {
     const now = performance.now();
+    const link = this.link?.current;
     return agentHealth({
       supervisorRunning: this.actor.getSnapshot().status === 'active',
       stopping: this.stopping,
@@ -281,6 +308,7 @@ export class Agent implements AgentService {
       }),
       bootingBoundMs: bootingBoundMs(this.options.leaseTtlMs),
       storage: [this.options.journal.writeStatus.health(), this.cache.writeStatus.health()],
+      ...(link !== undefined && this.link ? { link: { ...link, downs: this.link.downs } } : {}),
     });
   }
 

@@ -50,6 +50,12 @@ export const HEALTH_CODES = {
     tolerated: false,
     meaning: "some of this host's VIPs fail their checks",
   },
+  LINK_DOWN: {
+    level: 'failing',
+    tolerated: false,
+    meaning:
+      'INTERFACE is down or has no carrier (TRACK_INTERFACE=on): every VIP on it is FAILING until the link is back',
+  },
   ALL_CHECKS_FAILING: {
     level: 'failing',
     tolerated: false,
@@ -82,6 +88,17 @@ export interface HealthInput {
   vips: readonly { ip: string; status: IpState; bootingForMs?: number }[];
   bootingBoundMs: number;
   storage: readonly StoreHealth[];
+  /** INTERFACE's link when TRACK_INTERFACE=on and the kernel has said it. */
+  link?: LinkHealth;
+}
+
+/** The tracked interface's link (actors/link.ts), as /healthz and /metrics show it. */
+export interface LinkHealth {
+  interfaceName: string;
+  up: boolean;
+  reason: string;
+  /** Times the link went down since the agent started. */
+  downs: number;
 }
 
 export interface HealthReport extends AgentHealth {
@@ -90,6 +107,8 @@ export interface HealthReport extends AgentHealth {
   codes: HealthCode[];
   /** The stores under STATE_DIR and whether they take writes. */
   storage: StoreHealth[];
+  /** INTERFACE's link, when it is tracked (TRACK_INTERFACE=on). */
+  link?: LinkHealth;
 }
 
 export function agentHealth(input: HealthInput): HealthReport {
@@ -122,6 +141,8 @@ export function agentHealth(input: HealthInput): HealthReport {
       `BOOTING for more than ${input.bootingBoundMs / 1000} s: ${stuck.map((v) => v.ip).join(', ')}`,
     );
   }
+  if (input.link !== undefined && !input.link.up)
+    add('LINK_DOWN', `${input.link.interfaceName}: ${input.link.reason}; its VIPs are FAILING`);
   const failing = input.vips.filter((vip) => vip.status === 'FAILING');
   if (failing.length > 0) {
     add(
@@ -146,5 +167,6 @@ export function agentHealth(input: HealthInput): HealthReport {
     leaseRemainingMs: session.leaseRemainingMs,
     ...(session.configError !== undefined ? { configError: session.configError } : {}),
     storage: [...input.storage],
+    ...(input.link !== undefined ? { link: { ...input.link } } : {}),
   };
 }

@@ -7,6 +7,7 @@ import type {
   HealthMonitorOptions,
 } from '../adapters/health/types.ts';
 import type { IpEvent } from '../machines/ip.ts';
+import { combineHealth$, type LinkEvent } from './link.ts';
 
 export interface ChecksConfig {
   checks: HealthCheckSpec[];
@@ -19,6 +20,7 @@ export interface ChecksConfig {
  * A health monitor that errors is a failed check, never silence: the error is reported, the
  * VIP gets `health_check_fail`, and the monitor starts again one interval later (a new round).
  * A failing election input is reported and ends quietly instead of killing the actor.
+ * link$ (TRACK_INTERFACE) joins health$ through combineHealth$: healthy = checks AND link.
  */
 export function vipInputs$(
   election$: Observable<ElectionEvent>,
@@ -27,6 +29,7 @@ export function vipInputs$(
   health: Omit<HealthMonitorOptions, 'intervalMs'>,
   onError: (err: unknown) => void,
   onHealthError: (err: unknown) => void = onError,
+  link$: Observable<LinkEvent> = EMPTY,
 ): Observable<IpEvent> {
   const health$ = checks$.pipe(
     switchMap(({ checks, intervalMs }): Observable<HealthEvent> => {
@@ -47,7 +50,7 @@ export function vipInputs$(
       return guarded$;
     }),
   );
-  return merge(election$, health$).pipe(
+  return merge(election$, combineHealth$(health$, link$)).pipe(
     catchError((err: unknown) => {
       onError(err);
       return EMPTY;

@@ -47,6 +47,19 @@ export const NOTE_CODES = {
     level: 'error',
     meaning: "the VIP's election input failed: its actor gets no more events",
   },
+  LINK_DOWN: {
+    level: 'warn',
+    meaning:
+      'INTERFACE went down or lost carrier (TRACK_INTERFACE=on): the VIP gets health_check_fail, source link',
+  },
+  LINK_UP: {
+    level: 'info',
+    meaning: 'INTERFACE is up with carrier again: the VIP competes again after RISE_COUNT rounds',
+  },
+  LINK_WATCH_FAILED: {
+    level: 'error',
+    meaning: 'the netlink link notifications could not be followed: the link is no longer tracked',
+  },
   HEALTH_MONITOR_FAILED: {
     level: 'error',
     meaning: 'the health monitor failed: a health_check_fail, retried',

@@ -122,6 +122,8 @@ export interface AgentOptions {
   /** EXEC_CHECKS_DIR's rule: an add or update with an EXEC check it refuses stores nothing. */
   execPolicy: ExecChecksPolicy;
   health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
+  /** TRACK_INTERFACE: the interface's link is a health input of every VIP (actors/link.ts). */
+  trackInterface?: boolean;
   journal: Journal;
   logger: Logger;
   leaseTtlMs: number;

@@ -8,6 +8,7 @@ import { AddressController } from './address.ts';
 import { VipConflicts } from './conflicts.ts';
 import type { HostAddresses } from './host-addresses.ts';
 import { vipInputs$, type ChecksConfig } from './inputs.ts';
+import type { LinkEvent } from './link.ts';
 import type { Logger } from './logger.ts';
 import type { NoteCode } from './notes.ts';
 import type { HealthRoundReport, StateChangeNotifier } from './types.ts';
@@ -50,6 +51,8 @@ export interface VipRuntimeDeps {
   lifetimeSec(): number | null;
   mayRecreateExpired(election: Election): boolean;
   onHealthRound(report: HealthRoundReport): void;
+  /** The link's events (TRACK_INTERFACE, actors/link.ts); EMPTY when the link is not tracked. */
+  linkEvents$(): Observable<LinkEvent>;
   note(vipId: string, code: NoteCode, message: string): void;
   /** The notify hooks: a conflict reaches them as event `conflict` (docs/hooks.md). */
   notifier?: StateChangeNotifier;
@@ -172,6 +175,15 @@ export function runtimeInputs$(deps: VipRuntimeDeps, runtime: VipRuntime): Obser
     health,
     (err) => deps.note(vipId, 'INPUTS_FAILED', errorText(err)),
     (err) => deps.note(vipId, 'HEALTH_MONITOR_FAILED', errorText(err)),
+    deps
+      .linkEvents$()
+      .pipe(
+        tap((event) =>
+          event.type === 'health_check_fail'
+            ? deps.note(vipId, 'LINK_DOWN', `${runtime.vip.ip}: ${event.reason}`)
+            : deps.note(vipId, 'LINK_UP', `${runtime.vip.ip}: ${event.reason}`),
+        ),
+      ),
   );
 }
 

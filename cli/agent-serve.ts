@@ -55,6 +55,7 @@ export async function serve({ config, logger, systemd, net, session }: ServeInpu
     monitorHealth: createHealthMonitor({ probe: createProbe({ execPolicy, sandbox }) }),
     execPolicy,
     health: config.health,
+    trackInterface: config.trackInterface,
     journal,
     logger,
     leaseTtlMs: config.leaseTtlMs,

@@ -71,6 +71,8 @@ export interface AgentConfig {
   handoverTimeoutMs: number;
   restartGraceSec: number;
   health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
+  /** TRACK_INTERFACE=on: INTERFACE's link state is a health input of every VIP. */
+  trackInterface: boolean;
   /** EXEC_CHECKS_DIR: the only folder EXEC checks may run programs from; absent = EXEC refused. */
   execChecksDir?: string;
   announce: { count: number; intervalMs: number; refreshIntervalMs: number };
@@ -387,6 +389,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
       fallCount: read.read('FAIL_COUNT_BEFORE_FAILOVER'),
       riseCount: read.read('RISE_COUNT'),
     },
+    trackInterface: read.read('TRACK_INTERFACE') === 'on',
     ...optional('execChecksDir', read.read('EXEC_CHECKS_DIR')),
     announce: {
       count: read.read('ARP_GRATUITOUS_COUNT'),

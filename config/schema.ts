@@ -262,6 +262,15 @@ export const CONFIG_SCHEMA = [
     description: 'Successful rounds in a row before a FAILING VIP competes again (rise).',
   },
   {
+    name: 'TRACK_INTERFACE',
+    kind: 'enum',
+    group: 'Health checks',
+    default: 'on',
+    values: ['on', 'off'],
+    description:
+      'Follow INTERFACE’s link from netlink notifications: when it goes down or loses carrier every VIP gets `health_check_fail` (source `link`) at once; when it is back, `health_check_success` after RISE_COUNT rounds of HEALTH_CHECK_INTERVAL.',
+  },
+  {
     name: 'EXEC_CHECKS_DIR',
     kind: 'path',
     group: 'Health checks',

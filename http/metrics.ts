@@ -34,6 +34,8 @@ import { IP_STATES } from '../machines/ip.ts';
  * | link_takeover_duration_seconds | histogram | vip_id | journal: `elected` into ACTIVATED until the first ANNOUNCE_SENT after it |
  * | link_health_check_duration_seconds | histogram | vip_id, check | healthRounds$: each probe, start to result |
  * | link_health_check_results_total | counter | vip_id, check, result (pass, fail) | healthRounds$ |
+ * | link_interface_up | gauge (1 = up with carrier) | interface | agent.health().link (TRACK_INTERFACE=on) |
+ * | link_interface_down_total | counter | interface | agent.health().link: the link's downs since the agent started |
  * | link_build_info | gauge (always 1) | version | createMetrics' version |
  * | link_api_auth_failures_total | counter | | requests with wrong or malformed credentials (http/auth.ts) |
  * | link_api_auth_refused_total | counter | | requests refused with 429: their source failed too often |
@@ -252,6 +254,38 @@ export function createMetrics(
           // The agent counts (actors/write-status.ts); a scrape reads its count.
           this.reset();
           for (const store of agent.health().storage) this.inc({ store: store.store }, store.failures);
+        },
+      }),
+  );
+
+  getOrCreate(
+    registry,
+    'link_interface_up',
+    () =>
+      new Gauge({
+        name: 'link_interface_up',
+        help: '1 while INTERFACE is up with carrier, 0 while it is down (TRACK_INTERFACE=on; absent when off).',
+        labelNames: ['interface'] as const,
+        registers,
+        collect() {
+          const link = agent.health().link;
+          if (link !== undefined) this.set({ interface: link.interfaceName }, link.up ? 1 : 0);
+        },
+      }),
+  );
+  getOrCreate(
+    registry,
+    'link_interface_down_total',
+    () =>
+      new Counter({
+        name: 'link_interface_down_total',
+        help: 'Times INTERFACE went down or lost carrier since the agent started (TRACK_INTERFACE=on).',
+        labelNames: ['interface'] as const,
+        registers,
+        collect() {
+          const link = agent.health().link;
+          this.reset();
+          if (link !== undefined) this.inc({ interface: link.interfaceName }, link.downs);
         },
       }),
   );

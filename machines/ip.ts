@@ -21,7 +21,7 @@ export const IP_EVENT_TYPES = [
 export type IpEventType = (typeof IP_EVENT_TYPES)[number];
 
 /** Where an event came from; journaled with it. */
-export const EVENT_SOURCES = ['etcd', 'fence', 'health', 'api', 'replay', 'test'] as const;
+export const EVENT_SOURCES = ['etcd', 'fence', 'health', 'link', 'api', 'replay', 'test'] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];
 
 export interface IpEvent {

@@ -62,8 +62,10 @@ import type {
   ClaimWatchHandlers,
   ConflictReport,
   InterfaceAddress,
+  LinkWatchHandlers,
   NetAdapter,
 } from './types.ts';
+import { watchLink } from './link-watch.ts';
 import { addressClassRefusal } from './vip-rule.ts';
 
 export interface NetAdapterOptions {
@@ -253,6 +255,10 @@ class LinuxNetAdapter implements NetAdapter {
     } catch (err) {
       return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  watchLink(handlers: LinkWatchHandlers): () => void {
+    return watchLink(this.interfaceName, handlers);
   }
 
   close(): Promise<void> {

@@ -61,6 +61,24 @@ export const RTA_ALIGNTO = 4;
 export const RTM_NEWADDR = 20;
 export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
+export const RTM_NEWLINK = 16;
+export const RTM_DELLINK = 17;
+export const RTM_GETLINK = 18;
+/** Multicast group of link notifications (the bind address's nl_groups bit mask). */
+export const RTMGRP_LINK = 0x1;
+/** struct ifinfomsg { u8 family; u8 pad; u16 type; i32 index; u32 flags; u32 change; } */
+export const IFINFOMSG_SIZE = 16;
+// <linux/if_link.h>
+export const IFLA_IFNAME = 3;
+export const IFLA_OPERSTATE = 16;
+// <linux/if.h>
+export const IFF_UP = 0x1;
+export const IFF_RUNNING = 0x40;
+export const IFF_LOWER_UP = 0x10000;
+/** RFC 2863 operational states (IF_OPER_*). */
+export const IF_OPER_NOTPRESENT = 1;
+export const IF_OPER_DOWN = 2;
+export const IF_OPER_LOWERLAYERDOWN = 3;
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
 export const RT_SCOPE_HOST = 254;

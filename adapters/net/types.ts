@@ -43,6 +43,22 @@ export interface ClaimWatchHandlers {
   error(err: unknown): void;
 }
 
+/** The tracked interface's link, as its last netlink message said (adapters/net/link.ts). */
+export interface LinkState {
+  interfaceName: string;
+  /** Administratively up, with carrier, not operationally down. */
+  up: boolean;
+  /** What the kernel said, for the journal: "the interface has no carrier (IFF_LOWER_UP cleared)". */
+  reason: string;
+}
+
+export interface LinkWatchHandlers {
+  /** At start (once the kernel's dump is read), then on every change of `up`. */
+  state(state: LinkState): void;
+  /** The notification socket failed: this watch has ended. */
+  error(err: unknown): void;
+}
+
 /** One address the kernel lists on an interface (`ip -o addr`). */
 export interface InterfaceAddress {
   interfaceName: string;
@@ -77,6 +93,11 @@ export interface NetAdapter {
    * as watchClaims is.
    */
   sendProbe?(cidr: string): void;
+  /**
+   * Follows the interface's link (up, carrier) from netlink link notifications until the
+   * returned function is called. Optional: an adapter without it (a test's fake) is not tracked.
+   */
+  watchLink?(handlers: LinkWatchHandlers): () => void;
   /** Every address of every interface of this namespace, IPv4 and IPv6 (RTM_GETADDR dumps). */
   addresses(): Promise<InterfaceAddress[]>;
   /** The interface's MAC, lower-case colon hex. */

@@ -1,0 +1,90 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestScheduler } from 'rxjs/testing';
+import { combineHealth$, linkEvents$, type LinkEvent } from '../../actors/link.ts';
+import { vipInputs$, type ChecksConfig } from '../../actors/inputs.ts';
+import type { LinkState } from '../../adapters/net/types.ts';
+import type { ElectionEvent } from '../../adapters/etcd/types.ts';
+import type { HealthEvent, HealthMonitor } from '../../adapters/health/types.ts';
+
+const up: LinkState = { interfaceName: 'eth1', up: true, reason: 'up' };
+const down: LinkState = { interfaceName: 'eth1', up: false, reason: 'no carrier' };
+const linkFail: LinkEvent = { type: 'health_check_fail', source: 'link', reason: 'eth1: no carrier' };
+const linkOk = (rounds: number): LinkEvent => ({
+  type: 'health_check_success',
+  source: 'link',
+  reason: `eth1: up (${rounds} round(s) in a row)`,
+});
+const fail: HealthEvent = { type: 'health_check_fail', source: 'health' };
+const ok: HealthEvent = { type: 'health_check_success', source: 'health' };
+
+function scheduler() {
+  return new TestScheduler((actual, expected) => assert.deepEqual(actual, expected));
+}
+
+describe('linkEvents$: the link verdict', () => {
+  it('up at start says nothing; a down fails at once; back up succeeds after RISE_COUNT rounds', () => {
+    scheduler().run(({ hot, expectObservable }) => {
+      const states = hot<LinkState>('u--d-d--u------', { u: up, d: down });
+      // riseCount 3, interval 2: the up is round 1, two intervals later round 3.
+      const events = linkEvents$(states, { intervalMs: 2, riseCount: 3 });
+      expectObservable(events).toBe('---f--------s--', { f: linkFail, s: linkOk(3) });
+    });
+  });
+
+  it('a down during the rise starts the count again', () => {
+    scheduler().run(({ hot, expectObservable }) => {
+      const states = hot<LinkState>('d-u-d-u--------', { u: up, d: down });
+      const events = linkEvents$(states, { intervalMs: 3, riseCount: 2 });
+      expectObservable(events).toBe('f--------s-----', { f: linkFail, s: linkOk(2) });
+    });
+  });
+
+  it('RISE_COUNT 1: the link is good again as soon as it is up', () => {
+    scheduler().run(({ hot, expectObservable }) => {
+      const states = hot<LinkState>('d--u--', { u: up, d: down });
+      expectObservable(linkEvents$(states, { intervalMs: 1000, riseCount: 1 })).toBe('f--s--', {
+        f: linkFail,
+        s: linkOk(1),
+      });
+    });
+  });
+});
+
+describe('combineHealth$: healthy = checks AND link', () => {
+  it('passes checks while the link is good, holds a check success while it is down', () => {
+    scheduler().run(({ hot, expectObservable }) => {
+      const checks = hot<HealthEvent>('-o---o----f--', { o: ok, f: fail });
+      const link = hot<LinkEvent>('---f----s-----', { f: linkFail, s: linkOk(1) });
+      expectObservable(combineHealth$(checks, link)).toBe('-o-l----s-f--', {
+        o: ok,
+        l: linkFail,
+        s: linkOk(1),
+        f: fail,
+      });
+    });
+  });
+
+  it('the link coming back does not lift a check failure', () => {
+    scheduler().run(({ hot, expectObservable }) => {
+      const checks = hot<HealthEvent>('--f-----o', { o: ok, f: fail });
+      const link = hot<LinkEvent>('f----s---', { f: linkFail, s: linkOk(1) });
+      expectObservable(combineHealth$(checks, link)).toBe('f-------o', { f: linkFail, o: ok });
+    });
+  });
+
+  it('reaches the IP actor through vipInputs$ with source link', () => {
+    scheduler().run(({ cold, hot, expectObservable }) => {
+      const election$ = hot<ElectionEvent>('e-------', { e: { type: 'elected', source: 'etcd' } });
+      const checks$ = hot<ChecksConfig>('c-------', {
+        c: { checks: [{ type: 'TCP', host: '127.0.0.1', port: 80 }], intervalMs: 1000 },
+      });
+      const monitor: HealthMonitor = () => cold<HealthEvent>('-o', { o: ok });
+      const link$ = hot<LinkEvent>('---f--s-', { f: linkFail, s: linkOk(1) });
+      const health = { timeoutMs: 100, fallCount: 3, riseCount: 1 };
+      expectObservable(
+        vipInputs$(election$, checks$, monitor, health, () => undefined, undefined, link$),
+      ).toBe('eo-f--s-', { e: { type: 'elected', source: 'etcd' }, o: ok, f: linkFail, s: linkOk(1) });
+    });
+  });
+});
