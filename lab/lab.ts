@@ -56,6 +56,13 @@ export interface LabSpec {
   linkctl?: string[];
   /** Where etcd keeps its data; default in memory (see etcdDataRoot). Benchmarks put it on disk. */
   etcdDataRoot?: string;
+  /**
+   * etcd on a second bridge (br1, ETCD_SUBNET): the members live there only, and every host and
+   * the observer get a second interface, eth1, on it. The hosts' VIP interface (eth0, on br0)
+   * then carries the VIPs alone: cutting it (`cutLink`) leaves the host on etcd, as a host with
+   * a separate management network would be. Default: one bridge for everything.
+   */
+  etcdNetwork?: boolean;
 }
 
 export interface LabHost {
@@ -66,8 +73,10 @@ export interface LabHost {
   socket: string;
   stateDir: string;
   log: string;
-  /** Bridge-side port name (cut it to crash the host). */
+  /** Bridge-side port name (cut it to crash the host, or, with etcdNetwork, its VIP interface only). */
   port: string;
+  /** With etcdNetwork: the bridge-side port of the host's eth1 (its way to etcd). */
+  etcdPort?: string;
   pid?: number;
 }
 
@@ -96,6 +105,8 @@ interface LabState {
 export const LAB_SUBNET = '198.18.0.0/24';
 export const LAB_PREFIX_LEN = 24;
 export const DEFAULT_VIP = '198.18.0.100/32';
+/** LabSpec.etcdNetwork's second bridge: etcd members .2–.4, hosts .11+, observer .250. */
+export const ETCD_SUBNET_PREFIX = '198.19.0';
 
 const TSX = join(REPO_ROOT, 'node_modules/tsx/dist/esm/index.mjs');
 
@@ -231,30 +242,30 @@ export class Lab {
     try {
       await createNamespace(state.switchNs);
       await createBridge(state.switchNs, 'br0');
-      const attach = async (ns: string, ip: string, port: string) => {
+      const etcdNet = spec.etcdNetwork === true;
+      if (etcdNet) await createBridge(state.switchNs, 'br1');
+      const connect = async (ns: string, ifName: string, bridge: string, ip: string, port: string) => {
+        await connectToBridge({ ns, ifName, bridgeNs: state.switchNs, bridge, peerName: port });
+        await addAddress(ns, ifName, `${ip}/${LAB_PREFIX_LEN}`);
+        return linkMac(ns, ifName);
+      };
+      const attach = async (ns: string, ip: string, port: string, bridge = 'br0') => {
         await createNamespace(ns);
-        await connectToBridge({
-          ns,
-          ifName: 'eth0',
-          bridgeNs: state.switchNs,
-          bridge: 'br0',
-          peerName: port,
-        });
-        await addAddress(ns, 'eth0', `${ip}/${LAB_PREFIX_LEN}`);
-        return linkMac(ns, 'eth0');
+        return connect(ns, 'eth0', bridge, ip, port);
       };
       state.observer.mac = await attach(state.observer.ns, state.observer.ip, 'p-obs');
+      if (etcdNet) await connect(state.observer.ns, 'eth1', 'br1', `${ETCD_SUBNET_PREFIX}.250`, 'q-obs');
       const members = spec.etcdMembers ?? 1;
       for (let i = 1; i <= members; i++) {
         const member: LabEtcd = {
           name: `e${i}`,
           ns: `${prefix}-e${i}`,
-          ip: `198.18.0.${1 + i}`,
+          ip: `${etcdNet ? ETCD_SUBNET_PREFIX : '198.18.0'}.${1 + i}`,
           port: `p-e${i}`,
           dataDir: join(etcdDataRoot(spec), `e${i}.etcd`),
           log: join(dir, `e${i}.log`),
         };
-        await attach(member.ns, member.ip, member.port);
+        await attach(member.ns, member.ip, member.port, etcdNet ? 'br1' : 'br0');
         state.etcd.push(member);
       }
       for (let i = 1; i <= spec.hosts; i++) {
@@ -270,6 +281,10 @@ export class Lab {
           port: `p-${name}`,
         };
         host.mac = await attach(host.ns, host.ip, host.port);
+        if (etcdNet) {
+          host.etcdPort = `q-${name}`;
+          await connect(host.ns, 'eth1', 'br1', `${ETCD_SUBNET_PREFIX}.${10 + i}`, host.etcdPort);
+        }
         state.hosts.push(host);
       }
       lab.save();
