@@ -45,6 +45,17 @@ export function createVethPair(a: string, b: string): void {
   execFileSync('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
   execFileSync('ip', ['link', 'set', a, 'up']);
   execFileSync('ip', ['link', 'set', b, 'up']);
+  // The kernel reports the carrier of a new veth asynchronously (linkwatch, up to a second): an
+  // agent started before it sees its INTERFACE without carrier and, with TRACK_INTERFACE=on,
+  // starts its VIPs FAILING. Wait for IFF_LOWER_UP on both ends, bounded.
+  const deadline = Date.now() + 3000;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (const end of [a, b]) {
+    while (!execFileSync('ip', ['-o', 'link', 'show', end], { encoding: 'utf8' }).includes('LOWER_UP')) {
+      if (Date.now() > deadline) throw new Error(`veth ${end}: no carrier within 3 s`);
+      Atomics.wait(pause, 0, 0, 5);
+    }
+  }
 }
 
 export function deleteLink(name: string): void {
