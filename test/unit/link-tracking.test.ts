@@ -6,6 +6,7 @@ import { vipInputs$, type ChecksConfig } from '../../actors/inputs.ts';
 import type { LinkState } from '../../adapters/net/types.ts';
 import type { ElectionEvent } from '../../adapters/etcd/types.ts';
 import type { HealthEvent, HealthMonitor } from '../../adapters/health/types.ts';
+import { ConfigError, parseConfig } from '../../config/parse.ts';
 
 const up: LinkState = { interfaceName: 'eth1', up: true, reason: 'up' };
 const down: LinkState = { interfaceName: 'eth1', up: false, reason: 'no carrier' };
@@ -86,5 +87,16 @@ describe('combineHealth$: healthy = checks AND link', () => {
         vipInputs$(election$, checks$, monitor, health, () => undefined, undefined, link$),
       ).toBe('eo-f--s-', { e: { type: 'elected', source: 'etcd' }, o: ok, f: linkFail, s: linkOk(1) });
     });
+  });
+});
+
+describe('TRACK_INTERFACE', () => {
+  it('is on by default, off when asked, and refuses anything else naming the variable', () => {
+    assert.equal(parseConfig({ INTERFACE: 'eth0' }).trackInterface, true);
+    assert.equal(parseConfig({ INTERFACE: 'eth0', TRACK_INTERFACE: 'off' }).trackInterface, false);
+    assert.throws(
+      () => parseConfig({ INTERFACE: 'eth0', TRACK_INTERFACE: 'maybe' }),
+      (err: unknown) => err instanceof ConfigError && /TRACK_INTERFACE/.test(err.message),
+    );
   });
 });
