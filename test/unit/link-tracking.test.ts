@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestScheduler } from 'rxjs/testing';
-import { combineHealth$, linkEvents$, type LinkEvent } from '../../actors/link.ts';
+import { combineHealth$, LinkTracker, linkEvents$, type LinkEvent } from '../../actors/link.ts';
+import type { LinkWatchHandlers } from '../../adapters/net/types.ts';
+import { memoryNet } from '../support/memory-net.ts';
 import { vipInputs$, type ChecksConfig } from '../../actors/inputs.ts';
 import type { LinkState } from '../../adapters/net/types.ts';
 import type { ElectionEvent } from '../../adapters/etcd/types.ts';
@@ -98,5 +100,65 @@ describe('TRACK_INTERFACE', () => {
       () => parseConfig({ INTERFACE: 'eth0', TRACK_INTERFACE: 'maybe' }),
       (err: unknown) => err instanceof ConfigError && /TRACK_INTERFACE/.test(err.message),
     );
+  });
+});
+
+describe('LinkTracker: one watch, every VIP', () => {
+  it('a VIP that subscribes while the link is down gets its failure first; later ones follow the link', async () => {
+    let handlers: LinkWatchHandlers | undefined;
+    const { net } = memoryNet({
+      watchLink: (h) => {
+        handlers = h;
+        // The kernel's dump is read a moment after the watch starts.
+        queueMicrotask(() => h.state(down));
+        return () => undefined;
+      },
+    });
+    const tracker = new LinkTracker({
+      net,
+      rise: { intervalMs: 1, riseCount: 1 },
+      onState: () => undefined,
+      onError: () => undefined,
+    });
+    await tracker.start();
+    assert.equal(tracker.current?.up, false);
+    assert.equal(tracker.downs, 1);
+    const seen: LinkEvent[] = [];
+    const sub = tracker.events$().subscribe((e) => seen.push(e));
+    assert.deepEqual(
+      seen.map((e) => e.type),
+      ['health_check_fail'],
+    );
+    const back = new Promise<void>((resolve) => {
+      const s = tracker.events$().subscribe((e) => {
+        if (e.type === 'health_check_success') {
+          s.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    handlers?.state(up);
+    await back;
+    assert.deepEqual(
+      seen.map((e) => e.type),
+      ['health_check_fail', 'health_check_success'],
+    );
+    // Subscribing after the recovery replays nothing: the link's default is good.
+    const late: LinkEvent[] = [];
+    tracker.events$().subscribe((e) => late.push(e));
+    assert.deepEqual(late, []);
+    sub.unsubscribe();
+    tracker.stop();
+  });
+
+  it('an adapter without watchLink is not tracked', async () => {
+    const tracker = new LinkTracker({
+      net: memoryNet().net,
+      rise: { intervalMs: 1, riseCount: 1 },
+      onState: () => undefined,
+      onError: () => undefined,
+    });
+    await tracker.start();
+    assert.equal(tracker.current, undefined);
   });
 });
