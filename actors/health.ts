@@ -73,7 +73,7 @@ export type HealthStatus = 'ok' | 'degraded' | 'failing';
  * or fault) before /healthz calls it stuck. The session decides within a lease TTL (its fence
  * deadline), a first read that fails is retried within another, and one more TTL covers the
  * election's transaction; the 5 s are for starting thousands of VIPs on a loaded machine.
- * Default LEASE_TTL 2 s: 11 s.
+ * Default LEASE_TTL 3 s: 14 s.
  */
 export function bootingBoundMs(leaseTtlMs: number): number {
   return 3 * leaseTtlMs + 5_000;

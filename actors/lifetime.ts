@@ -48,3 +48,17 @@ export function refreshEveryMs(policy: LifetimePolicy, status: Status): number {
   const lifetimeMs = (lifetimeSec(policy, status) ?? 1) * 1000;
   return Math.max(100, Math.min(policy.leaseTtlMs / 3, lifetimeMs / 3));
 }
+
+/**
+ * The least time a killed agent's address has left in the kernel: the lifetime its last refresh
+ * set with a full lease (whole seconds, rounded down: one second less than the TTL), less the
+ * longest wait for a refresh. A crash-restart keeps the client's gap small only when the
+ * restarted agent reaches etcd and renews its addresses within it: with LEASE_TTL 2 s that was
+ * 0.67 s, less than a start takes, so the default TTL is 3 s (1.33 s; packaging/link.service's
+ * RestartSec= is checked against it in test/unit/packaging-systemd.test.ts).
+ */
+export function addressLeftAfterKillMs(policy: LifetimePolicy): number {
+  const fresh: Status = { state: 'alive', leaseRemainingMs: policy.leaseTtlMs - 1 };
+  const lifetime = lifetimeSec({ ...policy, faultPolicy: 'at-most-one' }, fresh) ?? 0;
+  return lifetime * 1000 - refreshEveryMs(policy, fresh);
+}

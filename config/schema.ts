@@ -163,8 +163,8 @@ export const CONFIG_SCHEMA = [
     name: 'LEASE_TTL',
     kind: 'duration',
     group: 'Election',
-    default: '2s',
-    defaultText: '2s, or 5 × KEEPALIVE_INTERVAL when only that is set',
+    default: '3s',
+    defaultText: '3s, or 5 × KEEPALIVE_INTERVAL when only that is set',
     min: 1,
     max: 3600,
     description:

@@ -7,6 +7,7 @@
  * or tears it down with --down.
  */
 import { analyseRounds } from './samples.ts';
+import { leaseTiming } from '../config/lease-timing.ts';
 import { DEFAULT_VIP, Lab } from './lab.ts';
 import { printStatus } from './status.ts';
 
@@ -53,7 +54,7 @@ try {
   say(`Failover as the observer (ARP probe every 10 ms) and a client (ping every 5 ms) saw it:`);
   say(`  new owner:               ${newOwner}`);
   say(
-    `  observer's gap:          ${report.longestGapMs.toFixed(0)} ms (lease TTL 2 s; the owner died silently)`,
+    `  observer's gap:          ${report.longestGapMs.toFixed(0)} ms (lease TTL ${leaseTiming({}).ttlMs / 1000} s, the default; the owner died silently)`,
   );
   say(
     `  client's gap:            ${seen.longestGap.ms.toFixed(0)} ms without a ping reply; its neighbour entry now on ${entry}`,

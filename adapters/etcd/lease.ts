@@ -84,8 +84,8 @@ export class LeaseKeeper {
       }
       // etcd reports the time left in whole seconds, rounded down: 0 is a lease with less than
       // a second left (or expired, its revocation pending; -1 is gone). A crashed agent
-      // restarted at once finds its lease so more often than not (TTL 2 s, kept alive every
-      // 0.67 s, ~0.5 s to start): taken for gone, a new lease cost it its locks and its VIPs.
+      // restarted at once found its lease so more often than not with a TTL of 2 s (kept alive
+      // every 0.67 s, ~0.5 s to start): taken for gone, a new lease cost it its locks and its VIPs.
       if (ttl === 0) {
         const renewedAt = clock.now();
         const renewed = await this.renewOnce(candidateId);

@@ -217,7 +217,7 @@ const VRRP_SCENARIOS: readonly Scenario[] = ['crash', 'kill9', 'graceful', 'stan
 export const SYSTEMS: readonly SystemDef[] = [
   {
     id: 'link',
-    label: 'LinK defaults (TTL 2 s, etcd defaults)',
+    label: 'LinK defaults (TTL 3 s, etcd defaults)',
     lab: { etcdFlags: ETCD_DEFAULTS },
     scenarios: SCENARIOS,
     driver: (lab) => new LinkDriver(lab),
@@ -231,9 +231,10 @@ export const SYSTEMS: readonly SystemDef[] = [
   },
   {
     id: 'link-amo',
-    // TTL 2 s: with LEASE_TTL=1 an at-most-one owner never binds (the kernel lifetime is whole
-    // seconds and never outlives the lease, so it rounds down to 0; see docs/performance.md).
-    label: 'LinK at-most-one (TTL 2 s, etcd election 100 ms)',
+    // The default TTL (3 s): with LEASE_TTL=1 an at-most-one owner never binds (the kernel
+    // lifetime is whole seconds and never outlives the lease, so it rounds down to 0; see
+    // docs/performance.md).
+    label: 'LinK at-most-one (TTL 3 s, etcd election 100 ms)',
     lab: { etcdFlags: ETCD_TUNED, agentEnv: { FAULT_POLICY: 'at-most-one' } },
     scenarios: SCENARIOS,
     driver: (lab) => new LinkDriver(lab),

@@ -24,7 +24,7 @@ import {
 } from './support.ts';
 
 /**
- * Chaos under the default policy (at-least-one, LEASE_TTL 2 s): a 3-member etcd, 3 agents
+ * Chaos under the default policy (at-least-one, LEASE_TTL 3 s): a 3-member etcd, 3 agents
  * carrying one VIP, an observer asking "who has the VIP?" by ARP every 10 ms for the whole run.
  * Each scenario injects one fault on a settled lab and asserts, from the observer's rounds and
  * the same bounds on the gaps of the lab's client (ping every 5 ms through an ordinary neighbour

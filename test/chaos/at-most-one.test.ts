@@ -20,7 +20,7 @@ import {
 } from './support.ts';
 
 /**
- * Chaos under FAULT_POLICY=at-most-one (LEASE_TTL 2 s), same lab as at-least-one.test.ts: a host
+ * Chaos under FAULT_POLICY=at-most-one (LEASE_TTL 3 s, the default), same lab as at-least-one.test.ts: a host
  * that loses etcd drops the VIP before its lease can expire, so the observer never sees two
  * responders, in any scenario, and the client (ping every 5 ms, support.ts) never two replies to
  * one echo. The price, documented: a gap of about one TTL when the owner is

@@ -22,7 +22,7 @@ import {
 /**
  * What a client sees (issue 14): the faults that left a real client without replies for seconds
  * while the broadcast observer saw no gap, on the chaos lab with LinK's defaults (at-least-one,
- * LEASE_TTL 2 s). The client (lab/client.ts) pings the VIP every 5 ms through an ordinary kernel
+ * LEASE_TTL 3 s, the default). The client (lab/client.ts) pings the VIP every 5 ms through an ordinary kernel
  * neighbour table; it keeps sending to the MAC it learned last, so a standby that announces the
  * VIP and gives it back strands it until its entry fails (~8 s), unless the owner wins it back.
  * Each scenario asserts the client's longest gap and, where the promise says so, that no two

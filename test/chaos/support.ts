@@ -5,6 +5,7 @@ import { execIn } from '../../lab/netns.ts';
 import { analyseRounds, type ProbeRound } from '../../lab/samples.ts';
 import type { VipView } from '../../actors/types.ts';
 import { until } from '../support/until.ts';
+import { parseConfig } from '../../config/parse.ts';
 
 /**
  * Shared by the chaos files: waiting on conditions with deadlines, the invariants checked on the
@@ -21,7 +22,8 @@ import { until } from '../support/until.ts';
  */
 
 export const VIP = DEFAULT_VIP;
-export const TTL_MS = 2000;
+/** LinK's default LEASE_TTL: the chaos lab runs the agents with their defaults. */
+export const TTL_MS = parseConfig({ INTERFACE: 'eth0' }).leaseTtlMs;
 /** Probe interval of the observer (ms). */
 export const PROBE_MS = 10;
 /**

@@ -360,7 +360,7 @@ describe('health checks gate candidacy in the lab', { timeout: 240_000 }, () => 
 });
 
 describe('a VIP that fails its checks during its announcement burst', { timeout: 120_000 }, () => {
-  // A long burst (8 × 250 ms, longer than the address lifetime under the default 2 s lease): the
+  // A long burst (8 × 250 ms, longer than the address lifetime under a 2 s lease): the
   // unbind of FAILING and the address refreshes must not wait for it, and the lock must be
   // released only after the unbind.
   let lab: Lab;
@@ -379,6 +379,7 @@ describe('a VIP that fails its checks during its announcement burst', { timeout:
         FAIL_COUNT_BEFORE_FAILOVER: String(FALL),
         ARP_GRATUITOUS_COUNT: '8',
         ARP_GRATUITOUS_INTERVAL: '250ms',
+        LEASE_TTL: '2s',
       },
     });
     for (const host of lab.hosts) services.set(host.name, await Service.start(host.ns, SERVICE_PORT));

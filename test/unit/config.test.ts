@@ -19,7 +19,7 @@ describe('configuration', () => {
   it('has working defaults', () => {
     const config = parseConfig(base);
     assert.equal(config.port, 1313);
-    assert.equal(config.leaseTtlMs, 2000);
+    assert.equal(config.leaseTtlMs, 3000);
     assert.equal(config.faultPolicy, 'at-least-one');
     assert.equal(config.addressLifetimeSec, 30);
     assert.deepEqual(config.etcd.hosts, ['http://127.0.0.1:2379']);

@@ -5,7 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { restartDelayBudgetMs } from '../../config/lease-timing.ts';
+import { restartDelayBudgetMs, START_TO_LEASE_MS } from '../../config/lease-timing.ts';
+import { addressLeftAfterKillMs } from '../../actors/lifetime.ts';
 import { parseConfig } from '../../config/parse.ts';
 import { CONFIG_SCHEMA } from '../../config/schema.ts';
 
@@ -102,6 +103,17 @@ describe('packaging/link.service', () => {
     assert.ok(
       delayMs <= budgetMs,
       `RestartSec ${delayMs} ms, budget with the default LEASE_TTL ${budgetMs} ms`,
+    );
+    // … and its address still bound: the killed agent's kernel lifetime must outlast the delay
+    // and the start (issue 18 part 6: with LEASE_TTL 2 s it did not, a client gap of 0.3-0.8 s).
+    const addressLeftMs = addressLeftAfterKillMs({
+      faultPolicy: defaults.faultPolicy,
+      addressLifetimeSec: defaults.addressLifetimeSec,
+      leaseTtlMs: defaults.leaseTtlMs,
+    });
+    assert.ok(
+      delayMs + START_TO_LEASE_MS <= addressLeftMs,
+      `RestartSec ${delayMs} ms + start ${START_TO_LEASE_MS} ms, the killed agent's address has ${addressLeftMs} ms left`,
     );
   });
 
