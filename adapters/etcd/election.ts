@@ -1,6 +1,6 @@
 import { Observable, ReplaySubject, Subject, filter, firstValueFrom, of, timeout } from 'rxjs';
 import type { ICompare } from 'etcd3';
-import { onlyTo, sortCandidates, type HandoverCandidate, type V2LeaseState } from './candidates.ts';
+import { sortCandidates, type HandoverCandidate, type V2LeaseState } from './candidates.ts';
 import { leaseIdOf } from './host-config.ts';
 import {
   EtcdFencedError,
@@ -16,7 +16,7 @@ import type { Keys } from './keys.ts';
 import { backoffDelay } from '../backoff.ts';
 import type { ResolvedSessionOptions } from './options.ts';
 import type { EtcdRpc } from './rpc.ts';
-import type { Election, ElectionEvent, FailoverOptions, FailoverOutcome, HostMembership } from './types.ts';
+import type { Election, ElectionEvent, FailoverOutcome, HostMembership } from './types.ts';
 import { prefixRangeEnd } from './watch.ts';
 import type { LockHolder, LockObservation } from './watch.ts';
 
@@ -581,14 +581,9 @@ export class VipElection implements Election {
    * still on the lease it is written with); the offer stands until the candidate takes it (a
    * write of the lock at a later revision: this host then says `demoted` and unbinds) or its
    * share runs out (the lock is taken back if still the offer). Nothing is emitted meanwhile, so
-   * the VIP stays bound here throughout. `to`: only that host is offered it (preemption and
-   * balance pick the successor); not a live candidate: `no-live-candidate`, nothing written.
+   * the VIP stays bound here throughout.
    */
-  async failover(
-    timeoutMs: number,
-    unbind: () => Promise<void> = async () => {},
-    options: FailoverOptions = {},
-  ): Promise<FailoverOutcome> {
+  async failover(timeoutMs: number, unbind: () => Promise<void> = async () => {}): Promise<FailoverOutcome> {
     this.requireOpen();
     const prefix = Buffer.from(this.ctx.keys.membershipPrefix(this.cidr));
     const [lock, members] = await Promise.all([
@@ -605,8 +600,7 @@ export class VipElection implements Election {
       hostname: kv.key.toString().slice(prefix.length),
       lease: String(kv.lease),
     }));
-    const sorted = sortCandidates(listed, this.hostname, await this.v2Leases(listed));
-    const { live, notLive } = options.to === undefined ? sorted : onlyTo(sorted, options.to);
+    const { live, notLive } = sortCandidates(listed, this.hostname, await this.v2Leases(listed));
     if (live.length === 0) return { result: 'no-live-candidate', notLive };
     this.suspended = true;
     this.clearRetry();

@@ -76,11 +76,6 @@ export type FailoverOutcome =
   | { result: 'no-live-candidate'; notLive: { hostname: string; why: string }[] }
   | { result: 'timed-out'; offered: string[] };
 
-/** `to`: hand the VIP to this host only (a targeted handover: preemption, balance). */
-export interface FailoverOptions {
-  to?: string;
-}
-
 export interface Election {
   /** elected / demoted / fault for this VIP, driven by watches and the session, never by polling. */
   readonly events$: Observable<ElectionEvent>;
@@ -98,11 +93,7 @@ export interface Election {
    * successor has taken the lock, before it is told to bind. Rejects with EtcdNotOwnerError when
    * this host does not hold the lock.
    */
-  failover(
-    timeoutMs: number,
-    unbind?: () => Promise<void>,
-    options?: FailoverOptions,
-  ): Promise<FailoverOutcome>;
+  failover(timeoutMs: number, unbind?: () => Promise<void>): Promise<FailoverOutcome>;
   /** The hostname in the lock key, or null. */
   owner(): Promise<string | null>;
   /** Hosts carrying this VIP (membership keys) and which one owns it. */
