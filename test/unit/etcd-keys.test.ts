@@ -57,8 +57,8 @@ describe('etcd options', () => {
   it('resolves defaults and rejects bad values with EtcdConfigError', () => {
     const r = resolveSessionOptions({ hosts: ['127.0.0.1:2379'], hostname: 'h1' });
     assert.equal(r.prefix, '/link');
-    assert.equal(r.ttlMs, 2000);
-    assert.equal(r.keepAliveIntervalMs, 2000 / 3);
+    assert.equal(r.ttlMs, 3000);
+    assert.equal(r.keepAliveIntervalMs, 1000);
     assert.equal(r.retry.maxAttempts, 3);
     for (const bad of [
       { leaseTtlSeconds: 0 },

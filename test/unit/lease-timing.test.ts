@@ -7,7 +7,7 @@ import { EtcdConfigError } from '../../adapters/etcd/errors.ts';
 
 describe('the lease timing rule', () => {
   it('defaults to the schema, derives the TTL from the interval (5x) and the interval from the TTL (/3)', () => {
-    assert.deepEqual(leaseTiming({}), { ttlMs: 2000, keepaliveIntervalMs: 2000 / 3 });
+    assert.deepEqual(leaseTiming({}), { ttlMs: 3000, keepaliveIntervalMs: 1000 });
     assert.deepEqual(leaseTiming({ ttlMs: 6000 }), { ttlMs: 6000, keepaliveIntervalMs: 2000 });
     assert.deepEqual(leaseTiming({ keepaliveMs: 1000 }), { ttlMs: 5000, keepaliveIntervalMs: 1000 });
     assert.deepEqual(leaseTiming({ keepaliveMs: 100 }), { ttlMs: 1000, keepaliveIntervalMs: 100 });
