@@ -34,7 +34,12 @@ describe('interface tracking (lab, etcd on a second interface)', { timeout: 180_
     (await lab.api<{ ip: VipView }>(host, 'GET', `/ips/${ids.get(host)}`)).body.ip.status;
 
   before(async () => {
-    lab = await Lab.up({ name: `it-track-${process.pid}`, hosts: 3, etcdNetwork: true });
+    lab = await Lab.up({
+      name: `it-track-${process.pid}`,
+      hosts: 3,
+      etcdNetwork: true,
+      agentEnv: { TRACK_INTERFACE: 'on' },
+    });
     for (const host of lab.hosts) {
       const res = await lab.api<VipView>(host.name, 'POST', '/ips', { ip: VIP });
       assert.equal(res.status, 201, JSON.stringify(res.body));

@@ -93,8 +93,9 @@ describe('combineHealth$: healthy = checks AND link', () => {
 });
 
 describe('TRACK_INTERFACE', () => {
-  it('is on by default, off when asked, and refuses anything else naming the variable', () => {
-    assert.equal(parseConfig({ INTERFACE: 'eth0' }).trackInterface, true);
+  it('is off by default, on when asked, and refuses anything else naming the variable', () => {
+    assert.equal(parseConfig({ INTERFACE: 'eth0' }).trackInterface, false);
+    assert.equal(parseConfig({ INTERFACE: 'eth0', TRACK_INTERFACE: 'on' }).trackInterface, true);
     assert.equal(parseConfig({ INTERFACE: 'eth0', TRACK_INTERFACE: 'off' }).trackInterface, false);
     assert.throws(
       () => parseConfig({ INTERFACE: 'eth0', TRACK_INTERFACE: 'maybe' }),
