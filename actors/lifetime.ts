@@ -43,6 +43,30 @@ export function mayRecreateExpired(policy: LifetimePolicy, status: Status, holds
   return policy.faultPolicy === 'at-least-one' && status.state === 'fault' && status.faultSource === 'etcd';
 }
 
+/**
+ * etcd's word since `sinceMs` (performance.now()): the session is alive and etcd answered a
+ * keep-alive this host sent after that moment. A host back from a link failure competes again
+ * only then (actors/link.ts), for the reason an expired address waits in mayRecreateExpired: at
+ * link-up its session may still be judging the outage (the fence check asked etcd while the link
+ * was down). Its `fault`, arriving after the VIP left FAILING, was taken for etcd's own failure
+ * and bound the VIP under at-least-one beside the new owner until the recovery read etcd (156 ms
+ * in the chaos suite). A fault after this proof is etcd's own, and the policy applies.
+ *
+ * The fence deadline is the send time of the last keep-alive etcd answered plus at most the TTL,
+ * so deadline - TTL after `sinceMs` proves the keep-alive was sent after it (never too early).
+ * A deadline further than one TTL away (a restart's bridge lease) proves nothing.
+ */
+export function etcdAnsweredSince(
+  policy: Pick<LifetimePolicy, 'leaseTtlMs'>,
+  status: Status,
+  sinceMs: number,
+  nowMs: number,
+): boolean {
+  const left = status.leaseRemainingMs;
+  if (status.state !== 'alive' || left <= 0 || left > policy.leaseTtlMs) return false;
+  return nowMs + left - policy.leaseTtlMs > sinceMs;
+}
+
 /** Refresh after each keep-alive, at the latest a third of the way through the lifetime. */
 export function refreshEveryMs(policy: LifetimePolicy, status: Status): number {
   const lifetimeMs = (lifetimeSec(policy, status) ?? 1) * 1000;
