@@ -3,7 +3,6 @@ import { createActor, type Actor } from 'xstate';
 import { addressesOf, supervisorWith, vipIdOfAddress, type AgentMachine } from '../machines/agent.ts';
 import type { IpState } from '../machines/ip.ts';
 import type { Election, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
-import type { HealthCheckSpec } from '../adapters/health/types.ts';
 import { HostAddresses } from './host-addresses.ts';
 import { AddressRefresher } from './refresher.ts';
 import { levelOf, type NoteCode } from './notes.ts';
@@ -22,6 +21,7 @@ import type {
   HealthRoundReport,
   JournalEntry,
   NewVip,
+  VipChange,
   VipView,
 } from './types.ts';
 
@@ -265,8 +265,8 @@ export class Agent implements AgentService {
     return this.service.add(request);
   }
 
-  updateChecks(id: string, checks: HealthCheckSpec[], healthcheckInterval?: number): Promise<VipView> {
-    return this.service.updateChecks(id, checks, healthcheckInterval);
+  update(id: string, change: VipChange): Promise<VipView> {
+    return this.service.update(id, change);
   }
 
   remove(id: string): Promise<void> {

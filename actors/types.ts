@@ -50,15 +50,28 @@ export interface VipView {
   ip: string;
   checks: HealthCheckSpec[];
   healthcheck_interval: number;
+  /** This host's placement of the VIP (issue 16): 0–255, higher wins. */
+  priority: number;
+  preempt: boolean;
+  /** Seconds. */
+  preempt_delay: number;
   status: IpState;
   /** This host holds the VIP (its actor is ACTIVATED). */
   owner: boolean;
 }
 
-export interface NewVip {
-  ip: string;
+/** What PATCH may change of a VIP; an absent field keeps its value. */
+export interface VipChange {
   checks?: HealthCheckSpec[];
   healthcheck_interval?: number;
+  priority?: number;
+  preempt?: boolean;
+  /** Seconds. */
+  preempt_delay?: number;
+}
+
+export interface NewVip extends VipChange {
+  ip: string;
 }
 
 export interface AgentHealth {
@@ -84,7 +97,7 @@ export interface AgentService {
   list(): VipView[];
   get(id: string): VipView;
   add(vip: NewVip): Promise<VipView>;
-  updateChecks(id: string, checks: HealthCheckSpec[], healthcheckInterval?: number): Promise<VipView>;
+  update(id: string, change: VipChange): Promise<VipView>;
   /** Waits (bounded) until another host holds the VIP, then forgets it. */
   remove(id: string): Promise<void>;
   /** Tries to take ownership now. */

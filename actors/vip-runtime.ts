@@ -1,5 +1,6 @@
 import { BehaviorSubject, filter, tap, type Observable } from 'rxjs';
 import type { Election, ElectionEvent, EtcdSession, StoredVip } from '../adapters/etcd/types.ts';
+import { placementOf } from '../adapters/etcd/member.ts';
 import type { HealthCheckSpec, HealthMonitor, HealthRound } from '../adapters/health/types.ts';
 import type { NetAdapter } from '../adapters/net/types.ts';
 import type { ActorRefFrom } from 'xstate';
@@ -72,7 +73,7 @@ export function checksIntervalMs(vip: StoredVip, defaultMs: number): number {
 
 export function createRuntime(deps: VipRuntimeDeps, vip: StoredVip): VipRuntime {
   const checks = (vip.checks ?? []) as HealthCheckSpec[];
-  const election = deps.session.election(vip.ip);
+  const election = deps.session.election(vip.ip, placementOf(vip));
   const runtime: VipRuntime = {
     vip,
     election,

@@ -7,6 +7,7 @@ import type { HealthCheckSpec } from '../adapters/health/types.ts';
 import { refusedExecChecks, type ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
 import { ipRefusalMessage } from '../adapters/net/vip-rule.ts';
 import { EtcdAdapterError } from '../adapters/etcd/errors.ts';
+import { DEFAULT_PLACEMENT, placementOf } from '../adapters/etcd/member.ts';
 import {
   AgentStoppingError,
   EtcdUnavailableError,
@@ -22,7 +23,7 @@ import type { Journal } from './journal.ts';
 import type { NoteCode } from './notes.ts';
 import { checksIntervalMs, errorText, type VipRuntime } from './vip-runtime.ts';
 import type { VipCacheWriter } from './vip-cache-writer.ts';
-import type { JournalEntry, NewVip, VipView } from './types.ts';
+import type { JournalEntry, NewVip, VipChange, VipView } from './types.ts';
 
 const DEFAULT_HEALTHCHECK_INTERVAL_S = 0;
 
@@ -66,11 +67,15 @@ export class VipService {
   get(id: string): VipView {
     const runtime = this.mustRuntime(id);
     const state = this.stateOf(id);
+    const placement = placementOf(runtime.vip);
     return {
       id,
       ip: runtime.vip.ip,
       checks: runtime.checks.value.checks,
       healthcheck_interval: runtime.vip.healthcheck_interval ?? DEFAULT_HEALTHCHECK_INTERVAL_S,
+      priority: placement.priority,
+      preempt: placement.preempt,
+      preempt_delay: placement.preemptDelayMs / 1000,
       status: state,
       owner: state === 'ACTIVATED',
     };
@@ -80,8 +85,8 @@ export class VipService {
     return viaEtcd(() => this.addNow(request));
   }
 
-  updateChecks(id: string, checks: HealthCheckSpec[], healthcheckInterval?: number): Promise<VipView> {
-    return this.oneAtATime(id, () => viaEtcd(() => this.updateChecksNow(id, checks, healthcheckInterval)));
+  update(id: string, change: VipChange): Promise<VipView> {
+    return this.oneAtATime(id, () => viaEtcd(() => this.updateNow(id, change)));
   }
 
   remove(id: string): Promise<void> {
@@ -120,6 +125,7 @@ export class VipService {
       ip: request.ip,
       checks: request.checks ?? [],
       healthcheck_interval: request.healthcheck_interval ?? DEFAULT_HEALTHCHECK_INTERVAL_S,
+      ...storedPlacement(request),
     };
     const taken = (): void => {
       const id = this.deps.vipIdOf(vip.ip);
@@ -148,23 +154,24 @@ export class VipService {
     return this.get(vip.id);
   }
 
-  private async updateChecksNow(
-    id: string,
-    checks: HealthCheckSpec[],
-    healthcheckInterval?: number,
-  ): Promise<VipView> {
+  private async updateNow(id: string, change: VipChange): Promise<VipView> {
     this.assertRunning();
     const runtime = this.mustRuntime(id);
+    const checks = change.checks ?? runtime.checks.value.checks;
     this.assertChecksAllowed(checks);
     const vip: StoredVip = {
       ...runtime.vip,
       checks,
-      healthcheck_interval: healthcheckInterval ?? runtime.vip.healthcheck_interval,
+      healthcheck_interval: change.healthcheck_interval ?? runtime.vip.healthcheck_interval,
+      ...storedPlacement({ ...runtime.vip, ...change }),
     };
-    // Refused (503): the VIP keeps its checks here; the store undoes whatever etcd may still take.
+    // Refused (503): the VIP keeps its settings here; the store undoes whatever etcd may still take.
     await this.deps.session.config.update(runtime.vip, vip);
     runtime.vip = vip;
-    runtime.checks.next({ checks, intervalMs: checksIntervalMs(vip, this.deps.health.intervalMs) });
+    runtime.election.setPlacement(placementOf(vip));
+    if (change.checks !== undefined || change.healthcheck_interval !== undefined) {
+      runtime.checks.next({ checks, intervalMs: checksIntervalMs(vip, this.deps.health.intervalMs) });
+    }
     this.deps.cache.schedule();
     return this.get(id);
   }
@@ -314,4 +321,18 @@ async function viaEtcd<T>(work: () => Promise<T>): Promise<T> {
       throw new EtcdUnavailableError(`etcd: ${err.message}`, { cause: err });
     throw err;
   }
+}
+
+/**
+ * The placement fields a record stores: only those that differ from the defaults, so a record of
+ * a VIP that never set them stays as LinK v2 and earlier LinK releases wrote it.
+ */
+function storedPlacement(vip: Pick<StoredVip, 'priority' | 'preempt' | 'preempt_delay'>): Partial<StoredVip> {
+  const stored: Partial<StoredVip> = {};
+  const placement = placementOf(vip);
+  if (placement.priority !== DEFAULT_PLACEMENT.priority) stored.priority = placement.priority;
+  if (placement.preempt) stored.preempt = true;
+  if (placement.preemptDelayMs !== DEFAULT_PLACEMENT.preemptDelayMs)
+    stored.preempt_delay = placement.preemptDelayMs / 1000;
+  return stored;
 }

@@ -216,7 +216,14 @@ export class LinkClient {
     return field<VipView>(body, 'ip');
   }
 
-  async addIp(params: { ip: string; checks?: unknown[]; healthcheck_interval?: number }): Promise<VipView> {
+  async addIp(params: {
+    ip: string;
+    checks?: unknown[];
+    healthcheck_interval?: number;
+    priority?: number;
+    preempt?: boolean;
+    preempt_delay?: number;
+  }): Promise<VipView> {
     const { body } = await this.request('POST', '/ips', params);
     return unwrapVip(body);
   }
@@ -225,6 +232,11 @@ export class LinkClient {
     id: string,
     params: { checks: unknown[]; healthcheck_interval?: number },
   ): Promise<VipView> {
+    return this.updateIp(id, params);
+  }
+
+  /** PATCH: the fields given change, the others stay. */
+  async updateIp(id: string, params: object): Promise<VipView> {
     const { body } = await this.request('PATCH', `/ips/${encodeURIComponent(id)}`, params);
     return unwrapVip(body);
   }

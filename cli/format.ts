@@ -52,6 +52,8 @@ export function formatVip(vip: VipView): string {
     ['status', vip.status],
     ['owner', vip.owner ? 'yes (this host)' : 'no'],
     ['healthcheck_interval', vip.healthcheck_interval ? `${vip.healthcheck_interval} s` : 'agent default'],
+    ['priority', String(vip.priority)],
+    ['preempt', vip.preempt ? `yes, after ${vip.preempt_delay} s` : 'no'],
     ['checks', checksCell(vip.checks)],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -61,8 +63,13 @@ export function formatVip(vip: VipView): string {
 export function formatHosts(hosts: readonly HostMembership[]): string {
   if (hosts.length === 0) return 'no host carries this VIP\n';
   return formatTable(
-    ['HOST', 'OWNER'],
-    hosts.map((h) => [h.hostname, h.owner ? 'yes' : 'no']),
+    ['HOST', 'OWNER', 'PRIORITY', 'PREEMPT'],
+    hosts.map((h) => [
+      h.hostname,
+      h.owner ? 'yes' : 'no',
+      h.priority === null ? '-' : String(h.priority),
+      h.preempt === null ? '-' : h.preempt ? 'yes' : 'no',
+    ]),
   );
 }
 

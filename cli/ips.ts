@@ -150,14 +150,37 @@ export function registerIpsCommands(program: Command, options: RegisterIpsOption
     .argument('[checks...]', 'TYPE SPEC pairs')
     .option('--interval <seconds>', 'health check interval in seconds (0 = agent default)')
     .option('--checks-json <json>', 'checks as a JSON array (all fields)')
+    .option('--priority <n>', "this host's priority for the VIP, 0-255, higher wins (default 100)")
+    .option('--preempt', 'take the VIP from a lower-priority owner (after --preempt-delay)')
+    .option(
+      '--preempt-delay <seconds>',
+      'how long a higher priority must last before it preempts (default 10)',
+    )
     .action(
       run(async (command, ip: string, checkArgs: string[]) => {
         const { bodyFromArgs } = await import('./vip-body.ts');
-        const body = bodyFromArgs(ip, checkArgs, command.opts<{ interval?: string; checksJson?: string }>());
+        const body = bodyFromArgs(ip, checkArgs, command.opts());
         const { client, json } = connect(command);
         const vip = await client.addIp(body);
         if (json) printJson(vip);
         else io.stdout(`added ${vip.id} ${vip.ip} (${vip.status})\n`);
+      }),
+    );
+
+  leaf('set', "change a VIP's placement on this host: priority, preemption")
+    .argument('<vip>', 'VIP id or IP')
+    .option('--priority <n>', '0-255, higher wins')
+    .option('--preempt', 'take the VIP from a lower-priority owner')
+    .option('--no-preempt', 'never take it from a live owner (LinK v2, keepalived nopreempt)')
+    .option('--preempt-delay <seconds>', 'how long a higher priority must last before it preempts')
+    .action(
+      run(async (command, ref: string) => {
+        const { placementBody } = await import('./vip-body.ts');
+        const body = placementBody(command.opts());
+        const { client, json } = connect(command);
+        const vip = await client.updateIp(await resolveId(client, ref), body);
+        if (json) printJson(vip);
+        else io.stdout(formatVip(vip));
       }),
     );
 

@@ -1,5 +1,5 @@
 import type { HealthCheckSpec } from '../adapters/health/types.ts';
-import { MAX_HEALTHCHECK_INTERVAL, createVipBody, describeZodError } from '../http/schemas.ts';
+import { MAX_HEALTHCHECK_INTERVAL, createVipBody, parseBodyWith, updateVipBody } from '../http/schemas.ts';
 import { UsageError } from './usage.ts';
 
 /**
@@ -64,30 +64,85 @@ export function checksFromJson(text: string): unknown[] {
   return parsed;
 }
 
-export interface VipBody {
+/** A VIP's placement as PATCH and POST take it (issue 16). */
+export interface PlacementBody {
+  priority?: number;
+  preempt?: boolean;
+  preempt_delay?: number;
+}
+
+export interface VipBody extends PlacementBody {
   ip: string;
   checks: HealthCheckSpec[];
   healthcheck_interval?: number;
 }
 
-/** Validates a VIP body with the API's schema. */
-export function buildAddBody(ip: string, checks: unknown[], interval: number | undefined): VipBody {
-  const raw: Record<string, unknown> = { ip, checks };
-  if (interval !== undefined) raw['healthcheck_interval'] = interval;
-  const result = createVipBody.safeParse(raw);
-  if (!result.success) throw new UsageError(describeZodError(result.error).error);
-  const body: VipBody = { ip: result.data.ip, checks: result.data.checks ?? [] };
-  if (result.data.healthcheck_interval !== undefined)
-    body.healthcheck_interval = result.data.healthcheck_interval;
+/** `--priority`, `--preempt` / `--no-preempt`, `--preempt-delay` as commander gives them. */
+export interface PlacementOptions {
+  priority?: string;
+  preempt?: boolean;
+  preemptDelay?: string;
+}
+
+/** Numbers from the command line: digits only (so `1e2` or `0x10` is no priority), else NaN for the schema to refuse. */
+function wholeNumber(text: string): number {
+  return /^\d+$/.test(text) ? Number(text) : Number.NaN;
+}
+
+function placementRaw(opts: PlacementOptions): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  if (opts.priority !== undefined) raw['priority'] = wholeNumber(opts.priority);
+  if (opts.preempt !== undefined) raw['preempt'] = opts.preempt;
+  if (opts.preemptDelay !== undefined) raw['preempt_delay'] = wholeNumber(opts.preemptDelay);
+  return raw;
+}
+
+function placementOf(data: PlacementBody): PlacementBody {
+  const body: PlacementBody = {};
+  if (data.priority !== undefined) body.priority = data.priority;
+  if (data.preempt !== undefined) body.preempt = data.preempt;
+  if (data.preempt_delay !== undefined) body.preempt_delay = data.preempt_delay;
   return body;
+}
+
+/** Validates a VIP body with the API's schema. */
+export function buildAddBody(
+  ip: string,
+  checks: unknown[],
+  interval: number | undefined,
+  placement: PlacementOptions = {},
+): VipBody {
+  const raw: Record<string, unknown> = { ip, checks, ...placementRaw(placement) };
+  if (interval !== undefined) raw['healthcheck_interval'] = interval;
+  const result = parseBodyWith(createVipBody, raw);
+  if (!result.ok) throw new UsageError(result.error.error);
+  const data = result.value;
+  const body: VipBody = { ip: data.ip, checks: data.checks ?? [], ...placementOf(data) };
+  if (data.healthcheck_interval !== undefined) body.healthcheck_interval = data.healthcheck_interval;
+  return body;
+}
+
+/** The body of `ips set`: the placement options, validated as PATCH validates them. */
+export function placementBody(opts: PlacementOptions): PlacementBody {
+  const raw = placementRaw(opts);
+  if (Object.keys(raw).length === 0)
+    throw new UsageError('nothing to set: give --priority, --preempt/--no-preempt or --preempt-delay');
+  const result = parseBodyWith(updateVipBody, raw);
+  if (!result.ok) throw new UsageError(result.error.error);
+  return placementOf(result.value);
 }
 
 /** The body of `add` / `checks set` from the command line: pairs, `--checks-json`, `--interval`. */
 export function bodyFromArgs(
   ip: string,
   checkArgs: readonly string[],
-  opts: { interval?: string; checksJson?: string },
+  opts: { interval?: string; checksJson?: string } & PlacementOptions,
 ): VipBody {
   const checks = [...parseCheckArgs(checkArgs), ...(opts.checksJson ? checksFromJson(opts.checksJson) : [])];
-  return buildAddBody(ip, checks, opts.interval === undefined ? undefined : parseInterval(opts.interval));
+  return buildAddBody(
+    ip,
+    checks,
+    opts.interval === undefined ? undefined : parseInterval(opts.interval),
+    opts,
+  );
 }

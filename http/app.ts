@@ -2,7 +2,7 @@ import Koa from 'koa';
 import type { Context, Next } from 'koa';
 import { Router } from '@koa/router';
 import type { Registry } from 'prom-client';
-import type { AgentService, NewVip } from '../actors/types.ts';
+import type { AgentService, NewVip, VipChange } from '../actors/types.ts';
 import {
   IP_ACTIONS,
   IP_EVENT_TYPES,
@@ -19,8 +19,8 @@ import { HttpError, badRequest, errorMiddleware, vipNotFound } from './errors.ts
 import { healthAnswer } from './health.ts';
 import { createMetrics } from './metrics.ts';
 import type { ApiMetrics } from './metrics.ts';
-import { createVipBody, normaliseVipId, parseRequestBody, updateChecksBody } from './schemas.ts';
-import type { CreateVipBody, UpdateChecksBody } from './schemas.ts';
+import { createVipBody, normaliseVipId, parseRequestBody, updateVipBody } from './schemas.ts';
+import type { CreateVipBody, UpdateVipBody } from './schemas.ts';
 import { busy, createLoadShedder, type LoadLimits } from './load.ts';
 import { streamJournal, wantsEventStream } from './sse.ts';
 import { uiRoutes } from './ui-routes.ts';
@@ -155,7 +155,7 @@ export function createApp(options: CreateAppOptions): Koa {
   router.post('/ips', async (ctx) => {
     const body: CreateVipBody = parseBody(ctx, createVipBody, await readJsonBody(ctx, bodyLimit), logger);
     // id, status and owner (read-only) are ignored: the agent assigns the id, as v2 did.
-    const vip: NewVip = { ip: body.ip, checks: body.checks ?? [] };
+    const vip: NewVip = { ip: body.ip, checks: body.checks ?? [], ...placementOfBody(body) };
     if (body.healthcheck_interval) vip.healthcheck_interval = body.healthcheck_interval;
     const view = await agent.add(vip);
     ctx.status = 201;
@@ -168,14 +168,9 @@ export function createApp(options: CreateAppOptions): Koa {
     ctx.body = { ip: agent.get(vipId(ctx)) };
   });
 
-  const updateChecks = async (ctx: Context & { params: Record<string, string> }) => {
+  const update = async (ctx: Context & { params: Record<string, string> }) => {
     const id = vipId(ctx);
-    const body: UpdateChecksBody = parseBody(
-      ctx,
-      updateChecksBody,
-      await readJsonBody(ctx, bodyLimit),
-      logger,
-    );
+    const body: UpdateVipBody = parseBody(ctx, updateVipBody, await readJsonBody(ctx, bodyLimit), logger);
     // Read-only fields are ignored, but a body naming another VIP is not applied to this one.
     if (body.id !== undefined && body.id !== '' && normaliseVipId(body.id) !== id) {
       throw badRequest(`id ${JSON.stringify(body.id)} is not the VIP of this path (${id})`, 'id');
@@ -186,19 +181,21 @@ export function createApp(options: CreateAppOptions): Koa {
         throw badRequest(`ip cannot be changed: this VIP is ${current}, the body says ${body.ip}`, 'ip');
       }
     }
-    let checks = body.checks ?? body.healthchecks;
-    if (checks === undefined && body.healthcheck_interval === undefined) {
+    const change: VipChange = placementOfBody(body);
+    const checks = body.checks ?? body.healthchecks;
+    if (checks !== undefined) change.checks = checks;
+    if (body.healthcheck_interval) change.healthcheck_interval = body.healthcheck_interval;
+    if (checks === undefined && body.healthcheck_interval === undefined && Object.keys(change).length === 0) {
       throw badRequest(
-        'nothing to update: give checks (or healthchecks) and/or healthcheck_interval',
+        'nothing to update: give checks (or healthchecks), healthcheck_interval, priority, preempt or preempt_delay',
         'checks',
       );
     }
-    checks ??= agent.get(id).checks;
     // LinK v2 answers an update with the IP itself, not wrapped.
-    ctx.body = await agent.updateChecks(id, checks, body.healthcheck_interval || undefined);
+    ctx.body = await agent.update(id, change);
   };
-  router.patch('/ips/:id', updateChecks);
-  router.put('/ips/:id', updateChecks);
+  router.patch('/ips/:id', update);
+  router.put('/ips/:id', update);
 
   router.delete('/ips/:id', async (ctx) => {
     const id = vipId(ctx);
@@ -290,4 +287,13 @@ export function createApp(options: CreateAppOptions): Koa {
     }),
   );
   return app;
+}
+
+/** The placement fields a body gives (absent ones stay unset: the VIP keeps its value). */
+function placementOfBody(body: Pick<VipChange, 'priority' | 'preempt' | 'preempt_delay'>): VipChange {
+  const change: VipChange = {};
+  if (body.priority !== undefined) change.priority = body.priority;
+  if (body.preempt !== undefined) change.preempt = body.preempt;
+  if (body.preempt_delay !== undefined) change.preempt_delay = body.preempt_delay;
+  return change;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { HealthCheckSpec } from '../adapters/health/types.ts';
 import { validateChecks } from '../adapters/health/validate.ts';
 import { ipRefusalMessage } from '../adapters/net/vip-rule.ts';
+import { MAX_PREEMPT_DELAY_S, MAX_PRIORITY, MIN_PRIORITY } from '../adapters/etcd/member.ts';
 import { IP_STATES } from '../machines/ip.ts';
 import { parseCidr } from './cidr.ts';
 
@@ -64,6 +65,23 @@ const interval = z
     error: `healthcheck_interval must be at most ${MAX_HEALTHCHECK_INTERVAL}`,
   });
 
+/** Issue 16's placement of a VIP on this host; absent: the VIP's current value (or the default). */
+const placement = {
+  priority: z
+    .number({ error: `priority must be a whole number ${MIN_PRIORITY}-${MAX_PRIORITY}` })
+    .int({ error: `priority must be a whole number ${MIN_PRIORITY}-${MAX_PRIORITY}` })
+    .min(MIN_PRIORITY, { error: `priority must be at least ${MIN_PRIORITY}` })
+    .max(MAX_PRIORITY, { error: `priority must be at most ${MAX_PRIORITY}` })
+    .optional(),
+  preempt: z.boolean({ error: 'preempt must be true or false' }).optional(),
+  preempt_delay: z
+    .number({ error: `preempt_delay must be a number of seconds (0-${MAX_PREEMPT_DELAY_S})` })
+    .int({ error: 'preempt_delay must be a whole number of seconds' })
+    .min(0, { error: 'preempt_delay must be 0 or more' })
+    .max(MAX_PREEMPT_DELAY_S, { error: `preempt_delay must be at most ${MAX_PREEMPT_DELAY_S}` })
+    .optional(),
+};
+
 /**
  * The fields of a `Vip` that GET returns but a client cannot set: accepted in POST, PUT and PATCH
  * (LinK v2's client sends `"id":""`; a script posts back what GET returned) and ignored, once
@@ -83,19 +101,21 @@ export const createVipBody = z.strictObject({
   ip: cidr,
   checks: checksOf('checks').optional(),
   healthcheck_interval: interval.optional(),
+  ...placement,
   ...readOnly,
 });
 export type CreateVipBody = z.output<typeof createVipBody>;
 
 /**
- * `PATCH|PUT /ips/:id`: replaces the checks. `checks` (this API's name) or `healthchecks`
- * (LinK v2 client's name), not both; `healthcheck_interval` optional.
+ * `PATCH|PUT /ips/:id`: replaces the checks and/or the placement. `checks` (this API's name) or
+ * `healthchecks` (LinK v2 client's name), not both; every other field optional.
  */
-export const updateChecksBody = z
+export const updateVipBody = z
   .strictObject({
     checks: checksOf('checks').optional(),
     healthchecks: checksOf('healthchecks').optional(),
     healthcheck_interval: interval.optional(),
+    ...placement,
     /** Read-only: must be the path's VIP address when given (http/app.ts). */
     ip: cidr.optional(),
     ...readOnly,
@@ -110,7 +130,7 @@ export const updateChecksBody = z
       });
     }
   });
-export type UpdateChecksBody = z.output<typeof updateChecksBody>;
+export type UpdateVipBody = z.output<typeof updateVipBody>;
 
 export interface BodyError {
   error: string;

@@ -1,3 +1,5 @@
+import { DEFAULT_PRIORITY } from './member.ts';
+
 /**
  * Who a failover may hand a VIP to: the membership keys `<prefix>/ips/<ip>/<host>` read in one
  * range, sorted into live candidates and the rest (with why). Pure: the election reads, this
@@ -36,6 +38,8 @@ export interface Candidates {
 export interface Member {
   hostname: string;
   lease: string;
+  /** Its membership value's priority (member.ts): LinK candidates are offered highest first. */
+  priority?: number;
 }
 
 /**
@@ -52,7 +56,10 @@ export function sortCandidates(
   const link: HandoverCandidate[] = [];
   const v2: HandoverCandidate[] = [];
   const notLive: NotLiveCandidate[] = [];
-  for (const { hostname, lease } of [...members].sort((a, b) => a.hostname.localeCompare(b.hostname))) {
+  const byPriority = (a: Member, b: Member) =>
+    (b.priority ?? DEFAULT_PRIORITY) - (a.priority ?? DEFAULT_PRIORITY) ||
+    a.hostname.localeCompare(b.hostname);
+  for (const { hostname, lease } of [...members].sort(byPriority)) {
     if (hostname === self || hostname.length === 0) continue;
     if (lease !== '0' && lease !== '') {
       link.push({ hostname, lease, kind: 'link' });

@@ -2,6 +2,7 @@ import { Observable, ReplaySubject, Subject, filter, firstValueFrom, of, timeout
 import type { ICompare } from 'etcd3';
 import { sortCandidates, type HandoverCandidate, type V2LeaseState } from './candidates.ts';
 import { leaseIdOf } from './host-config.ts';
+import { DEFAULT_PLACEMENT, decodeMember, encodeMember, memberOf, type Placement } from './member.ts';
 import {
   EtcdFencedError,
   EtcdNotOwnerError,
@@ -37,7 +38,9 @@ export interface ElectionContext {
  * One VIP's election. The rules (see README.md for the full table):
  * - a lock naming this host with this session's lease: `elected`;
  * - a lock naming another host: `demoted` (with the owner);
- * - no lock: a competing host runs the transaction at once, a non-competing one is `demoted`;
+ * - no lock: a competing host runs the transaction, at once when no live candidate has a higher
+ *   priority, else after a head start of one keep-alive interval (`contend`); a non-competing
+ *   one is `demoted`;
  * - a lock naming this host under another lease (left by a previous run): deleted, then retried;
  * - the session's fault: `fault` once, until the session is back and etcd says who owns.
  * Observations older than the last one applied (by etcd revision) are ignored.
@@ -84,10 +87,19 @@ export class VipElection implements Election {
   private lockFailures = 0;
   private readonly lockKey: Buffer;
   private readonly membershipKey: Buffer;
+  /**
+   * The lock is free and this host competes: `reading` the candidates' priorities, `waiting` out
+   * a higher-priority candidate's head start, or `done` (race for it). Ends when a holder shows.
+   */
+  private contention: {
+    phase: 'reading' | 'waiting' | 'done';
+    timer: ReturnType<typeof setTimeout> | null;
+  } | null = null;
 
   constructor(
     readonly cidr: string,
     private readonly ctx: ElectionContext,
+    private placement: Placement = DEFAULT_PLACEMENT,
   ) {
     this.lockKey = Buffer.from(ctx.keys.lock(cidr));
     this.membershipKey = Buffer.from(ctx.keys.membership(cidr, ctx.options.hostname));
@@ -138,7 +150,12 @@ export class VipElection implements Election {
   /** The membership put `resync` would send, for a session re-putting many at once; null if none. */
   membershipPut(lease: string): { key: Buffer; value: Buffer; lease: string } | null {
     if (this.closed || !this.candidate) return null;
-    return { key: this.membershipKey, value: Buffer.from(this.hostname), lease };
+    return { key: this.membershipKey, value: this.membershipValue(), lease };
+  }
+
+  /** What every host reads of this one's candidacy: its priority and preemption (member.ts). */
+  private membershipValue(): Buffer {
+    return encodeMember(memberOf(this.hostname, this.placement));
   }
 
   /**
@@ -174,6 +191,7 @@ export class VipElection implements Election {
   /** The session is fenced or etcd keeps failing. */
   fault(source: 'etcd' | 'fence', reason: string): void {
     this.clearRetry();
+    this.endContention();
     this.holder = undefined;
     this.emit({ type: 'fault', source, reason }, false);
   }
@@ -185,6 +203,7 @@ export class VipElection implements Election {
    */
   standDown(reason: string): void {
     this.clearRetry();
+    this.endContention();
     this.holder = undefined;
     this.emit({ type: 'demoted', source: 'etcd', reason }, false);
   }
@@ -199,6 +218,7 @@ export class VipElection implements Election {
     if (!how.authoritative && observation.revision < this.revision) return;
     this.revision = observation.revision;
     this.holder = observation.holder;
+    if (observation.holder !== null) this.endContention();
     this.noteOffer(this.lastSeen, observation.holder);
     this.lastSeen = observation.holder;
     this.holders.next(observation.holder);
@@ -210,6 +230,7 @@ export class VipElection implements Election {
     if (this.closed) return;
     this.closed = true;
     this.clearRetry();
+    this.endContention();
     this.stopAwaitingRelease();
     this.subject.complete();
     this.holders.complete();
@@ -246,7 +267,7 @@ export class VipElection implements Election {
     if (this.closed || holder === undefined || this.ctx.actingLease() === null) return;
     if (this.handingOver(holder)) return;
     if (holder === null) {
-      if (this.competing()) this.attempt();
+      if (this.competing()) this.contend();
       else {
         this.emit(
           {
@@ -291,6 +312,59 @@ export class VipElection implements Election {
       },
       reassert,
     );
+  }
+
+  /**
+   * The lock is free: a live candidate with a higher priority gets one keep-alive interval to
+   * take it before this host races for it (issue 16: the highest-priority healthy candidate wins;
+   * a frozen one does not hold the VIP hostage for longer than that). Equal priorities race at
+   * once, as before priorities. A failed read races too: no worse than without priorities.
+   */
+  private contend(): void {
+    const current = this.contention;
+    if (current?.phase === 'done') {
+      this.attempt();
+      return;
+    }
+    if (current !== null) return;
+    const contention: NonNullable<VipElection['contention']> = { phase: 'reading', timer: null };
+    this.contention = contention;
+    const race = () => {
+      if (this.contention !== contention) return;
+      contention.phase = 'done';
+      contention.timer = null;
+      this.decide();
+    };
+    this.higherPriorityCandidates().then(
+      (higher) => {
+        if (this.contention !== contention) return;
+        if (higher.length === 0) return race();
+        contention.phase = 'waiting';
+        this.ctx.options.logger.debug(
+          `etcd election ${this.cidr}: lock free; head start for ${higher.join(', ')} (higher priority)`,
+        );
+        contention.timer = this.ctx.clock.setTimeout(race, this.ctx.options.keepAliveIntervalMs);
+      },
+      () => race(),
+    );
+  }
+
+  private endContention(): void {
+    const timer = this.contention?.timer;
+    if (timer != null) this.ctx.clock.clearTimeout(timer);
+    this.contention = null;
+  }
+
+  /** Live LinK candidates (a membership key with a lease) whose priority is above this host's. */
+  private async higherPriorityCandidates(): Promise<string[]> {
+    const prefix = this.ctx.keys.membershipPrefix(this.cidr);
+    const key = Buffer.from(prefix);
+    const res = await this.ctx.rpc.range({ key, range_end: prefixRangeEnd(key) });
+    return res.kvs
+      .filter((kv) => String(kv.lease) !== '0' && String(kv.lease) !== '')
+      .map((kv) => decodeMember(kv.key.toString().slice(prefix.length), kv.value))
+      .filter((m) => m.hostname !== this.hostname && m.priority > this.placement.priority)
+      .map((m) => m.hostname);
   }
 
   private emit(event: ElectionEvent, reassert: boolean): void {
@@ -499,7 +573,7 @@ export class VipElection implements Election {
   private async putMembership(): Promise<void> {
     const lease = this.ctx.actingLease();
     if (lease === null) return;
-    await this.ctx.rpc.put({ key: this.membershipKey, value: Buffer.from(this.hostname), lease });
+    await this.ctx.rpc.put({ key: this.membershipKey, value: this.membershipValue(), lease });
   }
 
   private async deleteMembership(): Promise<void> {
@@ -530,6 +604,21 @@ export class VipElection implements Election {
       this.deleteMembership().catch(onError('membership delete'));
       this.decide();
     }
+  }
+
+  setPlacement(placement: Placement): void {
+    const same =
+      placement.priority === this.placement.priority &&
+      placement.preempt === this.placement.preempt &&
+      placement.preemptDelayMs === this.placement.preemptDelayMs;
+    if (this.closed || same) return;
+    this.placement = placement;
+    if (!this.candidate || this.ctx.actingLease() === null) return; // the session's recovery puts it
+    this.putMembership().catch((err: unknown) => {
+      this.ctx.options.logger.warn(`etcd election ${this.cidr}: membership put failed`, {
+        error: translateEtcdError(err, 'membership put').message,
+      });
+    });
   }
 
   async tryLock(): Promise<boolean> {
@@ -576,7 +665,7 @@ export class VipElection implements Election {
   /**
    * Hands the VIP to a live candidate, never dropping it (README.md, "Failover"): one read of the
    * lock and the membership keys; no other host with a live lease: `no-live-candidate`, nothing
-   * written. Else each live candidate in turn (hostname order, an equal share of the bound each)
+   * written. Else each live candidate in turn (highest priority first, then by hostname; an equal share of the bound each)
    * is offered the lock in one transaction (the lock still ours, the candidate's membership key
    * still on the lease it is written with); the offer stands until the candidate takes it (a
    * write of the lock at a later revision: this host then says `demoted` and unbinds) or its
@@ -588,7 +677,7 @@ export class VipElection implements Election {
     const prefix = Buffer.from(this.ctx.keys.membershipPrefix(this.cidr));
     const [lock, members] = await Promise.all([
       this.ctx.rpc.range({ key: this.lockKey }),
-      this.ctx.rpc.range({ key: prefix, range_end: prefixRangeEnd(prefix), keys_only: true }),
+      this.ctx.rpc.range({ key: prefix, range_end: prefixRangeEnd(prefix) }),
     ]);
     const holder = holderOf(lock.kvs[0]);
     if (!this.isMine(holder)) {
@@ -596,10 +685,10 @@ export class VipElection implements Election {
         `failover of ${this.cidr}: ${this.hostname} does not hold it (owner: ${holder?.hostname ?? 'none'})`,
       );
     }
-    const listed = members.kvs.map((kv) => ({
-      hostname: kv.key.toString().slice(prefix.length),
-      lease: String(kv.lease),
-    }));
+    const listed = members.kvs.map((kv) => {
+      const hostname = kv.key.toString().slice(prefix.length);
+      return { hostname, lease: String(kv.lease), priority: decodeMember(hostname, kv.value).priority };
+    });
     const { live, notLive } = sortCandidates(listed, this.hostname, await this.v2Leases(listed));
     if (live.length === 0) return { result: 'no-live-candidate', notLive };
     this.suspended = true;
@@ -738,7 +827,7 @@ export class VipElection implements Election {
       throw new EtcdFencedError(`failover of ${this.cidr}: the session holds no live lease`);
     // While the lock is free, decide() leaves it free (handingOver).
     this.offer = { hostname: candidate.hostname, lease: '0', modRevision: null };
-    const wake = { key: this.membershipKey, value: Buffer.from(this.hostname), lease };
+    const wake = { key: this.membershipKey, value: this.membershipValue(), lease };
     const res = await this.ctx.rpc.txn({
       compare: [
         { key: this.lockKey, target: 'Value', result: 'Equal', value: Buffer.from(this.hostname) },
@@ -832,12 +921,22 @@ export class VipElection implements Election {
     const prefix = this.ctx.keys.membershipPrefix(this.cidr);
     const key = Buffer.from(prefix);
     const [members, owner] = await Promise.all([
-      this.ctx.rpc.range({ key, range_end: prefixRangeEnd(key), keys_only: true }),
+      this.ctx.rpc.range({ key, range_end: prefixRangeEnd(key) }),
       this.owner(),
     ]);
-    const names = members.kvs.map((kv) => kv.key.toString().slice(prefix.length));
-    if (owner !== null && !names.includes(owner)) names.push(owner);
-    return names.sort().map((hostname) => ({ hostname, owner: hostname === owner }));
+    const listed: HostMembership[] = members.kvs.map((kv) => {
+      const member = decodeMember(kv.key.toString().slice(prefix.length), kv.value);
+      return {
+        hostname: member.hostname,
+        owner: member.hostname === owner,
+        priority: member.priority,
+        preempt: member.preempt,
+      };
+    });
+    if (owner !== null && !listed.some((m) => m.hostname === owner)) {
+      listed.push({ hostname: owner, owner: true, priority: null, preempt: null });
+    }
+    return listed.sort((a, b) => a.hostname.localeCompare(b.hostname));
   }
 
   async close(): Promise<void> {

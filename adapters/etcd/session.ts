@@ -19,6 +19,7 @@ import { encodeHostConfig, leaseIdOf } from './host-config.ts';
 import { cidrFromStorable, makeKeys } from './keys.ts';
 import type { Keys } from './keys.ts';
 import { LeaseKeeper } from './lease.ts';
+import type { Placement } from './member.ts';
 import { limitKvCalls } from './limit.ts';
 import { backoffDelay } from '../backoff.ts';
 import { buildClientOptions, resolveSessionOptions } from './options.ts';
@@ -238,11 +239,14 @@ export class EtcdSessionImpl implements EtcdSession {
   }
 
   /** One election per CIDR: asking again for an open one returns it (closing it closes it for all). */
-  election(cidr: string): VipElection {
+  election(cidr: string, placement?: Placement): VipElection {
     if (this.state === 'closed') throw new EtcdSessionClosedError(`session of ${this.hostname} is closed`);
     const existing = this.electionsByCidr.get(cidr);
-    if (existing !== undefined && !existing.isClosed) return existing;
-    const election = new VipElection(cidr, this.context);
+    if (existing !== undefined && !existing.isClosed) {
+      if (placement !== undefined) existing.setPlacement(placement);
+      return existing;
+    }
+    const election = new VipElection(cidr, this.context, placement);
     this.electionsByCidr.set(cidr, election);
     if (this.context.actingLease() !== null) election.begin();
     else if (this.state === 'fault' && this.faultSource === 'config' && this.configError !== undefined) {

@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { Placement } from './member.ts';
 
 /**
  * The etcd port: one session (lease) per agent, one election per VIP, the VIP configuration.
@@ -43,6 +44,12 @@ export interface StoredVip {
   ip: string;
   checks: unknown[];
   healthcheck_interval?: number;
+  /** 0–255, higher wins (member.ts); absent in records written before priorities: 100. */
+  priority?: number;
+  /** Take the VIP from a lower-priority owner; absent: false (LinK v2's behaviour). */
+  preempt?: boolean;
+  /** Seconds a higher priority must hold before it preempts; absent: member.ts's default. */
+  preempt_delay?: number;
 }
 
 /**
@@ -63,6 +70,9 @@ export interface HostRecord {
 export interface HostMembership {
   hostname: string;
   owner: boolean;
+  /** From its membership key (member.ts); a host listed only as the lock's owner: null. */
+  priority: number | null;
+  preempt: boolean | null;
 }
 
 /**
@@ -83,6 +93,8 @@ export interface Election {
   readonly holdsLock: boolean;
   /** false: no lock attempts and no membership key (a FAILING host withdraws). */
   setCandidate(candidate: boolean): void;
+  /** This host's priority and preemption for the VIP, published in its membership key. */
+  setPlacement(placement: Placement): void;
   /** Deletes the lock if this host holds it; resolves when done. */
   release(): Promise<void>;
   /** Tries the lock transaction now; true when this host holds the lock after it. */
@@ -127,7 +139,7 @@ export interface EtcdSession {
   readonly status$: Observable<SessionStatus>;
   status(): SessionStatus;
   /** One election per VIP (keyed by canonical CIDR); all share the agent's single lease. */
-  election(cidr: string): Election;
+  election(cidr: string, placement?: Placement): Election;
   readonly config: ConfigStore;
   /**
    * Puts this host's record under the lease now (when the session is alive) and again after

@@ -122,7 +122,9 @@ describe('chaos, crash-restart', { timeout: 300_000 }, () => {
   /** The host's first "lease … reused|granted" log line after `since` (wall clock). */
   function firstLeaseAfter(host: string, since: number): Pick<Restart, 'lease' | 'killToLeaseMs'> {
     for (const line of readFileSync(join(lab.dir, `${host}.log`), 'utf8').split('\n')) {
-      const lease = / lease \S+ (reused|granted)$/.exec(line.startsWith('{') ? (JSON.parse(line) as { message: string }).message : '');
+      const lease = / lease \S+ (reused|granted)$/.exec(
+        line.startsWith('{') ? (JSON.parse(line) as { message: string }).message : '',
+      );
       if (!lease) continue;
       const at = Date.parse((JSON.parse(line) as { timestamp: string }).timestamp);
       if (at >= since) return { lease: lease[1] as 'reused' | 'granted', killToLeaseMs: at - since };

@@ -10,7 +10,7 @@ import type { Daemon } from '../../lab/daemon.ts';
 import { LinkClient } from '../../cli/client.ts';
 import { httpCall, type HttpAnswer } from '../../lab/api.ts';
 import { bodyStyleOf } from '../../http/body.ts';
-import { createVipBody, parseRequestBody, updateChecksBody } from '../../http/schemas.ts';
+import { createVipBody, parseRequestBody, updateVipBody } from '../../http/schemas.ts';
 import { freePort, startEtcd } from '../support/etcd.ts';
 import type { EtcdCluster } from '../support/etcd.ts';
 
@@ -478,7 +478,7 @@ describe('HTTP API of the real daemon', () => {
       if (!targetsExisting) return false;
       const sub = idMatch?.[2] ?? '';
       if ((method === 'PATCH' || method === 'PUT') && (sub === '' || sub === '/')) {
-        return parseRequestBody(updateChecksBody, parsed, style).parsed.ok;
+        return parseRequestBody(updateVipBody, parsed, style).parsed.ok;
       }
       if (method === 'DELETE' && (sub === '' || sub === '/')) return true;
       return method === 'POST' && /^\/(lock|failover)\/?$/i.test(sub);

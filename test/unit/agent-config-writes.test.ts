@@ -122,7 +122,10 @@ describe('a change etcd refuses changes nothing (fake etcd)', () => {
     const h1 = await agent(etcd, 'h1');
     const view = await h1.agent.add({ ip: VIP, healthcheck_interval: 3 });
     h1.wire.loseNext();
-    await assert.rejects(h1.agent.updateChecks(view.id, [], 7), code('ETCD_UNAVAILABLE'));
+    await assert.rejects(
+      h1.agent.update(view.id, { checks: [], healthcheck_interval: 7 }),
+      code('ETCD_UNAVAILABLE'),
+    );
     assert.equal(h1.agent.get(view.id).healthcheck_interval, 3);
     await until(
       'the record put back',
@@ -131,7 +134,10 @@ describe('a change etcd refuses changes nothing (fake etcd)', () => {
           .healthcheck_interval === 3,
       5000,
     );
-    assert.equal((await h1.agent.updateChecks(view.id, [], 9)).healthcheck_interval, 9);
+    assert.equal(
+      (await h1.agent.update(view.id, { checks: [], healthcheck_interval: 9 })).healthcheck_interval,
+      9,
+    );
   });
 
   it('POST: no VIP, in etcd neither; the address can be added again', async () => {

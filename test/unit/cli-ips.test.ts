@@ -4,7 +4,7 @@ import { HostSyntaxError, createSseParser, parseHost } from '../../cli/client.ts
 import type { SseEvent } from '../../cli/client.ts';
 import { formatTable, formatVipList } from '../../cli/format.ts';
 import { UsageError } from '../../cli/usage.ts';
-import { buildAddBody, parseCheckArgs } from '../../cli/vip-body.ts';
+import { buildAddBody, parseCheckArgs, placementBody } from '../../cli/vip-body.ts';
 
 describe('linkctl pieces', () => {
   it('parses LinK v2 check pairs', () => {
@@ -41,6 +41,24 @@ describe('linkctl pieces', () => {
       () => buildAddBody('198.18.0.1', [{ type: 'TCP', host: 'x', port: 0 }], undefined),
       /checks\[0\]\.port/,
     );
+  });
+
+  it('takes a placement: --priority, --preempt, --preempt-delay (issue 16), checked as the API checks it', () => {
+    assert.deepEqual(
+      buildAddBody('198.18.0.1', [], undefined, { priority: '200', preempt: true, preemptDelay: '5' }),
+      {
+        ip: '198.18.0.1/32',
+        checks: [],
+        priority: 200,
+        preempt: true,
+        preempt_delay: 5,
+      },
+    );
+    assert.deepEqual(placementBody({ preempt: false }), { preempt: false });
+    assert.throws(() => placementBody({ priority: '256' }), /priority must be at most 255/);
+    assert.throws(() => placementBody({ priority: '1e2' }), /priority must be a whole number 0-255/);
+    assert.throws(() => placementBody({ preemptDelay: '-1' }), /preempt_delay/);
+    assert.throws(() => placementBody({}), /nothing to set/);
   });
 
   it('reads --host forms', () => {

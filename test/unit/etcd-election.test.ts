@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it, mock } from 'node:test';
 import { EtcdNotOwnerError } from '../../adapters/etcd/errors.ts';
 import { makeKeys } from '../../adapters/etcd/keys.ts';
+import { DEFAULT_PRIORITY, decodeMember } from '../../adapters/etcd/member.ts';
 import type { Election } from '../../adapters/etcd/types.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
 import { elapse, fakeSessions, record as recordEvents, settle } from '../support/fake-sessions.ts';
@@ -284,7 +285,10 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     const election = h1.election(VIP);
     const seen = record(election);
     await settle();
-    assert.equal(etcd.get(keys.membership(VIP, 'h1'))?.value, 'h1');
+    assert.equal(
+      decodeMember('h1', etcd.get(keys.membership(VIP, 'h1'))?.value ?? '').priority,
+      DEFAULT_PRIORITY,
+    );
     election.setCandidate(false);
     await settle();
     assert.equal(etcd.get(keys.membership(VIP, 'h1')), undefined);
@@ -292,7 +296,10 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     assert.deepEqual(seen, ['elected', 'demoted']);
     election.setCandidate(true);
     await settle();
-    assert.equal(etcd.get(keys.membership(VIP, 'h1'))?.value, 'h1');
+    assert.equal(
+      decodeMember('h1', etcd.get(keys.membership(VIP, 'h1'))?.value ?? '').priority,
+      DEFAULT_PRIORITY,
+    );
     assert.equal(etcd.get(LOCK)?.value, 'h1');
     assert.deepEqual(seen, ['elected', 'demoted', 'elected']);
   });

@@ -13,10 +13,16 @@ import {
   NotOwnerError,
   VipNotFoundError,
 } from '../../actors/errors.ts';
-import type { AgentService, HealthRoundReport, JournalEntry, NewVip, VipView } from '../../actors/types.ts';
+import type {
+  AgentService,
+  HealthRoundReport,
+  JournalEntry,
+  NewVip,
+  VipChange,
+  VipView,
+} from '../../actors/types.ts';
 import type { HealthReport } from '../../actors/health.ts';
 import type { HostMembership } from '../../adapters/etcd/types.ts';
-import type { HealthCheckSpec } from '../../adapters/health/types.ts';
 import { createApp } from '../../http/app.ts';
 import { startApiServer } from '../../http/server.ts';
 import { httpCall, type HttpAnswer } from '../../lab/api.ts';
@@ -90,6 +96,9 @@ class FakeAgent implements AgentService {
       ip: vip.ip,
       checks: vip.checks ?? [],
       healthcheck_interval: vip.healthcheck_interval ?? 0,
+      priority: vip.priority ?? 100,
+      preempt: vip.preempt ?? false,
+      preempt_delay: vip.preempt_delay ?? 10,
       status: 'BOOTING',
       owner: false,
     };
@@ -107,10 +116,10 @@ class FakeAgent implements AgentService {
     ]);
     return Promise.resolve(view);
   }
-  updateChecks(id: string, checks: HealthCheckSpec[], interval?: number): Promise<VipView> {
+  update(id: string, change: VipChange): Promise<VipView> {
     const vip = this.get(id);
     this.maybeFail();
-    const next = { ...vip, checks, healthcheck_interval: interval ?? vip.healthcheck_interval };
+    const next = { ...vip, ...change };
     this.vips.set(id, next);
     return Promise.resolve(next);
   }
@@ -132,7 +141,9 @@ class FakeAgent implements AgentService {
   }
   hosts(id: string): Promise<HostMembership[]> {
     this.get(id);
-    return Promise.resolve([{ hostname: this.hostname, owner: this.get(id).owner }]);
+    return Promise.resolve([
+      { hostname: this.hostname, owner: this.get(id).owner, priority: 100, preempt: false },
+    ]);
   }
   journal(id: string): JournalEntry[] {
     this.get(id);
@@ -226,13 +237,26 @@ describe('HTTP API in-process (fake agent)', () => {
     });
     assert.equal((put.json as VipView).healthcheck_interval, 5);
     assert.equal((put.json as VipView).checks.length, 1);
+    const placed = await call(server, 'PATCH', `/ips/${vip.id}`, {
+      body: JSON.stringify({ priority: 200, preempt: true }),
+      headers: JSON_HEADERS,
+    });
+    assert.equal(placed.status, 200, placed.text);
+    assert.equal((placed.json as VipView).priority, 200);
+    assert.equal((placed.json as VipView).checks.length, 1, 'a placement change keeps the checks');
+    const badPriority = await call(server, 'PATCH', `/ips/${vip.id}`, {
+      body: JSON.stringify({ priority: 300 }),
+      headers: JSON_HEADERS,
+    });
+    assert.equal(badPriority.status, 400);
+    assert.equal((badPriority.json as { field: string }).field, 'priority');
 
     assert.equal((await call(server, 'POST', `/ips/${vip.id}/lock`)).status, 200);
     const failover = await call(server, 'POST', `/ips/${vip.id}/failover`);
     assert.equal(failover.status, 204);
     assert.equal(failover.headers['vip-owner'], 'other-host', 'the answer names who took it');
     assert.deepEqual((await call(server, 'GET', `/ips/${vip.id}/hosts`)).json, {
-      hosts: [{ hostname: 'fake-host', owner: false }],
+      hosts: [{ hostname: 'fake-host', owner: false, priority: 100, preempt: false }],
     });
     const events = await call(server, 'GET', `/ips/${vip.id}/events`);
     assert.equal((events.json as { events: JournalEntry[] }).events[0]?.kind, 'start');

@@ -19,7 +19,17 @@ function fakeAgent() {
   const journal = new Subject<JournalEntry>();
   const rounds = new Subject<HealthRoundReport>();
   const vips: VipView[] = [
-    { id: A, ip: '198.18.0.10/32', checks: [], healthcheck_interval: 0, status: 'STANDBY', owner: false },
+    {
+      id: A,
+      ip: '198.18.0.10/32',
+      checks: [],
+      healthcheck_interval: 0,
+      priority: 100,
+      preempt: false,
+      preempt_delay: 10,
+      status: 'STANDBY',
+      owner: false,
+    },
   ];
   const storage: StoreHealth[] = [
     { store: 'journal', writable: true, failures: 0 },

@@ -6,10 +6,10 @@ import {
   normaliseVipId,
   parseBodyWith,
   parseRequestBody,
-  updateChecksBody,
+  updateVipBody,
 } from '../../http/schemas.ts';
 
-function errorOf(schema: typeof createVipBody | typeof updateChecksBody, input: unknown) {
+function errorOf(schema: typeof createVipBody | typeof updateVipBody, input: unknown) {
   const result = parseBodyWith(schema, input);
   assert.ok(!result.ok, JSON.stringify(input));
   return result.error;
@@ -50,10 +50,27 @@ describe('request body schemas', () => {
     assert.deepEqual(errorOf(createVipBody, null), { error: 'body must be a JSON object' });
   });
 
+  it('priority 0-255, preempt boolean, preempt_delay 0-3600 s, in POST and PATCH (issue 16)', () => {
+    assert.deepEqual(
+      createVipBody.parse({ ip: '198.18.0.1', priority: 0, preempt: true, preempt_delay: 0 }),
+      {
+        ip: '198.18.0.1/32',
+        priority: 0,
+        preempt: true,
+        preempt_delay: 0,
+      },
+    );
+    for (const priority of [256, -1, 1.5, '100', null]) {
+      assert.equal(errorOf(updateVipBody, { priority }).field, 'priority');
+    }
+    assert.equal(errorOf(updateVipBody, { preempt: 'yes' }).field, 'preempt');
+    assert.equal(errorOf(createVipBody, { ip: '198.18.0.1', preempt_delay: 3601 }).field, 'preempt_delay');
+  });
+
   it('PATCH takes checks or healthchecks, not both', () => {
-    assert.deepEqual(updateChecksBody.parse({ healthchecks: null }), { healthchecks: [] });
-    assert.equal(errorOf(updateChecksBody, { checks: [], healthchecks: [] }).field, 'healthchecks');
-    assert.equal(errorOf(updateChecksBody, { checks: [{ type: 'EXEC' }] }).field, 'checks[0].command');
+    assert.deepEqual(updateVipBody.parse({ healthchecks: null }), { healthchecks: [] });
+    assert.equal(errorOf(updateVipBody, { checks: [], healthchecks: [] }).field, 'healthchecks');
+    assert.equal(errorOf(updateVipBody, { checks: [{ type: 'EXEC' }] }).field, 'checks[0].command');
   });
 
   it('ids are vip-<uuid>, case-insensitive', () => {
@@ -88,10 +105,10 @@ describe('request body schemas', () => {
       owner: true,
     };
     assert.ok(parseBodyWith(createVipBody, got).ok);
-    assert.ok(parseBodyWith(updateChecksBody, got).ok);
+    assert.ok(parseBodyWith(updateVipBody, got).ok);
     assert.equal(errorOf(createVipBody, { ...got, owner: 'yes' }).field, 'owner');
     assert.equal(errorOf(createVipBody, { ...got, status: 'ASLEEP' }).field, 'status');
-    assert.equal(errorOf(updateChecksBody, { ...got, ip: 'nope' }).field, 'ip');
+    assert.equal(errorOf(updateVipBody, { ...got, ip: 'nope' }).field, 'ip');
 
     const extra = { ip: '198.18.0.1', colour: 'red', checks: null };
     const strict = parseRequestBody(createVipBody, extra, 'json');
@@ -112,7 +129,7 @@ describe('request body schemas', () => {
     );
     assert.equal(nested.parsed.ok, false);
     // PATCH's schema is refined; its fields are still known.
-    assert.deepEqual(parseRequestBody(updateChecksBody, { healthchecks: null, x: 1 }, 'v2').ignored, ['x']);
+    assert.deepEqual(parseRequestBody(updateVipBody, { healthchecks: null, x: 1 }, 'v2').ignored, ['x']);
     assert.deepEqual(parseRequestBody(createVipBody, [1], 'v2').ignored, []);
 
     assert.equal(bodyStyleOf(undefined), 'v2');

@@ -10,8 +10,8 @@ describe('visualiser hosts of a VIP', () => {
       mergeHosts(
         [],
         [
-          { hostname: 'h2', owner: false },
-          { hostname: 'h1', owner: true },
+          { hostname: 'h2', owner: false, priority: 100, preempt: false },
+          { hostname: 'h1', owner: true, priority: 100, preempt: false },
         ],
       ),
       [
@@ -25,24 +25,24 @@ describe('visualiser hosts of a VIP', () => {
     const before = mergeHosts(
       [],
       [
-        { hostname: 'h1', owner: true },
-        { hostname: 'h2', owner: false },
+        { hostname: 'h1', owner: true, priority: 100, preempt: false },
+        { hostname: 'h2', owner: false, priority: 100, preempt: false },
       ],
     );
-    const gone = mergeHosts(before, [{ hostname: 'h2', owner: true }]);
+    const gone = mergeHosts(before, [{ hostname: 'h2', owner: true, priority: 100, preempt: false }]);
     assert.deepEqual(gone, [
       { hostname: 'h1', owner: false, up: false },
       { hostname: 'h2', owner: true, up: true },
     ]);
     assert.deepEqual(
-      mergeHosts(gone, [{ hostname: 'h2', owner: true }]),
+      mergeHosts(gone, [{ hostname: 'h2', owner: true, priority: 100, preempt: false }]),
       gone,
       'still down on the next poll',
     );
     assert.deepEqual(
       mergeHosts(gone, [
-        { hostname: 'h1', owner: false },
-        { hostname: 'h2', owner: true },
+        { hostname: 'h1', owner: false, priority: 100, preempt: false },
+        { hostname: 'h2', owner: true, priority: 100, preempt: false },
       ]),
       [
         { hostname: 'h1', owner: false, up: true },
