@@ -1,4 +1,14 @@
-import { EMPTY, Subject, type Observable, type Subscription } from 'rxjs';
+import {
+  defer,
+  EMPTY,
+  filter,
+  interval,
+  merge,
+  Subject,
+  take,
+  type Observable,
+  type Subscription,
+} from 'rxjs';
 import { createActor, type Actor } from 'xstate';
 import { addressesOf, supervisorWith, vipIdOfAddress, type AgentMachine } from '../machines/agent.ts';
 import type { IpState } from '../machines/ip.ts';
@@ -6,7 +16,7 @@ import type { Election, HostMembership, StoredVip } from '../adapters/etcd/types
 import { HostAddresses } from './host-addresses.ts';
 import { AddressRefresher } from './refresher.ts';
 import { levelOf, type NoteCode } from './notes.ts';
-import { lifetimeSec, mayRecreateExpired, refreshEveryMs } from './lifetime.ts';
+import { etcdAnsweredSince, lifetimeSec, mayRecreateExpired, refreshEveryMs } from './lifetime.ts';
 import { errorText, type VipRuntime, type VipRuntimeDeps } from './vip-runtime.ts';
 import { RuntimeSet } from './runtime-set.ts';
 import { provideIpMachine } from './ip-provision.ts';
@@ -37,6 +47,9 @@ import type {
 
 /** cli/agent.ts builds the notifier: its type's home is actors/types.ts. */
 export type { StateChangeNotifier } from './types.ts';
+
+/** How often a host back from a link failure looks whether etcd has answered since. */
+const ETCD_WORD_POLL_MS = 100;
 
 export class Agent implements AgentService {
   readonly hostname: string;
@@ -83,7 +96,11 @@ export class Agent implements AgentService {
     this.link = options.trackInterface
       ? new LinkTracker({
           net: options.net,
-          rise: { intervalMs: options.health.intervalMs, riseCount: options.health.riseCount },
+          rise: {
+            intervalMs: options.health.intervalMs,
+            riseCount: options.health.riseCount,
+            etcdWord: () => this.etcdAnswered$(),
+          },
           onState: (state) =>
             options.logger[state.up ? 'info' : 'warn'](
               `${state.interfaceName} link ${state.up ? 'up' : 'down'}`,
@@ -91,11 +108,12 @@ export class Agent implements AgentService {
                 reason: state.reason,
               },
             ),
-          onError: (err) => {
-            options.logger.error('interface tracking stopped: link notifications failed', {
-              err: errorText(err),
+          onError: (err, retryInMs) => {
+            const message = `${errorText(err)}; watching again in ${retryInMs} ms`;
+            options.logger.error('interface tracking interrupted: link notifications failed', {
+              err: message,
             });
-            for (const vipId of this.runtimes.keys()) this.note(vipId, 'LINK_WATCH_FAILED', errorText(err));
+            for (const vipId of this.runtimes.keys()) this.note(vipId, 'LINK_WATCH_FAILED', message);
           },
         })
       : undefined;
@@ -352,6 +370,22 @@ export class Agent implements AgentService {
 
   private mayRecreateExpired(election: Election): boolean {
     return mayRecreateExpired(this.options, this.options.session.status(), election.holdsLock);
+  }
+
+  /**
+   * Emits once etcd has answered a keep-alive sent after the subscription (the link is back:
+   * actors/link.ts). Asked at every status change (a recovery) and every ETCD_WORD_POLL_MS
+   * (a keep-alive on a session that stayed alive changes no status).
+   */
+  private etcdAnswered$(): Observable<unknown> {
+    return defer(() => {
+      const since = performance.now();
+      const session = this.options.session;
+      return merge(session.status$, interval(ETCD_WORD_POLL_MS)).pipe(
+        filter(() => etcdAnsweredSince(this.options, session.status(), since, performance.now())),
+        take(1),
+      );
+    });
   }
 
   private refreshEveryMs(): number {

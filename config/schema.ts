@@ -265,12 +265,10 @@ export const CONFIG_SCHEMA = [
     name: 'TRACK_INTERFACE',
     kind: 'enum',
     group: 'Health checks',
-    // Off until its return path waits for etcd's word: back up while the session was still in an
-    // etcd fault, an at-least-one host bound the VIP beside the owner (156 ms, chaos suite).
-    default: 'off',
+    default: 'on',
     values: ['on', 'off'],
     description:
-      'Follow INTERFACE’s link from netlink notifications: when it goes down or loses carrier every VIP gets `health_check_fail` (source `link`) at once; when it is back, `health_check_success` after RISE_COUNT rounds of HEALTH_CHECK_INTERVAL.',
+      'Follow INTERFACE’s link from netlink notifications: when it goes down or loses carrier every VIP gets `health_check_fail` (source `link`) at once; when it is back, `health_check_success` after RISE_COUNT rounds of HEALTH_CHECK_INTERVAL, once etcd has answered since (a host cut from its switch was cut from etcd too).',
   },
   {
     name: 'EXEC_CHECKS_DIR',

@@ -11,7 +11,8 @@ import { until } from '../support/until.ts';
  * host still reaches etcd over eth1. Without TRACK_INTERFACE the owner kept the lock and the
  * VIP was dead for the clients until the link came back; with it, the VIP is on another host
  * within 1 s of the carrier loss, as the lab client (ping every 5 ms, kernel neighbour table)
- * and the ARP observer both see, and the host competes again once its link is back.
+ * and the ARP observer both see, and the host competes again once its link is back (and etcd has
+ * answered since). TRACK_INTERFACE is on by default: the lab's agents run with it.
  */
 
 const VIP = '198.18.0.100/32';
@@ -34,12 +35,7 @@ describe('interface tracking (lab, etcd on a second interface)', { timeout: 180_
     (await lab.api<{ ip: VipView }>(host, 'GET', `/ips/${ids.get(host)}`)).body.ip.status;
 
   before(async () => {
-    lab = await Lab.up({
-      name: `it-track-${process.pid}`,
-      hosts: 3,
-      etcdNetwork: true,
-      agentEnv: { TRACK_INTERFACE: 'on' },
-    });
+    lab = await Lab.up({ name: `it-track-${process.pid}`, hosts: 3, etcdNetwork: true });
     for (const host of lab.hosts) {
       const res = await lab.api<VipView>(host.name, 'POST', '/ips', { ip: VIP });
       assert.equal(res.status, 201, JSON.stringify(res.body));

@@ -93,8 +93,8 @@ describe('combineHealth$: healthy = checks AND link', () => {
 });
 
 describe('TRACK_INTERFACE', () => {
-  it('is off by default, on when asked, and refuses anything else naming the variable', () => {
-    assert.equal(parseConfig({ INTERFACE: 'eth0' }).trackInterface, false);
+  it('is on by default, off when asked, and refuses anything else naming the variable', () => {
+    assert.equal(parseConfig({ INTERFACE: 'eth0' }).trackInterface, true);
     assert.equal(parseConfig({ INTERFACE: 'eth0', TRACK_INTERFACE: 'on' }).trackInterface, true);
     assert.equal(parseConfig({ INTERFACE: 'eth0', TRACK_INTERFACE: 'off' }).trackInterface, false);
     assert.throws(
