@@ -16,6 +16,8 @@ import {
 export function provideIpMachine(
   runtime: (vipId: string) => VipRuntime | undefined,
   deps: VipRuntimeDeps,
+  /** The host is drained and this VIP is out of the election (actors/drain.ts). */
+  keepsOut: (vipId: string) => boolean = () => false,
 ): IpMachine {
   const after = (vipId: string, start: (r: VipRuntime) => void): void => {
     const r = runtime(vipId);
@@ -45,7 +47,8 @@ export function provideIpMachine(
       withdrawCandidacy: ({ context }) => after(context.vipId, (r) => r.election.setCandidate(false)),
       resumeCandidacy: ({ context }) =>
         after(context.vipId, (r) => {
-          if (!r.removing) r.election.setCandidate(true);
+          // Drained (actors/drain.ts): out of the election until DELETE /drain.
+          if (!r.removing && !keepsOut(context.vipId)) r.election.setCandidate(true);
         }),
     },
     actors: {

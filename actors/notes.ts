@@ -90,6 +90,17 @@ export const NOTE_CODES = {
     meaning:
       'failover: no candidate offered the lock took it in time; this host took it back, never unbound the VIP, and announces it again',
   },
+  DRAIN_WITHDRAWN: {
+    level: 'info',
+    meaning:
+      'drain: the VIP is out of the election (no lock attempts, no membership key) until DELETE /drain; handed over first when this host owned it',
+  },
+  DRAIN_KEPT: {
+    level: 'warn',
+    meaning:
+      'drain: this host owns the VIP and keeps serving it: no other host carries it, or none took it in time; tried again with backoff',
+  },
+  DRAIN_RESUMED: { level: 'info', meaning: 'DELETE /drain: the VIP competes again' },
 } as const satisfies Record<string, { level: NoteLevel; meaning: string }>;
 
 export type NoteCode = keyof typeof NOTE_CODES;

@@ -12,6 +12,10 @@ export interface RuntimeSetDeps {
   supervisor: () => Actor<AgentMachine>;
   vipIdOf: (ip: string) => string | undefined;
   stopping: () => boolean;
+  /** The host is drained: this new VIP starts out of the election (actors/drain.ts). */
+  outAtSpawn?: (vip: StoredVip) => boolean;
+  /** This VIP is out of the election while the host is drained. */
+  keepsOut?: (vipId: string) => boolean;
 }
 
 /**
@@ -41,6 +45,8 @@ export class RuntimeSet {
       return;
     }
     const runtime = createRuntime(this.deps.runtimeDeps, vip);
+    // At once, before the election's first read can make it compete.
+    if (this.deps.outAtSpawn?.(vip)) runtime.election.setCandidate(false);
     this.runtimes.set(vip.id, runtime);
     this.spawns.push(runtime);
   }
@@ -65,7 +71,8 @@ export class RuntimeSet {
     const snapshot = supervisor.getSnapshot();
     for (const runtime of batch) {
       runtime.ipActor = ipActorOf(snapshot, runtime.vip.id);
-      runtime.election.setCandidate(true);
+      // A drained host's VIP stays out of the election (actors/drain.ts).
+      if (!this.deps.keepsOut?.(runtime.vip.id)) runtime.election.setCandidate(true);
     }
   }
 }

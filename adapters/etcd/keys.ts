@@ -10,8 +10,9 @@
  * | `<prefix>/agents/<host>`                  | JSON HostRecord  | host's  |
  * | `<prefix>/addresses/<host>/<storable-ip>` | the VIP's id     | none    |
  * | `<prefix>/fences/<host>`                  | a note           | none    |
+ * | `<prefix>/drain/<host>`                   | JSON DrainRecord | none    |
  *
- * `agents/`, `addresses/` and `fences/` are LinK's own (LinK v2 reads `hosts/<host>/*` as VIP
+ * `agents/`, `addresses/`, `fences/` and `drain/` are LinK's own (LinK v2 reads `hosts/<host>/*` as VIP
  * configurations and panics at start on anything else, so nothing else may go there).
  * `config/<host>` is v2's own host record, `{"hostname":…,"lease_id":…}` (host-config.ts): the
  * lease id lives where v2 keeps it, so a host rolled back to v2 reuses LinK's lease while it
@@ -20,7 +21,8 @@
  * interfaces hold, so no agent takes them as a VIP. `addresses/`: the address index, one key per
  * host and address, created in the same transaction as the VIP's record (so one address has one
  * record per host). `fences/`: the revision every configuration write of the host is conditioned
- * on (config-store.ts says why).
+ * on (config-store.ts says why). `drain/<host>`: present while the host is drained (POST /drain,
+ * drain-store.ts); no lease, so it outlives the agent until DELETE /drain.
  *
  * `storable-ip` is LinK v2's rule: the CIDR with `/` replaced by `_` (`198.18.0.10/32` ->
  * `198.18.0.10_32`, `2001:db8::1/128` -> `2001:db8::1_128`).
@@ -69,6 +71,8 @@ export interface Keys {
   addressIndex(hostname: string, cidr: string): string;
   /** The key whose revision fences the host's configuration writes. */
   configFence(hostname: string): string;
+  /** `<prefix>/drain/<host>`: there while the host is drained (drain-store.ts). */
+  drain(hostname: string): string;
 }
 
 export function makeKeys(prefix: string): Keys {
@@ -99,6 +103,7 @@ export function makeKeys(prefix: string): Keys {
     addressIndexPrefix: (hostname) => `${p}/addresses/${hostname}/`,
     addressIndex: (hostname, cidr) => `${p}/addresses/${hostname}/${storableIp(cidr)}`,
     configFence: (hostname) => `${p}/fences/${hostname}`,
+    drain: (hostname) => `${p}/drain/${hostname}`,
   };
 }
 
