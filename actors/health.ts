@@ -2,6 +2,7 @@ import type { FaultPolicy, IpState } from '../machines/ip.ts';
 import type { SessionStatus } from '../adapters/etcd/types.ts';
 import type { AgentHealth } from './types.ts';
 import type { StoreHealth } from './write-status.ts';
+import type { DrainStatus } from './drain.ts';
 
 /**
  * What the agent says of its own health (/healthz, link_agent_healthy, systemd STATUS=): a pure
@@ -61,6 +62,12 @@ export const HEALTH_CODES = {
     tolerated: false,
     meaning: 'every VIP of this host fails its checks',
   },
+  DRAINED: {
+    level: 'degraded',
+    tolerated: true,
+    meaning:
+      'the host is drained (POST /drain): its VIPs are handed over and it competes for none until DELETE /drain',
+  },
 } as const satisfies Record<string, { level: 'degraded' | 'failing'; tolerated: boolean; meaning: string }>;
 
 export type HealthCode = keyof typeof HEALTH_CODES;
@@ -90,6 +97,8 @@ export interface HealthInput {
   storage: readonly StoreHealth[];
   /** INTERFACE's link when TRACK_INTERFACE=on and the kernel has said it. */
   link?: LinkHealth;
+  /** POST /drain's state (actors/drain.ts). */
+  drain?: DrainStatus;
 }
 
 /** The tracked interface's link (actors/link.ts), as /healthz and /metrics show it. */
@@ -109,6 +118,8 @@ export interface HealthReport extends AgentHealth {
   storage: StoreHealth[];
   /** INTERFACE's link, when it is tracked (TRACK_INTERFACE=on). */
   link?: LinkHealth;
+  /** Whether the host is drained, since when, and how many VIPs it still keeps (no other candidate). */
+  drain?: { drained: boolean; since?: string; done?: boolean; kept?: number };
 }
 
 export function agentHealth(input: HealthInput): HealthReport {
@@ -150,6 +161,14 @@ export function agentHealth(input: HealthInput): HealthReport {
       `health checks failing for ${failing.map((v) => v.ip).join(', ')}`,
     );
   }
+  const drain = input.drain;
+  if (drain?.drained) {
+    const kept = drain.counts.kept;
+    add(
+      'DRAINED',
+      `drained since ${drain.since}${drain.done ? '' : ': handing over'}${kept > 0 ? `; keeps ${kept} VIP(s) no other host took` : ''}`,
+    );
+  }
   const codes = found.map((f) => f.code);
   const ok = codes.every((code) => HEALTH_CODES[code].tolerated);
   const status: HealthStatus =
@@ -168,5 +187,8 @@ export function agentHealth(input: HealthInput): HealthReport {
     ...(session.configError !== undefined ? { configError: session.configError } : {}),
     storage: [...input.storage],
     ...(input.link !== undefined ? { link: { ...input.link } } : {}),
+    drain: drain?.drained
+      ? { drained: true, since: drain.since, done: drain.done, kept: drain.counts.kept }
+      : { drained: false },
   };
 }

@@ -18,10 +18,18 @@ const program = new Command('linkctl')
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 addGlobalOptions(program);
 const only = commandOf(process.argv.slice(2));
-const all = only !== 'agent' && only !== 'ips' && only !== 'version' && only !== 'lab';
+const all =
+  only !== 'agent' &&
+  only !== 'ips' &&
+  only !== 'version' &&
+  only !== 'lab' &&
+  only !== 'drain' &&
+  only !== 'undrain';
 if (all || only === 'agent') (await import('./agent.ts')).registerAgentCommand(program);
 if (all || only === 'ips' || only === 'version') {
   (await import('./ips.ts')).registerIpsCommands(program, { version: packageVersion() });
 }
 if (all || only === 'lab') (await import('./lab.ts')).registerLabCommands(program);
+if (all || only === 'drain' || only === 'undrain')
+  (await import('./drain.ts')).registerDrainCommands(program);
 await program.parseAsync(process.argv);

@@ -34,6 +34,8 @@ import { IP_STATES } from '../machines/ip.ts';
  * | link_takeover_duration_seconds | histogram | vip_id | journal: `elected` into ACTIVATED until the first ANNOUNCE_SENT after it |
  * | link_health_check_duration_seconds | histogram | vip_id, check | healthRounds$: each probe, start to result |
  * | link_health_check_results_total | counter | vip_id, check, result (pass, fail) | healthRounds$ |
+ * | link_drained | gauge (1 = drained, POST /drain) | | agent.health().drain |
+ * | link_drain_kept_vips | gauge | | agent.health().drain: VIPs a drained host still owns (no other host took them) |
  * | link_interface_up | gauge (1 = up with carrier) | interface | agent.health().link (TRACK_INTERFACE=on) |
  * | link_interface_down_total | counter | interface | agent.health().link: the link's downs since the agent started |
  * | link_build_info | gauge (always 1) | version | createMetrics' version |
@@ -254,6 +256,33 @@ export function createMetrics(
           // The agent counts (actors/write-status.ts); a scrape reads its count.
           this.reset();
           for (const store of agent.health().storage) this.inc({ store: store.store }, store.failures);
+        },
+      }),
+  );
+
+  getOrCreate(
+    registry,
+    'link_drained',
+    () =>
+      new Gauge({
+        name: 'link_drained',
+        help: '1 while the host is drained (POST /drain): it competes for no VIP until DELETE /drain.',
+        registers,
+        collect() {
+          this.set(agent.health().drain?.drained ? 1 : 0);
+        },
+      }),
+  );
+  getOrCreate(
+    registry,
+    'link_drain_kept_vips',
+    () =>
+      new Gauge({
+        name: 'link_drain_kept_vips',
+        help: 'VIPs a drained host still owns: no other host carries them or took them (retried).',
+        registers,
+        collect() {
+          this.set(agent.health().drain?.kept ?? 0);
         },
       }),
   );

@@ -1,0 +1,24 @@
+import { Router } from '@koa/router';
+import type { DrainService } from '../actors/drain.ts';
+
+/**
+ * POST /drain, DELETE /drain and GET /drain (actors/drain.ts): thin, as every route. POST answers
+ * once the flag is stored, with the handovers under way: 202 while some VIP is still pending or
+ * being handed over (GET /drain follows them; `linkctl drain --wait` does), 200 when none is.
+ * etcd refusing the flag is a 503 and nothing changed (docs/api.md, "Drain").
+ */
+export function drainRoutes(drainer: DrainService): Router {
+  const router = new Router();
+  router.get('/drain', (ctx) => {
+    ctx.body = drainer.status();
+  });
+  router.post('/drain', async (ctx) => {
+    const status = await drainer.drain();
+    ctx.status = status.done ? 200 : 202;
+    ctx.body = status;
+  });
+  router.delete('/drain', async (ctx) => {
+    ctx.body = await drainer.undrain();
+  });
+  return router;
+}
