@@ -25,6 +25,7 @@ import { VipCacheWriter } from './vip-cache-writer.ts';
 import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
 import { agentHealth, bootingBoundMs, type HealthReport } from './health.ts';
 import { LinkTracker } from './link.ts';
+import { Drain, memoryDrainStore, type DrainService } from './drain.ts';
 import type {
   AgentOptions,
   AgentService,
@@ -70,6 +71,9 @@ export class Agent implements AgentService {
   private readonly bootingSince = new Map<string, number>();
   /** TRACK_INTERFACE=on: INTERFACE's link, one more health input of every VIP. */
   private readonly link: LinkTracker | undefined;
+  /** POST /drain: the VIPs handed over and out of the elections (actors/drain.ts). */
+  private readonly drain: Drain;
+  readonly drainer: DrainService;
 
   constructor(private readonly options: AgentOptions) {
     this.hostname = options.hostname;
@@ -133,9 +137,15 @@ export class Agent implements AgentService {
       supervisor: () => this.actor,
       vipIdOf: (ip) => this.vipIdOf(ip),
       stopping: () => this.stopping,
+      outAtSpawn: (vip) => this.drain.outAtSpawn(vip, this.boundAtStart.has(vip.ip)),
+      keepsOut: (vipId) => this.drain.keepsOut(vipId),
     });
     this.runtimes = this.set.runtimes;
-    const ip = provideIpMachine((vipId) => this.runtimes.get(vipId), this.runtimeDeps);
+    const ip = provideIpMachine(
+      (vipId) => this.runtimes.get(vipId),
+      this.runtimeDeps,
+      (vipId) => this.drain.keepsOut(vipId),
+    );
     this.actor = createActor(supervisorWith(ip), {
       input: { faultPolicy: options.faultPolicy },
       inspect: createJournalRecorder({
@@ -166,6 +176,21 @@ export class Agent implements AgentService {
       spawn: (vip) => this.set.spawn(vip),
       note: (vipId, code, message) => this.note(vipId, code, message),
     });
+    this.drain = new Drain({
+      hostname: options.hostname,
+      store: options.drainStore ?? memoryDrainStore(),
+      runtimes: this.runtimes,
+      stateOf: (id) => this.stateOf(id),
+      failover: (id) => this.service.failover(id),
+      note: (vipId, code, message) => this.note(vipId, code, message),
+      logger: options.logger,
+      stopping: () => this.stopping,
+    });
+    this.drainer = {
+      drain: () => this.drain.drain(),
+      undrain: () => this.drain.undrain(),
+      status: () => this.drain.status(),
+    };
   }
 
   get journal$(): Observable<JournalEntry> {
@@ -188,6 +213,8 @@ export class Agent implements AgentService {
       if (state === 'alive' && lastState !== 'alive') this.refresher.tick();
       lastState = state;
     });
+    // Read beside the VIPs, before any competes: a drained host's VIPs start out of the election.
+    const drainLoaded = this.drain.load();
     let vips: StoredVip[];
     try {
       vips = await this.options.session.config.list();
@@ -216,6 +243,7 @@ export class Agent implements AgentService {
     );
     // Before any VIP competes: a link already down at start must not win them.
     await this.link?.start();
+    await drainLoaded;
     const started = performance.now();
     this.set.spawnAll(vips);
     // Not awaited: with etcd down the agent must not wait on it to bind its cached VIPs.
@@ -234,6 +262,7 @@ export class Agent implements AgentService {
   async stop(options: { handover: boolean }): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.drain.stop();
     this.set.flush();
     this.cache.flush();
     this.refresher.stop();
@@ -326,6 +355,7 @@ export class Agent implements AgentService {
       }),
       bootingBoundMs: bootingBoundMs(this.options.leaseTtlMs),
       storage: [this.options.journal.writeStatus.health(), this.cache.writeStatus.health()],
+      drain: this.drain.status(),
       ...(link !== undefined && this.link ? { link: { ...link, downs: this.link.downs } } : {}),
     });
   }
@@ -338,6 +368,8 @@ export class Agent implements AgentService {
   private onTransition(transition: RecordedTransition): void {
     const { vipId, ip, from, to, event, reason, revision } = transition;
     if (from === 'BOOTING') this.bootingSince.delete(vipId);
+    // After the transition is applied: the drain reads the VIP's new state.
+    queueMicrotask(() => this.drain.onState(vipId));
     this.options.logger.info(`${ip} ${from} -> ${to}`, { vipId, event, reason });
     this.options.notifier?.notify({
       vipId,

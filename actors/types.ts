@@ -5,7 +5,9 @@ import type { NetAdapter } from '../adapters/net/types.ts';
 import type { VipCache } from '../adapters/cache/vip-cache.ts';
 import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
 import type { ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
+import type { DrainStore } from '../adapters/etcd/drain-store.ts';
 import type { StateChange as HookStateChange } from '../adapters/hooks/types.ts';
+import type { DrainService } from './drain.ts';
 import type { HealthReport } from './health.ts';
 import type { Journal } from './journal.ts';
 import type { Logger } from './logger.ts';
@@ -115,6 +117,8 @@ export interface AgentService {
   readonly healthRounds$: Observable<HealthRoundReport>;
   /** The agent's health: actors/health.ts says how each reason is found. */
   health(): HealthReport;
+  /** POST / DELETE /drain (actors/drain.ts); absent on an agent without it (API tests' fakes). */
+  readonly drainer?: DrainService;
 }
 
 /** A state change of one VIP as the hooks take it: its one definition is the hooks'. */
@@ -149,5 +153,7 @@ export interface AgentOptions {
   restartGraceSec: number;
   /** Local copy of the configuration, used when etcd is down at start. */
   cache?: VipCache;
+  /** The drain flag's store (etcd's, adapters/etcd/drain-store.ts); absent: kept in memory. */
+  drainStore?: DrainStore;
   notifier?: StateChangeNotifier;
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../actors/logger.ts';
 import { levelOf } from '../actors/notes.ts';
 import { createFileVipCache } from '../adapters/cache/vip-cache.ts';
 import type { EtcdSessionImpl } from '../adapters/etcd/index.ts';
+import type { DrainStore } from '../adapters/etcd/drain-store.ts';
 import { createFileJournalStore } from '../adapters/journal/file-store.ts';
 import { createExecChecksPolicy, createHealthMonitor, createProbe } from '../adapters/health/index.ts';
 import { createHookRunner, DEFAULT_WEBHOOK_RETRY, type HookRunner } from '../adapters/hooks/index.ts';
@@ -29,10 +30,18 @@ export interface ServeInput {
   systemd: SystemdNotifier;
   net: NetAdapter;
   session: EtcdSessionImpl;
+  drainStore?: DrainStore;
 }
 
 /** Serves until SIGTERM, SIGINT or SIGUSR2; resolves with the exit code. */
-export async function serve({ config, logger, systemd, net, session }: ServeInput): Promise<number> {
+export async function serve({
+  config,
+  logger,
+  systemd,
+  net,
+  session,
+  drainStore,
+}: ServeInput): Promise<number> {
   // Every child runs confined (adapters/process/sandbox.ts). Calibrated beside the start, not
   // before it (a restart must beat the lease TTL); says at once when no child can run.
   const sandbox = createChildSandbox();
@@ -64,6 +73,7 @@ export async function serve({ config, logger, systemd, net, session }: ServeInpu
     handoverTimeoutMs: config.handoverTimeoutMs,
     restartGraceSec: config.restartGraceSec,
     cache: createFileVipCache(join(config.stateDir, 'vips.json'), logger),
+    ...(drainStore ? { drainStore } : {}),
     ...(hooks ? { notifier: hooks.notifier } : {}),
   });
   hooks?.runner.failures$.subscribe((failure) =>

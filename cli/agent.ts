@@ -1,6 +1,16 @@
 import type { Command } from 'commander';
 import type { Logger } from '../actors/logger.ts';
-import { createEtcdSession, EtcdHostnameTakenError, type EtcdSessionImpl } from '../adapters/etcd/index.ts';
+import {
+  buildClientOptions,
+  createEtcdSession,
+  EtcdHostnameTakenError,
+  makeKeys,
+  resolveSessionOptions,
+  type EtcdSessionImpl,
+  type EtcdSessionOptions,
+} from '../adapters/etcd/index.ts';
+import { EtcdDrainStore } from '../adapters/etcd/drain-store.ts';
+import { createRpc } from '../adapters/etcd/rpc.ts';
 import { assertNetCapabilities, createNetAdapter, type NetAdapter } from '../adapters/net/index.ts';
 import { currentInstance, makeNonDumpable, processRunning } from '../adapters/process/index.ts';
 import { createSystemdNotifier, SystemdEnvError, type SystemdNotifier } from '../adapters/systemd/index.ts';
@@ -64,9 +74,9 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
     throw err;
   }
   try {
-    const { net, session } = await reachEtcd(config, logger, systemd);
+    const { net, session, drainStore } = await reachEtcd(config, logger, systemd);
     const { serve } = await import('./agent-serve.ts');
-    return await serve({ config, logger, systemd, net, session });
+    return await serve({ config, logger, systemd, net, session, drainStore });
   } catch (err) {
     if (err instanceof EtcdHostnameTakenError) {
       // A startup error like a bad variable: one line, exit 2; nothing of the other agent's touched.
@@ -93,7 +103,7 @@ async function reachEtcd(
   config: AgentConfig,
   logger: Logger,
   systemd: SystemdNotifier,
-): Promise<{ net: NetAdapter; session: EtcdSessionImpl }> {
+): Promise<{ net: NetAdapter; session: EtcdSessionImpl; drainStore: EtcdDrainStore }> {
   // First: the agent's environment and memory hold its secrets; non-dumpable, its children
   // (checks, hooks), even as the same user, cannot read /proc/<agent>/environ or /mem.
   makeNonDumpable();
@@ -103,22 +113,34 @@ async function reachEtcd(
   await assertNetCapabilities(config.interfaceName);
 
   systemd.status('starting: connecting to etcd');
-  const session = await createEtcdSession(
-    {
-      hosts: config.etcd.hosts,
-      hostname: config.hostname,
-      prefix: config.etcd.prefix,
-      leaseTtlSeconds: config.leaseTtlMs / 1000,
-      keepAliveIntervalMs: config.keepaliveIntervalMs,
-      retry: { maxAttempts: config.keepaliveRetry },
-      ...(config.etcd.tls ? { tls: config.etcd.tls } : {}),
-      ...(config.etcd.auth
-        ? { auth: { username: config.etcd.auth.user, password: config.etcd.auth.password } }
-        : {}),
-      logger,
-    },
-    // One host name, one agent: checked against the host record before the lease is touched.
-    { hostClaim: { instance: currentInstance(), running: processRunning } },
+  const etcdOptions: EtcdSessionOptions = {
+    hosts: config.etcd.hosts,
+    hostname: config.hostname,
+    prefix: config.etcd.prefix,
+    leaseTtlSeconds: config.leaseTtlMs / 1000,
+    keepAliveIntervalMs: config.keepaliveIntervalMs,
+    retry: { maxAttempts: config.keepaliveRetry },
+    ...(config.etcd.tls ? { tls: config.etcd.tls } : {}),
+    ...(config.etcd.auth
+      ? { auth: { username: config.etcd.auth.user, password: config.etcd.auth.password } }
+      : {}),
+    logger,
+  };
+  // One transport for the session and the drain flag's store (the session does not expose its own).
+  const rpc = createRpc(
+    buildClientOptions({
+      ...etcdOptions,
+      defaultTimeoutMs: resolveSessionOptions(etcdOptions).callTimeoutMs,
+    }),
   );
-  return { net, session };
+  const session = await createEtcdSession(etcdOptions, {
+    rpc,
+    // One host name, one agent: checked against the host record before the lease is touched.
+    hostClaim: { instance: currentInstance(), running: processRunning },
+  });
+  return {
+    net,
+    session,
+    drainStore: new EtcdDrainStore(rpc, makeKeys(config.etcd.prefix), config.hostname, logger),
+  };
 }

@@ -24,6 +24,7 @@ import type { CreateVipBody, UpdateVipBody } from './schemas.ts';
 import { busy, createLoadShedder, type LoadLimits } from './load.ts';
 import { streamJournal, wantsEventStream } from './sse.ts';
 import { uiRoutes } from './ui-routes.ts';
+import { addDrainRoutes } from './drain-routes.ts';
 import { VIP_OWNER_HEADER, type ApiLogger, type BasicAuthCredentials } from './types.ts';
 import type { z } from 'zod';
 
@@ -149,7 +150,21 @@ export function createApp(options: CreateAppOptions): Koa {
   });
 
   router.get('/ips', (ctx) => {
-    ctx.body = { ips: agent.list() };
+    // `drain`: additive (v2's clients read `ips` only); the VIPs' own drain states are GET /drain's.
+    const drain = agent.drainer?.status();
+    ctx.body = {
+      ips: agent.list(),
+      ...(drain
+        ? {
+            drain: {
+              drained: drain.drained,
+              ...(drain.since !== undefined ? { since: drain.since } : {}),
+              done: drain.done,
+              counts: drain.counts,
+            },
+          }
+        : {}),
+    };
   });
 
   router.post('/ips', async (ctx) => {
@@ -276,6 +291,8 @@ export function createApp(options: CreateAppOptions): Koa {
     ctx.type = registry.contentType;
     ctx.body = await metrics.scrape();
   });
+
+  addDrainRoutes(router, agent.drainer);
 
   app.use(router.routes());
   app.use(

@@ -58,10 +58,7 @@ export function parseDrainRecord(raw: string, key: string): DrainRecord {
  * so a late copy of the refused write fails its comparison; one that landed before is overwritten.
  */
 export class EtcdDrainStore implements DrainStore {
-  /**
-   * Its own transport (cli/agent-serve.ts makes it): the session's would be the right one, but
-   * the session does not expose it yet.
-   */
+  /** Given the session's transport (cli/agent.ts makes it and hands it to both). */
   private readonly key: Buffer;
   /** The key's mod revision as last seen ('0': absent); writes compare with it. */
   private revision = '0';
