@@ -24,9 +24,12 @@ export interface MachineResponse {
 export interface HealthResponse {
   status: 'ok' | 'degraded' | 'failing';
   ok?: boolean;
+  codes?: string[];
   error?: string;
   reasons?: string[];
   etcd?: string;
+  /** POST /drain's state (docs/api.md, "Drain"). */
+  drain?: { drained: boolean; since?: string; done?: boolean; kept?: number };
 }
 
 /** The agent answered with an error status. */

@@ -1,5 +1,6 @@
 import ElkBundled from 'elkjs/lib/elk.bundled.js';
 import { api, ApiError, UnreachableError } from './api.ts';
+import { agentLook } from './agent-look.ts';
 import type { JournalEntry, VipView } from './api.ts';
 import { chartModel, edgeId, edgeOf, type ChartModel } from './chart-model.ts';
 import { layoutChart } from './layout.ts';
@@ -75,6 +76,7 @@ function describe(entry: JournalEntry): { what: string; meta: string } {
 const dom = {
   agent: byId<HTMLParagraphElement>('agent'),
   host: byId<HTMLSpanElement>('host'),
+  drained: byId<HTMLSpanElement>('drained'),
   agentText: byId<HTMLSpanElement>('agent-text'),
   banner: byId<HTMLDivElement>('banner'),
   vipList: byId<HTMLUListElement>('vip-list'),
@@ -436,9 +438,11 @@ function showHostname(hostname: string): void {
 async function refresh(): Promise<void> {
   try {
     const health = await api.health();
-    const healthy = health.status === 'ok';
+    const { healthy, drained, badge } = agentLook(health);
     dom.agent.dataset['health'] = healthy ? 'ok' : 'unhealthy';
-    dom.agentText.textContent = `${location.host} · ${healthy ? 'healthy' : 'unhealthy'} · etcd ${health.etcd ?? '?'}`;
+    dom.agentText.textContent = `${location.host} · ${healthy ? 'healthy' : 'unhealthy'}${drained ? ' · drained' : ''} · etcd ${health.etcd ?? '?'}`;
+    dom.drained.hidden = !drained;
+    dom.drained.title = badge;
     if (page.hostname === null) {
       const { hostname } = await api.version();
       if (hostname) showHostname(hostname);
