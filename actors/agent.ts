@@ -129,6 +129,7 @@ export class Agent implements AgentService {
       lifetimeSec: () => this.lifetimeSec(),
       mayRecreateExpired: (election) => this.mayRecreateExpired(election),
       onHealthRound: (report) => this.healthRounds.next(report),
+      preempt: (vipId, to) => this.service.preempt(vipId, to),
       note: (vipId, code, message) => this.note(vipId, code, message),
     };
     this.set = new RuntimeSet({

@@ -85,6 +85,16 @@ export const NOTE_CODES = {
     level: 'info',
     meaning: 'failover: the named host took the lock; this host is demoted, unbinds, then tells it to bind',
   },
+  PREEMPTED: {
+    level: 'info',
+    meaning:
+      'a candidate with preempt on and a higher priority has been so for its preempt_delay: the VIP is handed to it (zero-gap, as failover)',
+  },
+  PREEMPTION_FAILED: {
+    level: 'warn',
+    meaning:
+      'handing the VIP to a preempting candidate failed (it left, or did not take it in time): kept, never unbound',
+  },
   FAILOVER_TIMED_OUT: {
     level: 'warn',
     meaning:

@@ -55,6 +55,8 @@ export interface VipRuntimeDeps {
   /** The link's events (TRACK_INTERFACE, actors/link.ts); EMPTY when the link is not tracked. */
   linkEvents$(): Observable<LinkEvent>;
   note(vipId: string, code: NoteCode, message: string): void;
+  /** A candidate preempts this owner (election.preemptions$): hand the VIP to it. */
+  preempt(vipId: string, to: string): void;
   /** The notify hooks: a conflict reaches them as event `conflict` (docs/hooks.md). */
   notifier?: StateChangeNotifier;
 }
@@ -74,6 +76,8 @@ export function checksIntervalMs(vip: StoredVip, defaultMs: number): number {
 export function createRuntime(deps: VipRuntimeDeps, vip: StoredVip): VipRuntime {
   const checks = (vip.checks ?? []) as HealthCheckSpec[];
   const election = deps.session.election(vip.ip, placementOf(vip));
+  // Completes with the election (close, detach): no subscription outlives the VIP.
+  election.preemptions$.subscribe((to) => deps.preempt(vip.id, to));
   const runtime: VipRuntime = {
     vip,
     election,

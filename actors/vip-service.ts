@@ -102,6 +102,24 @@ export class VipService {
     return viaEtcd(() => this.failoverNow(id));
   }
 
+  /**
+   * The election says `to` preempts (issue 16: preempt on, a higher priority for its
+   * preempt_delay): the same zero-gap handover as failover, offered to that host only. A failure
+   * is a note (the election reviews again at the next change of its candidates).
+   */
+  preempt(id: string, to: string): void {
+    const runtime = this.deps.runtimes.get(id);
+    if (runtime === undefined || runtime.removing || this.deps.stopping()) return;
+    this.deps.note(
+      id,
+      'PREEMPTED',
+      `${runtime.vip.ip}: ${to} preempts (a higher priority, preempt on): handing over`,
+    );
+    this.oneAtATime(id, () => viaEtcd(() => this.failoverNow(id, to))).catch((err: unknown) => {
+      this.deps.note(id, 'PREEMPTION_FAILED', `${runtime.vip.ip}: handing over to ${to}: ${errorText(err)}`);
+    });
+  }
+
   hosts(id: string): Promise<HostMembership[]> {
     const runtime = this.mustRuntime(id);
     return viaEtcd(() => runtime.election.hosts());
@@ -253,7 +271,7 @@ export class VipService {
    * "Failover"): the address stays bound until etcd shows the successor holding the lock, then
    * the machine's `demoted` unbinds it, as any demotion does. Resolves with the new owner.
    */
-  private async failoverNow(id: string): Promise<string> {
+  private async failoverNow(id: string, to?: string): Promise<string> {
     this.assertRunning();
     const runtime = this.mustRuntime(id);
     const { handoverTimeoutMs } = this.deps;
@@ -262,14 +280,19 @@ export class VipService {
     this.deps.note(
       id,
       'FAILOVER_REQUESTED',
-      `${ip}: failover: offering the lock to the live candidates in turn; the address stays bound until one takes it`,
+      `${ip}: failover: offering the lock to ${to ?? 'the live candidates in turn'}; the address stays bound until one takes it`,
     );
     // Called once the successor has taken the lock (`demoted` is on its way too): the successor
     // binds once this host says it no longer holds the address.
-    const outcome = await runtime.election.failover(handoverTimeoutMs, async () => {
+    const unbind = async () => {
       runtime.address.want(false);
       await runtime.address.settled();
-    });
+    };
+    const outcome = await runtime.election.failover(
+      handoverTimeoutMs,
+      unbind,
+      to === undefined ? {} : { to },
+    );
     switch (outcome.result) {
       case 'handed-over':
         this.deps.note(id, 'FAILOVER_HANDED_OVER', `${ip}: failover: ${outcome.owner} took it`);

@@ -79,3 +79,12 @@ export function sortCandidates(
   }
   return { live: [...link, ...v2], notLive };
 }
+
+/** A targeted handover: only `to` is offered the VIP; not live (or not a member): nobody. */
+export function onlyTo(candidates: Candidates, to: string): Candidates {
+  const live = candidates.live.filter((c) => c.hostname === to);
+  if (live.length > 0 || candidates.notLive.some((c) => c.hostname === to)) {
+    return { live, notLive: candidates.notLive.filter((c) => c.hostname === to) };
+  }
+  return { live, notLive: [{ hostname: to, why: 'it carries no membership key of this VIP' }] };
+}

@@ -1,6 +1,6 @@
 import { Observable, ReplaySubject, Subject, filter, firstValueFrom, of, timeout } from 'rxjs';
 import type { ICompare } from 'etcd3';
-import { sortCandidates, type HandoverCandidate, type V2LeaseState } from './candidates.ts';
+import { onlyTo, sortCandidates, type HandoverCandidate, type V2LeaseState } from './candidates.ts';
 import { leaseIdOf } from './host-config.ts';
 import { DEFAULT_PLACEMENT, decodeMember, encodeMember, memberOf, type Placement } from './member.ts';
 import {
@@ -17,7 +17,7 @@ import type { Keys } from './keys.ts';
 import { backoffDelay } from '../backoff.ts';
 import type { ResolvedSessionOptions } from './options.ts';
 import type { EtcdRpc } from './rpc.ts';
-import type { Election, ElectionEvent, FailoverOutcome, HostMembership } from './types.ts';
+import type { Election, ElectionEvent, FailoverOptions, FailoverOutcome, HostMembership } from './types.ts';
 import { prefixRangeEnd } from './watch.ts';
 import type { LockHolder, LockObservation } from './watch.ts';
 
@@ -52,6 +52,17 @@ export interface ElectionContext {
  */
 export class VipElection implements Election {
   readonly events$: Observable<ElectionEvent>;
+  readonly preemptions$: Observable<string>;
+  private readonly preemptionsSubject = new Subject<string>();
+  /**
+   * While this host holds the lock: the live candidate that would preempt it (preempt on, a
+   * higher priority), its membership key's revision when the wait began, and the wait. Any
+   * write or delete of that key (it failed, came back, re-published) starts the wait again.
+   */
+  private preemption: { hostname: string; modRevision: bigint; timer: ReturnType<typeof setTimeout> } | null =
+    null;
+  /** A review of the candidates is out; `again`: a change came meanwhile. */
+  private reviewing: { again: boolean } | null = null;
   private readonly subject = new ReplaySubject<ElectionEvent>(1);
   private readonly holders = new Subject<LockHolder | null>();
   private subscriberCount = 0;
@@ -103,6 +114,7 @@ export class VipElection implements Election {
   ) {
     this.lockKey = Buffer.from(ctx.keys.lock(cidr));
     this.membershipKey = Buffer.from(ctx.keys.membership(cidr, ctx.options.hostname));
+    this.preemptions$ = this.preemptionsSubject.asObservable();
     this.events$ = new Observable<ElectionEvent>((subscriber) => {
       this.subscriberCount++;
       const inner = this.subject.subscribe(subscriber);
@@ -231,6 +243,8 @@ export class VipElection implements Election {
     this.closed = true;
     this.clearRetry();
     this.endContention();
+    this.cancelPreemption();
+    this.preemptionsSubject.complete();
     this.stopAwaitingRelease();
     this.subject.complete();
     this.holders.complete();
@@ -349,6 +363,100 @@ export class VipElection implements Election {
     );
   }
 
+  /** A membership key of this VIP changed (the session's watch). */
+  membersChanged(): void {
+    if (this.last?.type === 'elected' && this.holdsLock) this.reviewPreemption();
+  }
+
+  /**
+   * keepalived's preempt, seen from the owner: the best live candidate with `preempt` and a
+   * higher priority than this host's gets the VIP once it has been so for its `preempt_delay`
+   * (restarted by every change of its membership key, so a flapping host never preempts), through
+   * the zero-gap handover (`preemptions$`: the actor layer runs failover to it). A failed read
+   * leaves things as they are; the next change or election reviews again.
+   */
+  private reviewPreemption(): void {
+    if (this.closed) return;
+    if (this.reviewing !== null) {
+      this.reviewing.again = true;
+      return;
+    }
+    const review = { again: false };
+    this.reviewing = review;
+    this.preemptingCandidate()
+      .then(
+        (best) => {
+          if (this.closed || this.last?.type !== 'elected' || this.suspended) return this.cancelPreemption();
+          const current = this.preemption;
+          if (best === null) return this.cancelPreemption();
+          if (current?.hostname === best.hostname && current.modRevision === best.modRevision) return;
+          this.cancelPreemption();
+          this.ctx.options.logger.info(
+            `etcd election ${this.cidr}: ${best.hostname} (priority ${best.priority} > ${this.placement.priority}) preempts in ${best.delayMs} ms`,
+          );
+          this.preemption = {
+            hostname: best.hostname,
+            modRevision: best.modRevision,
+            timer: this.ctx.clock.setTimeout(() => this.preemptionDue(best.hostname), best.delayMs),
+          };
+        },
+        (err: unknown) => {
+          this.ctx.options.logger.warn(`etcd election ${this.cidr}: reading the candidates failed`, {
+            error: translateEtcdError(err, 'preemption review').message,
+          });
+        },
+      )
+      .finally(() => {
+        this.reviewing = null;
+        if (review.again) this.reviewPreemption();
+      });
+  }
+
+  private preemptionDue(hostname: string): void {
+    const due = this.preemption;
+    if (due?.hostname !== hostname) return;
+    this.preemption = null;
+    if (this.last?.type !== 'elected' || !this.holdsLock || this.suspended) return;
+    this.preemptionsSubject.next(hostname);
+  }
+
+  private cancelPreemption(): void {
+    if (this.preemption !== null) this.ctx.clock.clearTimeout(this.preemption.timer);
+    this.preemption = null;
+  }
+
+  /** The live LinK candidate that may preempt this owner: preempt on, highest priority above ours. */
+  private async preemptingCandidate(): Promise<{
+    hostname: string;
+    priority: number;
+    delayMs: number;
+    modRevision: bigint;
+  } | null> {
+    const prefix = this.ctx.keys.membershipPrefix(this.cidr);
+    const key = Buffer.from(prefix);
+    const res = await this.ctx.rpc.range({ key, range_end: prefixRangeEnd(key) });
+    let best: { hostname: string; priority: number; delayMs: number; modRevision: bigint } | null = null;
+    for (const kv of res.kvs) {
+      if (String(kv.lease) === '0' || String(kv.lease) === '') continue;
+      const member = decodeMember(kv.key.toString().slice(prefix.length), kv.value);
+      if (member.hostname === this.hostname || !member.preempt) continue;
+      if (member.priority <= this.placement.priority) continue;
+      if (
+        best !== null &&
+        (best.priority > member.priority ||
+          (best.priority === member.priority && best.hostname < member.hostname))
+      )
+        continue;
+      best = {
+        hostname: member.hostname,
+        priority: member.priority,
+        delayMs: member.preemptDelayMs ?? DEFAULT_PLACEMENT.preemptDelayMs,
+        modRevision: BigInt(kv.mod_revision),
+      };
+    }
+    return best;
+  }
+
   private endContention(): void {
     const timer = this.contention?.timer;
     if (timer != null) this.ctx.clock.clearTimeout(timer);
@@ -375,6 +483,8 @@ export class VipElection implements Election {
       (event.type !== 'demoted' || (last.type === 'demoted' && last.owner === event.owner));
     if (repeat && !reassert) return;
     this.last = event;
+    if (event.type === 'elected') this.reviewPreemption();
+    else this.cancelPreemption();
     const sent: ElectionEvent = repeat && event.type !== 'fault' ? { ...event, reassert: true } : event;
     this.ctx.options.logger.debug(`etcd election ${this.cidr}: ${sent.type}`, { ...sent });
     this.subject.next(sent);
@@ -613,6 +723,7 @@ export class VipElection implements Election {
       placement.preemptDelayMs === this.placement.preemptDelayMs;
     if (this.closed || same) return;
     this.placement = placement;
+    this.membersChanged();
     if (!this.candidate || this.ctx.actingLease() === null) return; // the session's recovery puts it
     this.putMembership().catch((err: unknown) => {
       this.ctx.options.logger.warn(`etcd election ${this.cidr}: membership put failed`, {
@@ -670,9 +781,14 @@ export class VipElection implements Election {
    * still on the lease it is written with); the offer stands until the candidate takes it (a
    * write of the lock at a later revision: this host then says `demoted` and unbinds) or its
    * share runs out (the lock is taken back if still the offer). Nothing is emitted meanwhile, so
-   * the VIP stays bound here throughout.
+   * the VIP stays bound here throughout. `to`: only that host is offered it (preemption and
+   * balance pick the successor); not a live candidate: `no-live-candidate`, nothing written.
    */
-  async failover(timeoutMs: number, unbind: () => Promise<void> = async () => {}): Promise<FailoverOutcome> {
+  async failover(
+    timeoutMs: number,
+    unbind: () => Promise<void> = async () => {},
+    options: FailoverOptions = {},
+  ): Promise<FailoverOutcome> {
     this.requireOpen();
     const prefix = Buffer.from(this.ctx.keys.membershipPrefix(this.cidr));
     const [lock, members] = await Promise.all([
@@ -689,7 +805,8 @@ export class VipElection implements Election {
       const hostname = kv.key.toString().slice(prefix.length);
       return { hostname, lease: String(kv.lease), priority: decodeMember(hostname, kv.value).priority };
     });
-    const { live, notLive } = sortCandidates(listed, this.hostname, await this.v2Leases(listed));
+    const sorted = sortCandidates(listed, this.hostname, await this.v2Leases(listed));
+    const { live, notLive } = options.to === undefined ? sorted : onlyTo(sorted, options.to);
     if (live.length === 0) return { result: 'no-live-candidate', notLive };
     this.suspended = true;
     this.clearRetry();

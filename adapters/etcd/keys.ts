@@ -56,6 +56,10 @@ export interface Keys {
   cidrOfLock(key: string): string | null;
   membershipPrefix(cidr: string): string;
   membership(cidr: string, hostname: string): string;
+  /** `<prefix>/ips/`: the range of every membership key. */
+  readonly membershipRoot: string;
+  /** The VIP and host of a membership key, or null when the key is none. */
+  memberOf(key: string): { cidr: string; hostname: string } | null;
   hostPrefix(hostname: string): string;
   config(hostname: string, vipId: string): string;
   /** `<prefix>/config/<host>`: v2's host record, which holds the lease id (host-config.ts). */
@@ -88,6 +92,13 @@ export function makeKeys(prefix: string): Keys {
       return rest.length === 0 || rest.includes('/') ? null : cidrFromStorable(rest);
     },
     membershipPrefix: (cidr) => `${p}/ips/${storableIp(cidr)}/`,
+    membershipRoot: `${p}/ips/`,
+    memberOf: (key) => {
+      if (!key.startsWith(`${p}/ips/`)) return null;
+      const [storable, hostname, ...rest] = key.slice(`${p}/ips/`.length).split('/');
+      if (!storable || !hostname || rest.length > 0) return null;
+      return { cidr: cidrFromStorable(storable), hostname };
+    },
     membership: (cidr, hostname) => `${p}/ips/${storableIp(cidr)}/${hostname}`,
     hostPrefix: (hostname) => `${p}/hosts/${hostname}/`,
     config: (hostname, vipId) => {

@@ -157,6 +157,7 @@ export class EtcdSessionImpl implements EtcdSession {
           }
         },
         change: (observation) => this.queueChange(observation),
+        memberChanged: (cidr) => this.electionsByCidr.get(cidr)?.membersChanged(),
         lost: (err, attempt) => {
           log.warn('etcd lock watch lost; re-reading and re-subscribing', { error: err.message, attempt });
           this.reportFailure(err, false);

@@ -86,9 +86,19 @@ export type FailoverOutcome =
   | { result: 'no-live-candidate'; notLive: { hostname: string; why: string }[] }
   | { result: 'timed-out'; offered: string[] };
 
+/** `to`: hand the VIP to this host only (a targeted handover: preemption, balance). */
+export interface FailoverOptions {
+  to?: string;
+}
+
 export interface Election {
   /** elected / demoted / fault for this VIP, driven by watches and the session, never by polling. */
   readonly events$: Observable<ElectionEvent>;
+  /**
+   * While this host owns the VIP: a candidate whose preemption is due (preempt on, a higher
+   * priority for its preempt_delay): hand the VIP to it (failover with `to`).
+   */
+  readonly preemptions$: Observable<string>;
   /** etcd's last word is that this host holds the lock with the session's live lease. */
   readonly holdsLock: boolean;
   /** false: no lock attempts and no membership key (a FAILING host withdraws). */
@@ -105,7 +115,11 @@ export interface Election {
    * successor has taken the lock, before it is told to bind. Rejects with EtcdNotOwnerError when
    * this host does not hold the lock.
    */
-  failover(timeoutMs: number, unbind?: () => Promise<void>): Promise<FailoverOutcome>;
+  failover(
+    timeoutMs: number,
+    unbind?: () => Promise<void>,
+    options?: FailoverOptions,
+  ): Promise<FailoverOutcome>;
   /** The hostname in the lock key, or null. */
   owner(): Promise<string | null>;
   /** Hosts carrying this VIP (membership keys) and which one owns it. */

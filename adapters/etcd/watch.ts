@@ -34,6 +34,8 @@ export interface LockWatcherHooks {
   snapshot(holders: ReadonlyMap<string, LockHolder>, revision: bigint): void;
   /** One change under the lock prefix, in revision order. */
   change(observation: LockObservation): void;
+  /** A membership key of `cidr` changed (put or deleted): a candidate came, went or re-published. */
+  memberChanged(cidr: string): void;
   /** The watch was lost (error, end, compaction, cancel); it re-reads and re-subscribes by itself. */
   lost(err: EtcdAdapterError, attempt: number): void;
 }
@@ -51,9 +53,12 @@ export function prefixRangeEnd(prefix: Buffer): Buffer {
 }
 
 /**
- * ONE prefix watch on `<prefix>/default/` for all the session's elections. See README.md for the
- * rules; in short: read everything at revision R, watch from R+1; whenever the stream is lost
- * (error, end, cancel, compaction) read again and watch again, so it is never blind.
+ * ONE watch for all the session's elections. See README.md for the rules; in short: read every
+ * lock at revision R, watch from R+1; whenever the stream is lost (error, end, cancel,
+ * compaction) read again and watch again, so it is never blind. Its range runs from
+ * `<prefix>/default/` to the end of `<prefix>/ips/`, so membership changes come on the same
+ * stream (an owner's preemption follows its candidates: election.ts); the keys between
+ * (configuration records, fences) are rare writes and skipped.
  */
 export class LockWatcher {
   private generation = 0;
@@ -62,6 +67,7 @@ export class LockWatcher {
   private failures = 0;
   private readonly key: Buffer;
   private readonly rangeEnd: Buffer;
+  private readonly watchEnd: Buffer;
 
   constructor(
     private readonly rpc: EtcdRpc,
@@ -71,6 +77,7 @@ export class LockWatcher {
   ) {
     this.key = Buffer.from(keys.lockPrefix);
     this.rangeEnd = prefixRangeEnd(this.key);
+    this.watchEnd = prefixRangeEnd(Buffer.from(keys.membershipRoot));
   }
 
   /** Reads and subscribes; resolves once the watch is created, rejects if that first round fails. */
@@ -153,8 +160,13 @@ export class LockWatcher {
           resolve();
         }
         for (const event of msg.events) {
-          const cidr = this.keys.cidrOfLock(event.kv.key.toString());
-          if (cidr === null) continue;
+          const key = event.kv.key.toString();
+          const cidr = this.keys.cidrOfLock(key);
+          if (cidr === null) {
+            const member = this.keys.memberOf(key);
+            if (member !== null) this.hooks.memberChanged(member.cidr);
+            continue;
+          }
           const isDelete = String(event.type).toLowerCase() === 'delete';
           this.hooks.change({
             cidr,
@@ -174,7 +186,7 @@ export class LockWatcher {
       stream.write({
         create_request: {
           key: this.key,
-          range_end: this.rangeEnd,
+          range_end: this.watchEnd,
           start_revision: (revision + 1n).toString(),
         },
       });

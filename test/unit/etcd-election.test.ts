@@ -323,6 +323,28 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     assert.deepEqual(seen2, ['demoted:h1', 'elected']);
   });
 
+  it('failover(ms, unbind, { to }): only that host is offered it; a host that is no candidate: no-live-candidate, nothing written', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const h2 = await session(etcd, 'h2');
+    const h3 = await session(etcd, 'h3');
+    const mine = h1.election(VIP);
+    await settle();
+    h2.election(VIP);
+    h3.election(VIP);
+    await settle();
+    const nobody = await mine.failover(500, undefined, { to: 'h9' });
+    assert.equal(nobody.result, 'no-live-candidate');
+    assert.equal(etcd.get(LOCK)?.value, 'h1');
+    // Without `to`, hostname order would pick h2.
+    assert.deepEqual(await mine.failover(500, undefined, { to: 'h3' }), {
+      result: 'handed-over',
+      owner: 'h3',
+    });
+    await settle();
+    assert.equal(etcd.get(LOCK)?.value, 'h3');
+  });
+
   it('close(): release, delete membership, complete events$', async () => {
     const etcd = new FakeEtcd();
     const h1 = await session(etcd, 'h1');

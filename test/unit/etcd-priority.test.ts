@@ -122,3 +122,69 @@ describe('failover order', () => {
     );
   });
 });
+
+describe('preemption (the owner hands over to a higher priority with preempt, after its delay)', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 }));
+  afterEach(async () => {
+    for (const s of sessions.splice(0)) await s.close({ revoke: false });
+    mock.timers.reset();
+  });
+
+  const preempting = (priority: number, delayMs: number): Placement => ({
+    priority,
+    preempt: true,
+    preemptDelayMs: delayMs,
+  });
+
+  async function ownerAndCandidate(candidate: Placement) {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const owner = h1.election(VIP, at(100));
+    const due: string[] = [];
+    owner.preemptions$.subscribe((to) => due.push(to));
+    await settle();
+    assert.equal(etcd.get(LOCK)?.value, 'h1');
+    const h2 = await session(etcd, 'h2');
+    const other = h2.election(VIP, candidate);
+    await settle();
+    return { etcd, owner, other, due };
+  }
+
+  it('due once the higher-priority candidate has been there for its preempt_delay', async () => {
+    const { due } = await ownerAndCandidate(preempting(200, 5000));
+    await elapse(4800);
+    assert.deepEqual(due, []);
+    await elapse(400);
+    assert.deepEqual(due, ['h2']);
+  });
+
+  it('a flapping candidate restarts the delay at every change; without preempt, or equal priority: never', async () => {
+    const { other, due } = await ownerAndCandidate(preempting(200, 5000));
+    await elapse(3000);
+    other.setCandidate(false);
+    await settle();
+    await elapse(1000);
+    other.setCandidate(true);
+    await settle();
+    await elapse(4800);
+    assert.deepEqual(due, [], 'the delay began again at its return');
+    await elapse(400);
+    assert.deepEqual(due, ['h2']);
+
+    for (const placement of [{ ...DEFAULT_PLACEMENT, priority: 200 }, preempting(100, 1000)]) {
+      for (const s of sessions.splice(0)) await s.close({ revoke: false });
+      const again = await ownerAndCandidate(placement);
+      await elapse(15_000);
+      assert.deepEqual(again.due, [], JSON.stringify(placement));
+    }
+  });
+
+  it("the owner's own priority rising above the candidate's cancels it", async () => {
+    const { owner, due } = await ownerAndCandidate(preempting(200, 5000));
+    await elapse(2000);
+    owner.setPlacement(at(250));
+    await settle();
+    await elapse(10_000);
+    assert.deepEqual(due, []);
+  });
+});
