@@ -13,6 +13,7 @@ import { createActor, type Actor } from 'xstate';
 import { addressesOf, supervisorWith, vipIdOfAddress, type AgentMachine } from '../machines/agent.ts';
 import type { IpState } from '../machines/ip.ts';
 import type { Election, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
+import type { ClusterView } from '../adapters/etcd/cluster-view.ts';
 import { HostAddresses } from './host-addresses.ts';
 import { AddressRefresher } from './refresher.ts';
 import { levelOf, type NoteCode } from './notes.ts';
@@ -25,6 +26,7 @@ import { VipCacheWriter } from './vip-cache-writer.ts';
 import { createJournalRecorder, type RecordedTransition } from './recorder.ts';
 import { agentHealth, bootingBoundMs, type HealthReport } from './health.ts';
 import { LinkTracker } from './link.ts';
+import { Balancer } from './balancer.ts';
 import { Drain, memoryDrainStore, type DrainService } from './drain.ts';
 import type {
   AgentOptions,
@@ -66,6 +68,8 @@ export class Agent implements AgentService {
   private boundAtStart = new Set<string>();
   private readonly cache: VipCacheWriter;
   private readonly service: VipService;
+  /** BALANCE=on (actors/balancer.ts). */
+  private readonly balancer: Balancer | undefined;
   private readonly healthRounds = new Subject<HealthRoundReport>();
   /** When each VIP's actor (re)started in BOOTING (performance.now()), until it leaves it. */
   private readonly bootingSince = new Map<string, number>();
@@ -177,6 +181,16 @@ export class Agent implements AgentService {
       spawn: (vip) => this.set.spawn(vip),
       note: (vipId, code, message) => this.note(vipId, code, message),
     });
+    this.balancer =
+      options.balanceIntervalMs === undefined
+        ? undefined
+        : new Balancer({
+            hostname: options.hostname,
+            session: options.session,
+            intervalMs: options.balanceIntervalMs,
+            logger: options.logger,
+            handOver: (cidr, to) => this.service.balance(cidr, to),
+          });
     this.drain = new Drain({
       hostname: options.hostname,
       store: options.drainStore ?? memoryDrainStore(),
@@ -247,6 +261,7 @@ export class Agent implements AgentService {
     await drainLoaded;
     const started = performance.now();
     this.set.spawnAll(vips);
+    this.balancer?.start();
     // Not awaited: with etcd down the agent must not wait on it to bind its cached VIPs.
     void this.hostAddresses.start(local);
     this.options.logger.info('VIPs restored', {
@@ -263,6 +278,7 @@ export class Agent implements AgentService {
   async stop(options: { handover: boolean }): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.balancer?.stop();
     this.drain.stop();
     this.set.flush();
     this.cache.flush();
@@ -331,6 +347,10 @@ export class Agent implements AgentService {
 
   hosts(id: string): Promise<HostMembership[]> {
     return this.service.hosts(id);
+  }
+
+  cluster(): Promise<ClusterView> {
+    return this.service.cluster();
   }
 
   journal(id: string): JournalEntry[] {

@@ -90,6 +90,11 @@ export const NOTE_CODES = {
     meaning:
       'a candidate with preempt on and a higher priority has been so for its preempt_delay: the VIP is handed to it (zero-gap, as failover)',
   },
+  BALANCED: {
+    level: 'info',
+    meaning:
+      'BALANCE=on: this host owns 2 or more of the equal-priority VIPs than the candidate named, which gets this one (zero-gap, as failover)',
+  },
   PREEMPTION_FAILED: {
     level: 'warn',
     meaning:

@@ -1,6 +1,7 @@
 import type { Observable } from 'rxjs';
 import type { EventSource, FaultPolicy, IpEventType, IpState } from '../machines/ip.ts';
 import type { EtcdSession, HostMembership, SessionStatus } from '../adapters/etcd/types.ts';
+import type { ClusterView } from '../adapters/etcd/cluster-view.ts';
 import type { NetAdapter } from '../adapters/net/types.ts';
 import type { VipCache } from '../adapters/cache/vip-cache.ts';
 import type { HealthCheckSpec, HealthMonitor } from '../adapters/health/types.ts';
@@ -110,6 +111,8 @@ export interface AgentService {
    */
   failover(id: string): Promise<string>;
   hosts(id: string): Promise<HostMembership[]>;
+  /** Every VIP of the cluster, its owner and each host's state for it, from etcd (GET /cluster). */
+  cluster(): Promise<ClusterView>;
   journal(id: string): JournalEntry[];
   /** Live journal entries of every VIP (filter by vipId). */
   readonly journal$: Observable<JournalEntry>;
@@ -141,6 +144,8 @@ export interface AgentOptions {
   health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
   /** TRACK_INTERFACE: the interface's link is a health input of every VIP (actors/link.ts). */
   trackInterface?: boolean;
+  /** BALANCE=on: BALANCE_INTERVAL (actors/balancer.ts); absent: no balancing. */
+  balanceIntervalMs?: number;
   journal: Journal;
   logger: Logger;
   leaseTtlMs: number;

@@ -3,6 +3,7 @@ import { catchError, filter, firstValueFrom, of, timeout } from 'rxjs';
 import type { AgentEvent } from '../machines/agent.ts';
 import type { IpState } from '../machines/ip.ts';
 import type { Election, EtcdSession, HostMembership, StoredVip } from '../adapters/etcd/types.ts';
+import type { ClusterView } from '../adapters/etcd/cluster-view.ts';
 import type { HealthCheckSpec } from '../adapters/health/types.ts';
 import { refusedExecChecks, type ExecChecksPolicy } from '../adapters/health/exec-policy.ts';
 import { ipRefusalMessage } from '../adapters/net/vip-rule.ts';
@@ -120,9 +121,23 @@ export class VipService {
     });
   }
 
+  /** BALANCE=on (actors/balancer.ts): the VIP at `ip` to `to`, through the same handover. */
+  async balance(ip: string, to: string): Promise<void> {
+    const id = this.deps.vipIdOf(ip);
+    const runtime = id === undefined ? undefined : this.deps.runtimes.get(id);
+    if (id === undefined || runtime === undefined || runtime.removing || this.deps.stopping()) return;
+    this.deps.note(id, 'BALANCED', `${ip}: handing it to ${to}, which owns fewer VIPs (BALANCE=on)`);
+    await this.oneAtATime(id, () => viaEtcd(() => this.failoverNow(id, to)));
+  }
+
   hosts(id: string): Promise<HostMembership[]> {
     const runtime = this.mustRuntime(id);
     return viaEtcd(() => runtime.election.hosts());
+  }
+
+  /** Every VIP of the cluster as etcd shows it (GET /cluster), not only this host's. */
+  cluster(): Promise<ClusterView> {
+    return viaEtcd(() => this.deps.session.clusterView());
   }
 
   journal(id: string): JournalEntry[] {

@@ -65,6 +65,7 @@ export async function serve({
     execPolicy,
     health: config.health,
     trackInterface: config.trackInterface,
+    ...(config.balance.enabled ? { balanceIntervalMs: config.balance.intervalMs } : {}),
     journal,
     logger,
     leaseTtlMs: config.leaseTtlMs,

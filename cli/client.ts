@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import type { IncomingMessage, RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { HostMembership } from '../adapters/etcd/types.ts';
+import type { ClusterView } from '../adapters/etcd/cluster-view.ts';
 import type { AgentHealth, JournalEntry, VipView } from '../actors/types.ts';
 import { VIP_OWNER_HEADER } from '../http/types.ts';
 
@@ -260,6 +261,13 @@ export class LinkClient {
   async hosts(id: string): Promise<HostMembership[]> {
     const { body } = await this.request('GET', `/ips/${encodeURIComponent(id)}/hosts`);
     return field<HostMembership[]>(body, 'hosts');
+  }
+
+  /** GET /cluster: every VIP of the cluster, read by the agent from etcd. */
+  async cluster(): Promise<ClusterView> {
+    const { body } = await this.request('GET', '/cluster');
+    field<unknown[]>(body, 'vips');
+    return body as ClusterView;
   }
 
   async events(id: string): Promise<JournalEntry[]> {

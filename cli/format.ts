@@ -1,3 +1,4 @@
+import type { ClusterHost, ClusterView } from '../adapters/etcd/cluster-view.ts';
 import type { HostMembership } from '../adapters/etcd/types.ts';
 import type { HealthCheckSpec } from '../adapters/health/types.ts';
 import type { JournalEntry, VipView } from '../actors/types.ts';
@@ -70,6 +71,25 @@ export function formatHosts(hosts: readonly HostMembership[]): string {
       h.priority === null ? '-' : String(h.priority),
       h.preempt === null ? '-' : h.preempt ? 'yes' : 'no',
     ]),
+  );
+}
+
+/**
+ * `host 200 owner`: name, priority (`-` unknown, `p` appended with preempt on) and state, with
+ * `drained` and `v2` in brackets when they apply.
+ */
+export function describeClusterHost(host: ClusterHost): string {
+  const priority = host.priority === null ? '-' : `${host.priority}${host.preempt ? 'p' : ''}`;
+  const marks = [...(host.drained ? ['drained'] : []), ...(host.v2 ? ['v2'] : [])];
+  return `${host.hostname} ${priority} ${host.state}${marks.length > 0 ? ` (${marks.join(', ')})` : ''}`;
+}
+
+/** `linkctl status`: one line per VIP of the cluster. */
+export function formatClusterView(view: ClusterView): string {
+  if (view.vips.length === 0) return 'no VIPs in the cluster\n';
+  return formatTable(
+    ['IP', 'OWNER', 'HOSTS (priority state)'],
+    view.vips.map((v) => [v.ip, v.owner ?? '-', v.hosts.map(describeClusterHost).join(', ')]),
   );
 }
 

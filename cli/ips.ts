@@ -1,7 +1,14 @@
 import type { Command, CommanderError } from 'commander';
 import type { VipView } from '../actors/types.ts';
 import { ApiClientError, DEFAULT_HOST, HostSyntaxError, LinkClient } from './client.ts';
-import { formatHosts, formatJournal, formatJournalEntry, formatVip, formatVipList } from './format.ts';
+import {
+  formatClusterView,
+  formatHosts,
+  formatJournal,
+  formatJournalEntry,
+  formatVip,
+  formatVipList,
+} from './format.ts';
 import type { GlobalOptions } from './global.ts';
 import { UsageError } from './usage.ts';
 
@@ -125,9 +132,16 @@ export function registerIpsCommands(program: Command, options: RegisterIpsOption
 
   leaf('list', 'list the VIPs of the agent')
     .alias('ls')
+    .option('--all', 'every VIP of the cluster, from etcd (as linkctl status)')
     .action(
       run(async (command) => {
         const { client, json } = connect(command);
+        if (command.opts<{ all?: boolean }>().all === true) {
+          const view = await client.cluster();
+          if (json) printJson(view);
+          else io.stdout(formatClusterView(view));
+          return;
+        }
         const vips = await client.listIps();
         if (json) printJson({ ips: vips });
         else io.stdout(formatVipList(vips));

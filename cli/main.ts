@@ -24,7 +24,8 @@ const all =
   only !== 'version' &&
   only !== 'lab' &&
   only !== 'drain' &&
-  only !== 'undrain';
+  only !== 'undrain' &&
+  only !== 'status';
 if (all || only === 'agent') (await import('./agent.ts')).registerAgentCommand(program);
 if (all || only === 'ips' || only === 'version') {
   (await import('./ips.ts')).registerIpsCommands(program, { version: packageVersion() });
@@ -32,4 +33,5 @@ if (all || only === 'ips' || only === 'version') {
 if (all || only === 'lab') (await import('./lab.ts')).registerLabCommands(program);
 if (all || only === 'drain' || only === 'undrain')
   (await import('./drain.ts')).registerDrainCommands(program);
+if (all || only === 'status') (await import('./status.ts')).registerStatusCommand(program);
 await program.parseAsync(process.argv);

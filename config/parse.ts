@@ -73,6 +73,8 @@ export interface AgentConfig {
   health: { intervalMs: number; timeoutMs: number; fallCount: number; riseCount: number };
   /** TRACK_INTERFACE=on: INTERFACE's link state is a health input of every VIP. */
   trackInterface: boolean;
+  /** BALANCE=on: spread equal-priority VIPs, one move per BALANCE_INTERVAL (actors/balancer.ts). */
+  balance: { enabled: boolean; intervalMs: number };
   /** EXEC_CHECKS_DIR: the only folder EXEC checks may run programs from; absent = EXEC refused. */
   execChecksDir?: string;
   announce: { count: number; intervalMs: number; refreshIntervalMs: number };
@@ -390,6 +392,7 @@ export function parseConfig(env: NodeJS.ProcessEnv, readFile: ReadTextFile = rea
       riseCount: read.read('RISE_COUNT'),
     },
     trackInterface: read.read('TRACK_INTERFACE') === 'on',
+    balance: { enabled: read.read('BALANCE') === 'on', intervalMs: read.read('BALANCE_INTERVAL') },
     ...optional('execChecksDir', read.read('EXEC_CHECKS_DIR')),
     announce: {
       count: read.read('ARP_GRATUITOUS_COUNT'),

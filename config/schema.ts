@@ -216,6 +216,24 @@ export const CONFIG_SCHEMA = [
     description: 'How long DELETE and failover wait for another host to take the VIP.',
   },
   {
+    name: 'BALANCE',
+    kind: 'enum',
+    group: 'Election',
+    default: 'off',
+    values: ['on', 'off'],
+    description:
+      'Spread the VIPs whose candidates share one priority evenly: an agent owning 2 or more than another candidate hands one over (zero-gap), one per BALANCE_INTERVAL (docs/placement.md).',
+  },
+  {
+    name: 'BALANCE_INTERVAL',
+    kind: 'duration',
+    group: 'Election',
+    default: '2s',
+    min: 1,
+    max: 3600,
+    description: 'How often a BALANCE=on agent looks at the cluster, and at most one move each time.',
+  },
+  {
     name: 'RESTART_GRACE',
     kind: 'duration',
     group: 'Election',

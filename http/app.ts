@@ -24,6 +24,7 @@ import type { CreateVipBody, UpdateVipBody } from './schemas.ts';
 import { busy, createLoadShedder, type LoadLimits } from './load.ts';
 import { streamJournal, wantsEventStream } from './sse.ts';
 import { uiRoutes } from './ui-routes.ts';
+import { addClusterRoutes } from './cluster-routes.ts';
 import { addDrainRoutes } from './drain-routes.ts';
 import { VIP_OWNER_HEADER, type ApiLogger, type BasicAuthCredentials } from './types.ts';
 import type { z } from 'zod';
@@ -150,21 +151,11 @@ export function createApp(options: CreateAppOptions): Koa {
   });
 
   router.get('/ips', (ctx) => {
-    // `drain`: additive (v2's clients read `ips` only); the VIPs' own drain states are GET /drain's.
-    const drain = agent.drainer?.status();
-    ctx.body = {
-      ips: agent.list(),
-      ...(drain
-        ? {
-            drain: {
-              drained: drain.drained,
-              ...(drain.since !== undefined ? { since: drain.since } : {}),
-              done: drain.done,
-              counts: drain.counts,
-            },
-          }
-        : {}),
-    };
+    // LinK v2's link-client reads this body as a map of VIP lists: no other top-level field may
+    // be added. The host's drain shows on each VIP instead (additive: v2 ignores it).
+    const drained = agent.drainer?.status().drained;
+    const ips = agent.list();
+    ctx.body = { ips: drained === undefined ? ips : ips.map((vip) => ({ ...vip, drained })) };
   });
 
   router.post('/ips', async (ctx) => {
@@ -241,6 +232,8 @@ export function createApp(options: CreateAppOptions): Koa {
     agent.get(id); // 404 before asking etcd
     ctx.body = { hosts: await agent.hosts(id) };
   });
+
+  addClusterRoutes(router, agent);
 
   router.get('/ips/:id/events', (ctx) => {
     const id = vipId(ctx);

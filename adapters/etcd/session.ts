@@ -1,5 +1,6 @@
 import { BehaviorSubject } from 'rxjs';
 import type { Observable } from 'rxjs';
+import { buildClusterView, type ClusterView, type RawKv } from './cluster-view.ts';
 import { EtcdConfigStore } from './config-store.ts';
 import { otherLiveAgent, type HostClaim } from './host-claim.ts';
 import {
@@ -394,6 +395,46 @@ export class EtcdSessionImpl implements EtcdSession {
       if (storable) cidrs.add(cidrFromStorable(storable));
     }
     return [...cidrs];
+  }
+
+  /**
+   * The cluster view (cluster-view.ts): the locks first, then the membership keys, records, live
+   * agents and drain flags at that read's revision, so the view is one moment of etcd.
+   */
+  async clusterView(): Promise<ClusterView> {
+    const read = async (prefix: string, revision?: string): Promise<{ revision: string; kvs: RawKv[] }> => {
+      const key = Buffer.from(prefix);
+      const res = await this.rpc.range({
+        key,
+        range_end: prefixRangeEnd(key),
+        ...(revision === undefined ? {} : { revision }),
+      });
+      return {
+        revision: String(res.header.revision),
+        kvs: res.kvs.map((kv) => ({
+          key: kv.key.toString(),
+          value: kv.value.toString(),
+          lease: String(kv.lease),
+        })),
+      };
+    };
+    const p = this.keys.prefix;
+    const locks = await read(this.keys.lockPrefix);
+    const at = locks.revision;
+    const [members, records, agents, drains] = await Promise.all([
+      read(`${p}/ips/`, at),
+      read(`${p}/hosts/`, at),
+      read(this.keys.agentsPrefix, at),
+      read(`${p}/drain/`, at),
+    ]);
+    return buildClusterView(this.keys, {
+      revision: at,
+      locks: locks.kvs,
+      members: members.kvs,
+      records: records.kvs,
+      agents: agents.kvs,
+      drains: drains.kvs,
+    });
   }
 
   /** Re-attaches every lock and membership key held with lease `from` to lease `to`. */

@@ -146,8 +146,11 @@ describe('drain in the lab', { timeout: 240_000 }, () => {
         SETTLE_MS,
       );
     }
-    const list = await lab.api<{ ips: VipView[]; drain: { drained: boolean } }>(drained, 'GET', '/ips');
-    assert.equal(list.body.drain.drained, true);
+    const list = await lab.api<{ ips: (VipView & { drained: boolean })[] }>(drained, 'GET', '/ips');
+    assert.ok(
+      list.body.ips.every((vip) => vip.drained),
+      JSON.stringify(list.body.ips),
+    );
     assert.ok(
       list.body.ips.every((vip) => vip.status === 'STANDBY'),
       JSON.stringify(list.body.ips),

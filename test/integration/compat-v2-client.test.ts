@@ -380,6 +380,9 @@ describe(
         'id',
         'ip',
         'owner',
+        'preempt',
+        'preempt_delay',
+        'priority',
         'status',
       ]);
       for (const headers of [{ 'Content-Type': 'application/json' }, {}] as Record<string, string>[]) {

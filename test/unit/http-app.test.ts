@@ -23,6 +23,7 @@ import type {
 } from '../../actors/types.ts';
 import type { HealthReport } from '../../actors/health.ts';
 import type { HostMembership } from '../../adapters/etcd/types.ts';
+import type { ClusterView } from '../../adapters/etcd/cluster-view.ts';
 import { createApp } from '../../http/app.ts';
 import { startApiServer } from '../../http/server.ts';
 import { httpCall, type HttpAnswer } from '../../lab/api.ts';
@@ -145,6 +146,29 @@ class FakeAgent implements AgentService {
       { hostname: this.hostname, owner: this.get(id).owner, priority: 100, preempt: false },
     ]);
   }
+  cluster(): Promise<ClusterView> {
+    this.maybeFail();
+    return Promise.resolve({
+      revision: '7',
+      vips: [
+        {
+          ip: '198.18.0.10/32',
+          owner: 'other-host',
+          hosts: [
+            {
+              hostname: 'other-host',
+              state: 'owner',
+              priority: 200,
+              preempt: false,
+              id: null,
+              drained: false,
+              v2: false,
+            },
+          ],
+        },
+      ],
+    });
+  }
   journal(id: string): JournalEntry[] {
     this.get(id);
     return [...(this.journals.get(id) ?? [])];
@@ -258,6 +282,9 @@ describe('HTTP API in-process (fake agent)', () => {
     assert.deepEqual((await call(server, 'GET', `/ips/${vip.id}/hosts`)).json, {
       hosts: [{ hostname: 'fake-host', owner: false, priority: 100, preempt: false }],
     });
+    const cluster = await call(server, 'GET', '/cluster');
+    assert.equal(cluster.status, 200, cluster.text);
+    assert.equal((cluster.json as ClusterView).vips[0]?.owner, 'other-host');
     const events = await call(server, 'GET', `/ips/${vip.id}/events`);
     assert.equal((events.json as { events: JournalEntry[] }).events[0]?.kind, 'start');
 
@@ -279,6 +306,7 @@ describe('HTTP API in-process (fake agent)', () => {
       [new HandoverTimeoutError('198.18.0.20/32', 5000), 'DELETE', `/ips/${id}`, 504],
       [new EtcdUnavailableError('etcd down'), 'POST', `/ips/${id}/lock`, 503],
       [new AgentStoppingError(), 'POST', `/ips/${id}/lock`, 503],
+      [new EtcdUnavailableError('etcd down'), 'GET', '/cluster', 503],
     ];
     for (const [error, method, path, status] of cases) {
       agent.failNext = error;
