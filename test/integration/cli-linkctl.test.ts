@@ -154,7 +154,7 @@ describe('linkctl against running agents', () => {
       ['cli-a', 'cli-b'],
     );
     const hostsTable = await linkctl(['ips', 'hosts', vipA.id], envA);
-    assert.match(hostsTable.stdout, /^HOST\s+OWNER\n/);
+    assert.match(hostsTable.stdout, /^HOST\s+OWNER\s+PRIORITY\s+PREEMPT\n/);
 
     const [ownerEnv, ownerRef, otherEnv, otherRef] = viewA.owner
       ? [envA, vipA.id, envB, idB]

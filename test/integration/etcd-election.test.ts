@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createEtcdSession, EtcdNotOwnerError } from '../../adapters/etcd/index.ts';
 import type { EtcdSessionImpl, VipElection } from '../../adapters/etcd/index.ts';
+import { DEFAULT_PRIORITY, decodeMember } from '../../adapters/etcd/member.ts';
 import type { ElectionEvent } from '../../adapters/etcd/types.ts';
 import { startEtcd, waitFor } from '../support/etcd.ts';
 import type { EtcdCluster } from '../support/etcd.ts';
@@ -217,9 +218,13 @@ describe('etcd election (real etcd)', () => {
       (await etcd.etcdctl(['get', '--print-value-only', '/link/default/198.18.0.200_32'])).trim(),
       'keys-a',
     );
-    assert.equal(
-      (await etcd.etcdctl(['get', '--print-value-only', '/link/ips/198.18.0.200_32/keys-a'])).trim(),
-      'keys-a',
+    // The membership value: the candidate's placement as JSON (member.ts), its hostname first.
+    assert.deepEqual(
+      decodeMember(
+        'keys-a',
+        (await etcd.etcdctl(['get', '--print-value-only', '/link/ips/198.18.0.200_32/keys-a'])).trim(),
+      ),
+      { hostname: 'keys-a', priority: DEFAULT_PRIORITY, preempt: false },
     );
     await e.close();
     assert.equal((await etcd.etcdctl(['get', '/link/default/198.18.0.200_32'])).trim(), '');

@@ -203,8 +203,8 @@ describe('HTTP API of the real daemon', () => {
     const hosts = await call(a, 'GET', `/ips/${vipA.id}/hosts`);
     assert.equal(hosts.status, 200);
     assert.deepEqual((hosts.json as { hosts: unknown[] }).hosts, [
-      { hostname: 'host-a', owner: owner === a },
-      { hostname: 'host-b', owner: owner === b },
+      { hostname: 'host-a', owner: owner === a, priority: 100, preempt: false },
+      { hostname: 'host-b', owner: owner === b, priority: 100, preempt: false },
     ]);
 
     const lock = await call(other, 'POST', `/ips/${otherId}/lock`);
