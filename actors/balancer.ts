@@ -65,7 +65,7 @@ export class Balancer {
     if (this.deps.session.status().state !== 'alive') return;
     let view: ClusterView;
     try {
-      view = await this.deps.session.clusterView();
+      view = await this.deps.session.clusterView('elections');
     } catch (err) {
       this.deps.logger.debug('balance: reading the cluster view failed', { err: String(err) });
       return;

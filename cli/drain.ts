@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import type { DrainStatus } from '../actors/drain.ts';
-import { ApiClientError, DEFAULT_HOST, HostSyntaxError, LinkClient } from './client.ts';
-import type { GlobalOptions } from './global.ts';
-import { processIo, type CliIo } from './ips.ts';
+import { ApiClientError } from './client.ts';
+import { action, connect, processIo, type CliIo } from './io.ts';
 import { UsageError } from './usage.ts';
 
 /**
@@ -15,27 +14,7 @@ import { UsageError } from './usage.ts';
 const POLL_MS = 200;
 
 export function registerDrainCommands(program: Command, io: CliIo = processIo): void {
-  const connect = (command: Command): { client: LinkClient; json: boolean } => {
-    const opts = command.optsWithGlobals<GlobalOptions>();
-    const user = opts.user ?? io.env['LINK_USER'];
-    const password = opts.password ?? io.env['LINK_PASSWORD'];
-    const client = new LinkClient({
-      host: opts.host ?? io.env['LINK_HOST'] ?? DEFAULT_HOST,
-      ...(user ? { user } : {}),
-      ...(password ? { password } : {}),
-    });
-    return { client, json: opts.json === true };
-  };
-  const run =
-    (body: (command: Command) => Promise<void>) =>
-    async (...all: unknown[]) => {
-      try {
-        await body(all[all.length - 1] as Command);
-      } catch (err: unknown) {
-        io.stderr(`linkctl: ${err instanceof Error ? err.message : String(err)}\n`);
-        io.setExitCode(err instanceof HostSyntaxError || err instanceof UsageError ? 2 : 1);
-      }
-    };
+  const run = (body: (command: Command) => Promise<void>) => action(io, body);
 
   program
     .command('drain')
@@ -46,7 +25,7 @@ export function registerDrainCommands(program: Command, io: CliIo = processIo): 
     .option('--timeout <seconds>', 'with --wait: give up after this long', '120')
     .action(
       run(async (command) => {
-        const { client, json } = connect(command);
+        const { client, json } = connect(command, io);
         const opts = command.opts<{ wait?: boolean; timeout: string }>();
         const timeoutS = Number(opts.timeout);
         if (!Number.isFinite(timeoutS) || timeoutS <= 0)
@@ -80,7 +59,7 @@ export function registerDrainCommands(program: Command, io: CliIo = processIo): 
     .description('let every VIP of this host compete again (DELETE /drain)')
     .action(
       run(async (command) => {
-        const { client, json } = connect(command);
+        const { client, json } = connect(command, io);
         const status = (await client.request('DELETE', '/drain')).body as DrainStatus;
         io.stdout(json ? JSON.stringify(status, null, 2) + '\n' : 'undrained: every VIP competes again\n');
       }),

@@ -1,6 +1,6 @@
 import type { Command, CommanderError } from 'commander';
 import type { VipView } from '../actors/types.ts';
-import { ApiClientError, DEFAULT_HOST, HostSyntaxError, LinkClient } from './client.ts';
+import { ApiClientError, type LinkClient } from './client.ts';
 import {
   formatClusterView,
   formatHosts,
@@ -9,7 +9,7 @@ import {
   formatVip,
   formatVipList,
 } from './format.ts';
-import type { GlobalOptions } from './global.ts';
+import { action, connect as connectTo, processIo, type CliIo } from './io.ts';
 import { UsageError } from './usage.ts';
 
 /**
@@ -20,36 +20,6 @@ import { UsageError } from './usage.ts';
  * (or LINK_USER, LINK_PASSWORD); `--json` prints the API's JSON for scripts. Modules that only
  * some commands need (the API's schemas, hence zod) are imported by those commands.
  */
-
-export interface CliIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-  env: Readonly<Record<string, string | undefined>>;
-  /** Ends the process (usage errors found by commander, help). */
-  exit(code: number): never;
-  /** Sets the exit code without ending (so output is flushed). */
-  setExitCode(code: number): void;
-  /** Ctrl-C / SIGTERM while following events. */
-  onInterrupt(handler: () => void): () => void;
-}
-
-export const processIo: CliIo = {
-  stdout: (text) => void process.stdout.write(text),
-  stderr: (text) => void process.stderr.write(text),
-  env: process.env,
-  exit: (code) => process.exit(code),
-  setExitCode: (code) => {
-    process.exitCode = code;
-  },
-  onInterrupt: (handler) => {
-    process.once('SIGINT', handler);
-    process.once('SIGTERM', handler);
-    return () => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-    };
-  },
-};
 
 export interface RegisterIpsOptions {
   /** linkctl's own version (printed by `linkctl version`). */
@@ -86,42 +56,13 @@ export function registerIpsCommands(program: Command, options: RegisterIpsOption
   const io = options.io ?? processIo;
   const exitOverride = (err: CommanderError): never => io.exit(err.exitCode === 0 ? 0 : 2);
 
-  const connect = (command: Command): { client: LinkClient; json: boolean } => {
-    const opts = command.optsWithGlobals<GlobalOptions>();
-    const env = io.env;
-    const clientOptions: { host: string; user?: string; password?: string } = {
-      host: opts.host ?? env['LINK_HOST'] ?? DEFAULT_HOST,
-    };
-    const user = opts.user ?? env['LINK_USER'];
-    const password = opts.password ?? env['LINK_PASSWORD'];
-    if (user !== undefined && user !== '') clientOptions.user = user;
-    if (password !== undefined && password !== '') clientOptions.password = password;
-    return { client: new LinkClient(clientOptions), json: opts.json === true };
-  };
+  const connect = (command: Command) => connectTo(command, io);
 
   const printJson = (value: unknown) => io.stdout(JSON.stringify(value, null, 2) + '\n');
 
-  /** Runs an action: maps every failure to one line and an exit code. */
-  const run =
-    <A extends unknown[]>(body: (command: Command, ...args: A) => Promise<void>) =>
-    async (...all: unknown[]): Promise<void> => {
-      const command = all[all.length - 1] as Command;
-      const args = all.slice(0, -2) as A;
-      try {
-        await body(command, ...args);
-      } catch (err: unknown) {
-        if (err instanceof UsageError || err instanceof HostSyntaxError) {
-          io.stderr(`linkctl: ${err.message}\n`);
-          io.setExitCode(2);
-        } else if (err instanceof ApiClientError) {
-          io.stderr(`linkctl: ${err.message}\n`);
-          io.setExitCode(1);
-        } else {
-          io.stderr(`linkctl: ${err instanceof Error ? err.message : String(err)}\n`);
-          io.setExitCode(1);
-        }
-      }
-    };
+  /** Runs an action: maps every failure to one line and an exit code (cli/io.ts). */
+  const run = <A extends unknown[]>(body: (command: Command, ...args: A) => Promise<void>) =>
+    action(io, body);
 
   const ips = program
     .command('ips')

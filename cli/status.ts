@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_HOST, HostSyntaxError, LinkClient } from './client.ts';
 import { formatClusterView } from './format.ts';
-import type { GlobalOptions } from './global.ts';
-import { processIo, type CliIo } from './ips.ts';
+import { action, connect, processIo, type CliIo } from './io.ts';
 
 /**
  * `linkctl status` (GET /cluster, docs/api.md "Cluster view"): every VIP of the cluster as etcd
@@ -15,22 +13,11 @@ export function registerStatusCommand(program: Command, io: CliIo = processIo): 
   program
     .command('status')
     .description("every VIP of the cluster (from etcd): its owner, each host's priority and state")
-    .action(async (...all: unknown[]) => {
-      const command = all[all.length - 1] as Command;
-      try {
-        const opts = command.optsWithGlobals<GlobalOptions>();
-        const user = opts.user ?? io.env['LINK_USER'];
-        const password = opts.password ?? io.env['LINK_PASSWORD'];
-        const client = new LinkClient({
-          host: opts.host ?? io.env['LINK_HOST'] ?? DEFAULT_HOST,
-          ...(user ? { user } : {}),
-          ...(password ? { password } : {}),
-        });
+    .action(
+      action(io, async (command) => {
+        const { client, json } = connect(command, io);
         const view = await client.cluster();
-        io.stdout(opts.json === true ? JSON.stringify(view, null, 2) + '\n' : formatClusterView(view));
-      } catch (err: unknown) {
-        io.stderr(`linkctl: ${err instanceof Error ? err.message : String(err)}\n`);
-        io.setExitCode(err instanceof HostSyntaxError ? 2 : 1);
-      }
-    });
+        io.stdout(json ? JSON.stringify(view, null, 2) + '\n' : formatClusterView(view));
+      }),
+    );
 }

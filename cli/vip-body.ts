@@ -1,5 +1,12 @@
 import type { HealthCheckSpec } from '../adapters/health/types.ts';
-import { MAX_HEALTHCHECK_INTERVAL, createVipBody, parseBodyWith, updateVipBody } from '../http/schemas.ts';
+import {
+  MAX_HEALTHCHECK_INTERVAL,
+  createVipBody,
+  parseBodyWith,
+  placementFields,
+  updateVipBody,
+  type PlacementFields,
+} from '../http/schemas.ts';
 import { UsageError } from './usage.ts';
 
 /**
@@ -65,11 +72,7 @@ export function checksFromJson(text: string): unknown[] {
 }
 
 /** A VIP's placement as PATCH and POST take it (issue 16). */
-export interface PlacementBody {
-  priority?: number;
-  preempt?: boolean;
-  preempt_delay?: number;
-}
+export type PlacementBody = PlacementFields;
 
 export interface VipBody extends PlacementBody {
   ip: string;
@@ -97,14 +100,6 @@ function placementRaw(opts: PlacementOptions): Record<string, unknown> {
   return raw;
 }
 
-function placementOf(data: PlacementBody): PlacementBody {
-  const body: PlacementBody = {};
-  if (data.priority !== undefined) body.priority = data.priority;
-  if (data.preempt !== undefined) body.preempt = data.preempt;
-  if (data.preempt_delay !== undefined) body.preempt_delay = data.preempt_delay;
-  return body;
-}
-
 /** Validates a VIP body with the API's schema. */
 export function buildAddBody(
   ip: string,
@@ -117,7 +112,7 @@ export function buildAddBody(
   const result = parseBodyWith(createVipBody, raw);
   if (!result.ok) throw new UsageError(result.error.error);
   const data = result.value;
-  const body: VipBody = { ip: data.ip, checks: data.checks ?? [], ...placementOf(data) };
+  const body: VipBody = { ip: data.ip, checks: data.checks ?? [], ...placementFields(data) };
   if (data.healthcheck_interval !== undefined) body.healthcheck_interval = data.healthcheck_interval;
   return body;
 }
@@ -129,7 +124,7 @@ export function placementBody(opts: PlacementOptions): PlacementBody {
     throw new UsageError('nothing to set: give --priority, --preempt/--no-preempt or --preempt-delay');
   const result = parseBodyWith(updateVipBody, raw);
   if (!result.ok) throw new UsageError(result.error.error);
-  return placementOf(result.value);
+  return placementFields(result.value);
 }
 
 /** The body of `add` / `checks set` from the command line: pairs, `--checks-json`, `--interval`. */

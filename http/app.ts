@@ -19,7 +19,13 @@ import { HttpError, badRequest, errorMiddleware, vipNotFound } from './errors.ts
 import { healthAnswer } from './health.ts';
 import { createMetrics } from './metrics.ts';
 import type { ApiMetrics } from './metrics.ts';
-import { createVipBody, normaliseVipId, parseRequestBody, updateVipBody } from './schemas.ts';
+import {
+  createVipBody,
+  normaliseVipId,
+  parseRequestBody,
+  placementFields,
+  updateVipBody,
+} from './schemas.ts';
 import type { CreateVipBody, UpdateVipBody } from './schemas.ts';
 import { busy, createLoadShedder, type LoadLimits } from './load.ts';
 import { streamJournal, wantsEventStream } from './sse.ts';
@@ -161,7 +167,7 @@ export function createApp(options: CreateAppOptions): Koa {
   router.post('/ips', async (ctx) => {
     const body: CreateVipBody = parseBody(ctx, createVipBody, await readJsonBody(ctx, bodyLimit), logger);
     // id, status and owner (read-only) are ignored: the agent assigns the id, as v2 did.
-    const vip: NewVip = { ip: body.ip, checks: body.checks ?? [], ...placementOfBody(body) };
+    const vip: NewVip = { ip: body.ip, checks: body.checks ?? [], ...placementFields(body) };
     if (body.healthcheck_interval) vip.healthcheck_interval = body.healthcheck_interval;
     const view = await agent.add(vip);
     ctx.status = 201;
@@ -187,7 +193,7 @@ export function createApp(options: CreateAppOptions): Koa {
         throw badRequest(`ip cannot be changed: this VIP is ${current}, the body says ${body.ip}`, 'ip');
       }
     }
-    const change: VipChange = placementOfBody(body);
+    const change: VipChange = placementFields(body);
     const checks = body.checks ?? body.healthchecks;
     if (checks !== undefined) change.checks = checks;
     if (body.healthcheck_interval) change.healthcheck_interval = body.healthcheck_interval;
@@ -297,13 +303,4 @@ export function createApp(options: CreateAppOptions): Koa {
     }),
   );
   return app;
-}
-
-/** The placement fields a body gives (absent ones stay unset: the VIP keeps its value). */
-function placementOfBody(body: Pick<VipChange, 'priority' | 'preempt' | 'preempt_delay'>): VipChange {
-  const change: VipChange = {};
-  if (body.priority !== undefined) change.priority = body.priority;
-  if (body.preempt !== undefined) change.preempt = body.preempt;
-  if (body.preempt_delay !== undefined) change.preempt_delay = body.preempt_delay;
-  return change;
 }

@@ -82,6 +82,22 @@ const placement = {
     .optional(),
 };
 
+/** The placement fields of a body, as given. */
+export interface PlacementFields {
+  priority?: number;
+  preempt?: boolean;
+  preempt_delay?: number;
+}
+
+/** Only the placement fields a body gives (absent ones stay absent: the VIP keeps its value). */
+export function placementFields(body: PlacementFields): PlacementFields {
+  const fields: PlacementFields = {};
+  if (body.priority !== undefined) fields.priority = body.priority;
+  if (body.preempt !== undefined) fields.preempt = body.preempt;
+  if (body.preempt_delay !== undefined) fields.preempt_delay = body.preempt_delay;
+  return fields;
+}
+
 /**
  * The fields of a `Vip` that GET returns but a client cannot set: accepted in POST, PUT and PATCH
  * (LinK v2's client sends `"id":""`; a script posts back what GET returned) and ignored, once

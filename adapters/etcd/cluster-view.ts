@@ -1,4 +1,4 @@
-import { cidrFromStorable, isVipConfigName, type Keys } from './keys.ts';
+import { isVipConfigName, type Keys } from './keys.ts';
 import { decodeMember, placementOf, type MemberInfo } from './member.ts';
 
 /**
@@ -125,16 +125,15 @@ export function buildClusterView(keys: Keys, ranges: ClusterRanges): ClusterView
     seen(ip, kv.value);
   }
   for (const kv of ranges.members) {
-    const parts = segments(kv.key, `${keys.prefix}/ips/`);
-    const [storable, hostname] = parts ?? [];
-    if (parts?.length !== 2 || !storable || !hostname) continue;
-    seen(cidrFromStorable(storable), hostname).member = {
-      info: decodeMember(hostname, kv.value),
+    const member = keys.memberOf(kv.key);
+    if (member === null) continue;
+    seen(member.cidr, member.hostname).member = {
+      info: decodeMember(member.hostname, kv.value),
       lease: kv.lease,
     };
   }
   for (const kv of ranges.records) {
-    const parts = segments(kv.key, `${keys.prefix}/hosts/`);
+    const parts = segments(kv.key, keys.hostsRoot);
     const [hostname, name] = parts ?? [];
     if (parts?.length !== 2 || !hostname || !name || !isVipConfigName(name)) continue;
     const record = parseRecord(kv.value);
@@ -144,7 +143,7 @@ export function buildClusterView(keys: Keys, ranges: ClusterRanges): ClusterView
   const hostsUnder = (kvs: readonly RawKv[], prefix: string) =>
     new Set(kvs.flatMap((kv) => (kv.key.startsWith(prefix) ? [kv.key.slice(prefix.length)] : [])));
   const live = hostsUnder(ranges.agents, keys.agentsPrefix);
-  const drained = hostsUnder(ranges.drains, `${keys.prefix}/drain/`);
+  const drained = hostsUnder(ranges.drains, keys.drainPrefix);
 
   const out: ClusterVip[] = [...vips.entries()].map(([ip, { owner, hosts }]) => ({
     ip,

@@ -2,7 +2,14 @@ import { Observable, ReplaySubject, Subject, filter, firstValueFrom, of, timeout
 import type { ICompare } from 'etcd3';
 import { onlyTo, sortCandidates, type HandoverCandidate, type V2LeaseState } from './candidates.ts';
 import { leaseIdOf } from './host-config.ts';
-import { DEFAULT_PLACEMENT, decodeMember, encodeMember, memberOf, type Placement } from './member.ts';
+import {
+  DEFAULT_PLACEMENT,
+  decodeMember,
+  encodeMember,
+  memberOf,
+  type MemberInfo,
+  type Placement,
+} from './member.ts';
 import {
   EtcdFencedError,
   EtcdNotOwnerError,
@@ -350,8 +357,9 @@ export class VipElection implements Election {
       this.decide();
     };
     this.higherPriorityCandidates().then(
-      (higher) => {
+      (candidates) => {
         if (this.contention !== contention) return;
+        const higher = candidates.map(({ info }) => info.hostname);
         if (higher.length === 0) return race();
         contention.phase = 'waiting';
         this.ctx.options.logger.debug(
@@ -432,29 +440,16 @@ export class VipElection implements Election {
     delayMs: number;
     modRevision: bigint;
   } | null> {
-    const prefix = this.ctx.keys.membershipPrefix(this.cidr);
-    const key = Buffer.from(prefix);
-    const res = await this.ctx.rpc.range({ key, range_end: prefixRangeEnd(key) });
-    let best: { hostname: string; priority: number; delayMs: number; modRevision: bigint } | null = null;
-    for (const kv of res.kvs) {
-      if (String(kv.lease) === '0' || String(kv.lease) === '') continue;
-      const member = decodeMember(kv.key.toString().slice(prefix.length), kv.value);
-      if (member.hostname === this.hostname || !member.preempt) continue;
-      if (member.priority <= this.placement.priority) continue;
-      if (
-        best !== null &&
-        (best.priority > member.priority ||
-          (best.priority === member.priority && best.hostname < member.hostname))
-      )
-        continue;
-      best = {
-        hostname: member.hostname,
-        priority: member.priority,
-        delayMs: member.preemptDelayMs ?? DEFAULT_PLACEMENT.preemptDelayMs,
-        modRevision: BigInt(kv.mod_revision),
-      };
-    }
-    return best;
+    const [best] = (await this.higherPriorityCandidates())
+      .filter(({ info }) => info.preempt)
+      .sort((a, b) => b.info.priority - a.info.priority || (a.info.hostname < b.info.hostname ? -1 : 1));
+    if (best === undefined) return null;
+    return {
+      hostname: best.info.hostname,
+      priority: best.info.priority,
+      delayMs: best.info.preemptDelayMs ?? DEFAULT_PLACEMENT.preemptDelayMs,
+      modRevision: best.modRevision,
+    };
   }
 
   private endContention(): void {
@@ -464,15 +459,17 @@ export class VipElection implements Election {
   }
 
   /** Live LinK candidates (a membership key with a lease) whose priority is above this host's. */
-  private async higherPriorityCandidates(): Promise<string[]> {
+  private async higherPriorityCandidates(): Promise<{ info: MemberInfo; modRevision: bigint }[]> {
     const prefix = this.ctx.keys.membershipPrefix(this.cidr);
     const key = Buffer.from(prefix);
     const res = await this.ctx.rpc.range({ key, range_end: prefixRangeEnd(key) });
     return res.kvs
       .filter((kv) => String(kv.lease) !== '0' && String(kv.lease) !== '')
-      .map((kv) => decodeMember(kv.key.toString().slice(prefix.length), kv.value))
-      .filter((m) => m.hostname !== this.hostname && m.priority > this.placement.priority)
-      .map((m) => m.hostname);
+      .map((kv) => ({
+        info: decodeMember(kv.key.toString().slice(prefix.length), kv.value),
+        modRevision: BigInt(kv.mod_revision),
+      }))
+      .filter(({ info }) => info.hostname !== this.hostname && info.priority > this.placement.priority);
   }
 
   private emit(event: ElectionEvent, reassert: boolean): void {

@@ -77,11 +77,16 @@ export interface Keys {
   configFence(hostname: string): string;
   /** `<prefix>/drain/<host>`: there while the host is drained (drain-store.ts). */
   drain(hostname: string): string;
+  /** `<prefix>/drain/`: the range of every host's drain flag. */
+  readonly drainPrefix: string;
+  /** `<prefix>/hosts/`: the range of every host's VIP records. */
+  readonly hostsRoot: string;
 }
 
 export function makeKeys(prefix: string): Keys {
   const p = normalizePrefix(prefix);
   const lockPrefix = `${p}/default/`;
+  const membershipRoot = `${p}/ips/`;
   return {
     prefix: p,
     lockPrefix,
@@ -91,15 +96,15 @@ export function makeKeys(prefix: string): Keys {
       const rest = key.slice(lockPrefix.length);
       return rest.length === 0 || rest.includes('/') ? null : cidrFromStorable(rest);
     },
-    membershipPrefix: (cidr) => `${p}/ips/${storableIp(cidr)}/`,
-    membershipRoot: `${p}/ips/`,
+    membershipPrefix: (cidr) => `${membershipRoot}${storableIp(cidr)}/`,
+    membershipRoot,
     memberOf: (key) => {
-      if (!key.startsWith(`${p}/ips/`)) return null;
-      const [storable, hostname, ...rest] = key.slice(`${p}/ips/`.length).split('/');
+      if (!key.startsWith(membershipRoot)) return null;
+      const [storable, hostname, ...rest] = key.slice(membershipRoot.length).split('/');
       if (!storable || !hostname || rest.length > 0) return null;
       return { cidr: cidrFromStorable(storable), hostname };
     },
-    membership: (cidr, hostname) => `${p}/ips/${storableIp(cidr)}/${hostname}`,
+    membership: (cidr, hostname) => `${membershipRoot}${storableIp(cidr)}/${hostname}`,
     hostPrefix: (hostname) => `${p}/hosts/${hostname}/`,
     config: (hostname, vipId) => {
       if (vipId === LEASE_KEY_NAME || vipId.includes('/') || vipId.length === 0) {
@@ -115,6 +120,8 @@ export function makeKeys(prefix: string): Keys {
     addressIndex: (hostname, cidr) => `${p}/addresses/${hostname}/${storableIp(cidr)}`,
     configFence: (hostname) => `${p}/fences/${hostname}`,
     drain: (hostname) => `${p}/drain/${hostname}`,
+    drainPrefix: `${p}/drain/`,
+    hostsRoot: `${p}/hosts/`,
   };
 }
 

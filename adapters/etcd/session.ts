@@ -387,7 +387,7 @@ export class EtcdSessionImpl implements EtcdSession {
   }
 
   async carriedVips(): Promise<string[]> {
-    const key = Buffer.from(`${this.keys.prefix}/ips/`);
+    const key = Buffer.from(this.keys.membershipRoot);
     const res = await this.rpc.range({ key, range_end: prefixRangeEnd(key), keys_only: true });
     const cidrs = new Set<string>();
     for (const kv of res.kvs) {
@@ -399,9 +399,11 @@ export class EtcdSessionImpl implements EtcdSession {
 
   /**
    * The cluster view (cluster-view.ts): the locks first, then the membership keys, records, live
-   * agents and drain flags at that read's revision, so the view is one moment of etcd.
+   * agents and drain flags at that read's revision, so the view is one moment of etcd. Scope
+   * `elections`: the locks and membership keys only (owners and candidates: what balance reads
+   * every BALANCE_INTERVAL), not every host's records.
    */
-  async clusterView(): Promise<ClusterView> {
+  async clusterView(scope: 'full' | 'elections' = 'full'): Promise<ClusterView> {
     const read = async (prefix: string, revision?: string): Promise<{ revision: string; kvs: RawKv[] }> => {
       const key = Buffer.from(prefix);
       const res = await this.rpc.range({
@@ -418,14 +420,15 @@ export class EtcdSessionImpl implements EtcdSession {
         })),
       };
     };
-    const p = this.keys.prefix;
     const locks = await read(this.keys.lockPrefix);
     const at = locks.revision;
+    const none = Promise.resolve({ kvs: [] as RawKv[] });
+    const full = scope === 'full';
     const [members, records, agents, drains] = await Promise.all([
-      read(`${p}/ips/`, at),
-      read(`${p}/hosts/`, at),
-      read(this.keys.agentsPrefix, at),
-      read(`${p}/drain/`, at),
+      read(this.keys.membershipRoot, at),
+      full ? read(this.keys.hostsRoot, at) : none,
+      full ? read(this.keys.agentsPrefix, at) : none,
+      full ? read(this.keys.drainPrefix, at) : none,
     ]);
     return buildClusterView(this.keys, {
       revision: at,
@@ -439,7 +442,7 @@ export class EtcdSessionImpl implements EtcdSession {
 
   /** Re-attaches every lock and membership key held with lease `from` to lease `to`. */
   private async moveKeys(from: string, to: string): Promise<void> {
-    for (const prefix of [this.keys.lockPrefix, `${this.keys.prefix}/ips/`, this.keys.agentsPrefix]) {
+    for (const prefix of [this.keys.lockPrefix, this.keys.membershipRoot, this.keys.agentsPrefix]) {
       const key = Buffer.from(prefix);
       const res = await this.rpc.range({ key, range_end: prefixRangeEnd(key) });
       const ours = res.kvs.filter((kv) => String(kv.lease) === from);

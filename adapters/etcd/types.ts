@@ -166,7 +166,7 @@ export interface EtcdSession {
   /** Every CIDR some live agent carries as a VIP (membership keys), once each. */
   carriedVips(): Promise<string[]>;
   /** Every VIP of the cluster with each host's state for it, read from etcd (cluster-view.ts). */
-  clusterView(): Promise<ClusterView>;
+  clusterView(scope?: 'full' | 'elections'): Promise<ClusterView>;
   /** Graceful: with revoke the lease is revoked so peers take over at once. */
   close(options: { revoke: boolean }): Promise<void>;
   /** Stop for a restart: this host's locks move to a bridge lease of `graceSeconds` the next agent reuses. */

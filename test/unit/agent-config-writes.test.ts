@@ -4,15 +4,13 @@ import type { ITxnRequest } from 'etcd3';
 import { createAgent } from '../../actors/agent.ts';
 import type { Agent } from '../../actors/agent.ts';
 import { AgentError } from '../../actors/errors.ts';
-import { Journal } from '../../actors/journal.ts';
 import { EtcdTimeoutError } from '../../adapters/etcd/errors.ts';
 import { makeKeys } from '../../adapters/etcd/keys.ts';
 import type { EtcdRpc } from '../../adapters/etcd/rpc.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
-import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
-import { createHealthMonitor } from '../../adapters/health/monitor.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
 import { until } from '../support/until.ts';
+import { silentLogger, unitAgentOptions } from '../support/agent-options.ts';
 import { memoryNet } from '../support/memory-net.ts';
 
 /**
@@ -24,12 +22,6 @@ import { memoryNet } from '../support/memory-net.ts';
 
 const VIP = '198.18.0.10/32';
 const keys = makeKeys('/link');
-const silent = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 
 /** The next transaction on a VIP record of the host is applied, and its answer lost. */
 function losingConfigWrites(rpc: EtcdRpc, hostname: string) {
@@ -57,26 +49,17 @@ const agents: Agent[] = [];
 async function agent(etcd: FakeEtcd, hostname: string) {
   const wire = losingConfigWrites(etcd.client(hostname), hostname);
   const session = await createEtcdSession(
-    { hostname, hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silent },
+    { hostname, hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silentLogger },
     { rpc: wire.rpc },
   );
   const { net, bound } = memoryNet();
-  const a = createAgent({
-    hostname,
-    faultPolicy: 'at-least-one',
-    session,
-    net,
-    monitorHealth: createHealthMonitor({ probe: () => Promise.reject(new Error('no checks here')) }),
-    execPolicy: createExecChecksPolicy(undefined),
-    health: { intervalMs: 1000, timeoutMs: 500, fallCount: 2, riseCount: 2 },
-    journal: new Journal(),
-    logger: silent,
-    leaseTtlMs: 2000,
-    addressLifetimeSec: 0,
-    announce: { count: 1, intervalMs: 0, refreshIntervalMs: 0 },
-    handoverTimeoutMs: 1000,
-    restartGraceSec: 5,
-  });
+  const a = createAgent(
+    unitAgentOptions({
+      hostname,
+      session,
+      net,
+    }),
+  );
   await a.start();
   agents.push(a);
   return { agent: a, bound, session, wire };

@@ -2,12 +2,10 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { createAgent } from '../../actors/agent.ts';
 import type { Agent } from '../../actors/agent.ts';
-import { Journal } from '../../actors/journal.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
-import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
-import { createHealthMonitor } from '../../adapters/health/monitor.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
 import { until } from '../support/until.ts';
+import { silentLogger, unitAgentOptions } from '../support/agent-options.ts';
 import { memoryNet } from '../support/memory-net.ts';
 
 /**
@@ -17,12 +15,6 @@ import { memoryNet } from '../support/memory-net.ts';
  */
 
 const VIP = '198.18.0.10/32';
-const silent = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 
 const agents: Agent[] = [];
 
@@ -32,26 +24,18 @@ async function agent(
   faultPolicy: 'at-least-one' | 'at-most-one' = 'at-least-one',
 ) {
   const session = await createEtcdSession(
-    { hostname, hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silent },
+    { hostname, hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silentLogger },
     { rpc: etcd.client(hostname) },
   );
   const { net, bound } = memoryNet();
-  const a = createAgent({
-    hostname,
-    faultPolicy,
-    session,
-    net,
-    monitorHealth: createHealthMonitor({ probe: () => Promise.reject(new Error('no checks here')) }),
-    execPolicy: createExecChecksPolicy(undefined),
-    health: { intervalMs: 1000, timeoutMs: 500, fallCount: 2, riseCount: 2 },
-    journal: new Journal(),
-    logger: silent,
-    leaseTtlMs: 2000,
-    addressLifetimeSec: 0,
-    announce: { count: 1, intervalMs: 0, refreshIntervalMs: 0 },
-    handoverTimeoutMs: 1000,
-    restartGraceSec: 5,
-  });
+  const a = createAgent(
+    unitAgentOptions({
+      hostname,
+      faultPolicy,
+      session,
+      net,
+    }),
+  );
   await a.start();
   agents.push(a);
   return { agent: a, bound, session };

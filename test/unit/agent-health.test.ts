@@ -8,13 +8,12 @@ import { Journal } from '../../actors/journal.ts';
 import type { StoreHealth } from '../../actors/write-status.ts';
 import type { SessionStatus } from '../../adapters/etcd/types.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
-import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
-import { createHealthMonitor } from '../../adapters/health/monitor.ts';
 import type { JournalStore } from '../../adapters/journal/file-store.ts';
 import { StorageError } from '../../adapters/storage-error.ts';
 import { healthAnswer } from '../../http/health.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
 import { until } from '../support/until.ts';
+import { silentLogger, unitAgentOptions } from '../support/agent-options.ts';
 import { memoryNet } from '../support/memory-net.ts';
 
 /**
@@ -176,13 +175,6 @@ const readOnlyStore: JournalStore = {
   close: () => undefined,
 };
 
-const silent = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
-
 describe('an agent whose journal cannot write (fake etcd)', () => {
   const agents: Agent[] = [];
   afterEach(async () => {
@@ -192,26 +184,17 @@ describe('an agent whose journal cannot write (fake etcd)', () => {
   it('binds every VIP and a new one, its supervisor runs, /healthz says 503 STORAGE_WRITE_FAILED with the path', async () => {
     const etcd = new FakeEtcd();
     const session = await createEtcdSession(
-      { hostname: 'h1', hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silent },
+      { hostname: 'h1', hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silentLogger },
       { rpc: etcd.client('h1') },
     );
     const { net, bound } = memoryNet();
-    const agent = createAgent({
-      hostname: 'h1',
-      faultPolicy: 'at-least-one',
-      session,
-      net,
-      monitorHealth: createHealthMonitor({ probe: () => Promise.reject(new Error('no checks here')) }),
-      execPolicy: createExecChecksPolicy(undefined),
-      health: { intervalMs: 1000, timeoutMs: 500, fallCount: 2, riseCount: 2 },
-      journal: new Journal({ store: readOnlyStore, logger: silent }),
-      logger: silent,
-      leaseTtlMs: 2000,
-      addressLifetimeSec: 0,
-      announce: { count: 1, intervalMs: 0, refreshIntervalMs: 0 },
-      handoverTimeoutMs: 1000,
-      restartGraceSec: 5,
-    });
+    const agent = createAgent(
+      unitAgentOptions({
+        session,
+        net,
+        journal: new Journal({ store: readOnlyStore, logger: silentLogger }),
+      }),
+    );
     await agent.start();
     agents.push(agent);
     for (const ip of ['198.18.0.10/32', '198.18.0.11/32']) {

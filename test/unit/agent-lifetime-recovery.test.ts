@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { createAgent, type Agent } from '../../actors/agent.ts';
-import { Journal } from '../../actors/journal.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
-import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
-import { createHealthMonitor } from '../../adapters/health/monitor.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
+import { silentLogger, unitAgentOptions } from '../support/agent-options.ts';
 import { memoryNet } from '../support/memory-net.ts';
 import { until } from '../support/until.ts';
 
@@ -17,12 +15,6 @@ import { until } from '../support/until.ts';
  */
 
 const VIP = '198.18.0.10/32';
-const silent = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 
 describe('kernel lifetime after an etcd recovery', () => {
   let agent: Agent | undefined;
@@ -33,7 +25,7 @@ describe('kernel lifetime after an etcd recovery', () => {
   it('is renewed to the lease-capped lifetime as the session turns alive', async () => {
     const etcd = new FakeEtcd();
     const session = await createEtcdSession(
-      { hostname: 'h1', hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silent },
+      { hostname: 'h1', hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silentLogger },
       { rpc: etcd.client('h1') },
     );
     const lifetimes: number[] = [];
@@ -43,22 +35,13 @@ describe('kernel lifetime after an etcd recovery', () => {
         Promise.resolve(new Map())
       ),
     });
-    agent = createAgent({
-      hostname: 'h1',
-      faultPolicy: 'at-least-one',
-      session,
-      net,
-      monitorHealth: createHealthMonitor({ probe: () => Promise.reject(new Error('no checks here')) }),
-      execPolicy: createExecChecksPolicy(undefined),
-      health: { intervalMs: 1000, timeoutMs: 500, fallCount: 2, riseCount: 2 },
-      journal: new Journal(),
-      logger: silent,
-      leaseTtlMs: 2000,
-      addressLifetimeSec: 30,
-      announce: { count: 1, intervalMs: 0, refreshIntervalMs: 0 },
-      handoverTimeoutMs: 1000,
-      restartGraceSec: 5,
-    });
+    agent = createAgent(
+      unitAgentOptions({
+        session,
+        net,
+        addressLifetimeSec: 30,
+      }),
+    );
     await agent.start();
     await agent.add({ ip: VIP });
     await until('the VIP is bound', () => bound.has(VIP), 5000);

@@ -2,11 +2,9 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Command } from 'commander';
 import type { DrainStatus } from '../../actors/drain.ts';
 import { registerDrainCommands, summary } from '../../cli/drain.ts';
-import { addGlobalOptions } from '../../cli/global.ts';
-import type { CliIo } from '../../cli/ips.ts';
+import { runCli } from '../support/cli.ts';
 
 const counts = (over: Partial<DrainStatus['counts']>): DrainStatus['counts'] => ({
   pending: 0,
@@ -57,26 +55,7 @@ describe('linkctl drain / undrain', () => {
   });
   after(() => server.close());
 
-  const run = async (...args: string[]) => {
-    const out: string[] = [];
-    let code = 0;
-    const io: CliIo = {
-      stdout: (t) => out.push(t),
-      stderr: (t) => out.push(`ERR ${t}`),
-      env: {},
-      exit: (c) => {
-        throw new Error(`exit ${c}`);
-      },
-      setExitCode: (c) => {
-        code = c;
-      },
-      onInterrupt: () => () => undefined,
-    };
-    const program = addGlobalOptions(new Command('linkctl').exitOverride());
-    registerDrainCommands(program, io);
-    await program.parseAsync(['node', 'linkctl', '--host', host, ...args]);
-    return { out: out.join(''), code };
-  };
+  const run = (...args: string[]) => runCli(registerDrainCommands, host, ...args);
 
   it('--wait prints the progress until done, then the VIPs kept', async () => {
     const { out, code } = await run('drain', '--wait');

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { buildClusterView, type ClusterRanges, type RawKv } from '../../adapters/etcd/cluster-view.ts';
 import { makeKeys } from '../../adapters/etcd/keys.ts';
 import { formatClusterView } from '../../cli/format.ts';
-import { addGlobalOptions } from '../../cli/global.ts';
-import type { CliIo } from '../../cli/ips.ts';
+import { runCli } from '../support/cli.ts';
+import type { CliIo } from '../../cli/io.ts';
 import { registerStatusCommand } from '../../cli/status.ts';
 
 const keys = makeKeys('/link');
@@ -155,26 +155,8 @@ describe('cluster view (GET /cluster, linkctl status)', () => {
     });
     after(() => server.close());
 
-    const run = async (register: (program: Command, io: CliIo) => void, ...args: string[]) => {
-      const out: string[] = [];
-      let code = 0;
-      const io: CliIo = {
-        stdout: (t) => out.push(t),
-        stderr: (t) => out.push(`ERR ${t}`),
-        env: {},
-        exit: (c) => {
-          throw new Error(`exit ${c}`);
-        },
-        setExitCode: (c) => {
-          code = c;
-        },
-        onInterrupt: () => () => undefined,
-      };
-      const program = addGlobalOptions(new Command('linkctl').exitOverride());
-      register(program, io);
-      await program.parseAsync(['node', 'linkctl', '--host', host, ...args]);
-      return { out: out.join(''), code };
-    };
+    const run = (register: (program: Command, io: CliIo) => void, ...args: string[]) =>
+      runCli(register, host, ...args);
 
     it('prints the table, or the JSON with --json', async () => {
       const status = (program: Command, io: CliIo) => registerStatusCommand(program, io);

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { createAgent, type Agent } from '../../actors/agent.ts';
-import { Journal } from '../../actors/journal.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
-import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
-import { createHealthMonitor } from '../../adapters/health/monitor.ts';
 import type { LinkState, LinkWatchHandlers } from '../../adapters/net/types.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
+import { silentLogger, unitAgentOptions } from '../support/agent-options.ts';
 import { memoryNet } from '../support/memory-net.ts';
 import { until } from '../support/until.ts';
 
@@ -20,12 +18,6 @@ import { until } from '../support/until.ts';
  */
 
 const VIP = '198.18.0.10/32';
-const silent = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 const up: LinkState = { interfaceName: 'eth0', up: true, reason: 'up with carrier' };
 const down: LinkState = { interfaceName: 'eth0', up: false, reason: 'no carrier' };
 
@@ -38,7 +30,7 @@ describe('a host back from a link failure waits for etcd', () => {
   it('an etcd fault that comes after the link is back does not bind the VIP (at-least-one)', async () => {
     const etcd = new FakeEtcd();
     const session = await createEtcdSession(
-      { hostname: 'h1', hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silent },
+      { hostname: 'h1', hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silentLogger },
       { rpc: etcd.client('h1') },
     );
     let link: LinkWatchHandlers | undefined;
@@ -49,23 +41,15 @@ describe('a host back from a link failure waits for etcd', () => {
         return () => undefined;
       },
     });
-    agent = createAgent({
-      hostname: 'h1',
-      faultPolicy: 'at-least-one',
-      session,
-      net,
-      monitorHealth: createHealthMonitor({ probe: () => Promise.reject(new Error('no checks here')) }),
-      execPolicy: createExecChecksPolicy(undefined),
-      health: { intervalMs: 1000, timeoutMs: 500, fallCount: 2, riseCount: 1 },
-      journal: new Journal(),
-      logger: silent,
-      leaseTtlMs: 2000,
-      addressLifetimeSec: 30,
-      announce: { count: 1, intervalMs: 0, refreshIntervalMs: 0 },
-      handoverTimeoutMs: 1000,
-      restartGraceSec: 5,
-      trackInterface: true,
-    });
+    agent = createAgent(
+      unitAgentOptions({
+        session,
+        net,
+        health: { intervalMs: 1000, timeoutMs: 500, fallCount: 2, riseCount: 1 },
+        addressLifetimeSec: 30,
+        trackInterface: true,
+      }),
+    );
     await agent.start();
     const { id } = await agent.add({ ip: VIP });
     const status = () => agent!.get(id).status;

@@ -4,9 +4,8 @@ import { createAgent, type Agent } from '../../actors/agent.ts';
 import { Journal } from '../../actors/journal.ts';
 import type { JournalEntry } from '../../actors/types.ts';
 import { createEtcdSession } from '../../adapters/etcd/session.ts';
-import { createExecChecksPolicy } from '../../adapters/health/exec-policy.ts';
-import { createHealthMonitor } from '../../adapters/health/monitor.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
+import { silentLogger, unitAgentOptions } from '../support/agent-options.ts';
 import { memoryNet } from '../support/memory-net.ts';
 import { until } from '../support/until.ts';
 
@@ -19,12 +18,6 @@ import { until } from '../support/until.ts';
  */
 
 const VIP = '198.18.0.10/32';
-const silent = {
-  debug: () => undefined,
-  info: () => undefined,
-  warn: () => undefined,
-  error: () => undefined,
-};
 const agents: Agent[] = [];
 
 describe('the owner re-announces after an etcd fault (fake etcd)', () => {
@@ -35,7 +28,7 @@ describe('the owner re-announces after an etcd fault (fake etcd)', () => {
   it('etcd down then back, the owner still ACTIVATED and still the lock holder: one more announcement, REANNOUNCED', async () => {
     const etcd = new FakeEtcd();
     const session = await createEtcdSession(
-      { hostname: 'h1', hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silent },
+      { hostname: 'h1', hosts: ['198.18.0.1:2379'], leaseTtlSeconds: 2, logger: silentLogger },
       { rpc: etcd.client('h1') },
     );
     const announced: number[] = [];
@@ -43,22 +36,13 @@ describe('the owner re-announces after an etcd fault (fake etcd)', () => {
       announce: () => (announced.push(performance.now()), Promise.resolve()),
     });
     const journal = new Journal();
-    const agent = createAgent({
-      hostname: 'h1',
-      faultPolicy: 'at-least-one',
-      session,
-      net,
-      monitorHealth: createHealthMonitor({ probe: () => Promise.reject(new Error('no checks here')) }),
-      execPolicy: createExecChecksPolicy(undefined),
-      health: { intervalMs: 1000, timeoutMs: 500, fallCount: 2, riseCount: 2 },
-      journal,
-      logger: silent,
-      leaseTtlMs: 2000,
-      addressLifetimeSec: 0,
-      announce: { count: 1, intervalMs: 0, refreshIntervalMs: 0 },
-      handoverTimeoutMs: 1000,
-      restartGraceSec: 5,
-    });
+    const agent = createAgent(
+      unitAgentOptions({
+        session,
+        net,
+        journal,
+      }),
+    );
     await agent.start();
     agents.push(agent);
     const view = await agent.add({ ip: VIP });
