@@ -631,10 +631,9 @@ export class VipElection implements Election {
       )
       .finally(() => {
         this.inflight = null;
-        // A DELETE may have been applied while the transaction was in flight.
-        if (this.holder === null && this.competing() && this.retryTimer === null) {
-          queueMicrotask(() => this.decide());
-        }
+        // What was decided while the transaction was out was deferred (a DELETE applied
+        // meanwhile, a withdrawal whose release waited for it): decide again now.
+        if (this.retryTimer === null) queueMicrotask(() => this.decide());
       });
   }
 

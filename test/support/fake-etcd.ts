@@ -30,7 +30,7 @@ import type { EtcdRpc } from '../../adapters/etcd/rpc.ts';
  * Fault injection: `down` makes every call fail (unary calls reject, streams error);
  * `beforeTxn` runs once just before the next transaction is applied (another host writing in
  * between); `holdWatchEvents` queues watch deliveries until `releaseWatchEvents` (or
- * `dropWatchEvents`, which loses them).
+ * `dropWatchEvents`, which loses them); `holdNextAnswer` applies a call but keeps its answer.
  */
 
 interface StoredKv {
@@ -80,6 +80,7 @@ export class FakeEtcd {
   private heldWatch = false;
   private silence: { promise: Promise<void>; resume: () => void } | null = null;
   private readonly heldDeliveries: (() => void)[] = [];
+  private readonly heldAnswers = new Map<string, { promise: Promise<void>; release: () => void }>();
 
   /** The adapter's port for one host; `name` labels its calls. */
   client(name: string): EtcdRpc {
@@ -93,7 +94,13 @@ export class FakeEtcd {
         const failure = this.failures.get(method)?.shift();
         if (failure !== undefined) throw failure;
         for (const hook of this.callHooks.get(method)?.splice(0) ?? []) hook();
-        return fn(...args);
+        const answer = fn(...args);
+        const held = this.heldAnswers.get(method);
+        if (held !== undefined) {
+          this.heldAnswers.delete(method);
+          await held.promise;
+        }
+        return answer;
       };
     return {
       range: unary('range', (req: IRangeRequest) => this.range(req)),
@@ -196,6 +203,17 @@ export class FakeEtcd {
   /** Runs `fn` right before the next transaction is evaluated (state another host wrote meanwhile). */
   beforeTxn(fn: () => void): void {
     this.txnHooks.push(fn);
+  }
+
+  /**
+   * The next call of `method` is applied (its watch events go out) but its answer waits until the
+   * returned function is called: a reply that arrives after the watch has told the news.
+   */
+  holdNextAnswer(method: string): () => void {
+    let release = () => undefined as void;
+    const promise = new Promise<void>((resolve) => (release = resolve));
+    this.heldAnswers.set(method, { promise, release });
+    return release;
   }
 
   holdWatchEvents(): void {

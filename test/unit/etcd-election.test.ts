@@ -304,6 +304,22 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     assert.deepEqual(seen, ['elected', 'demoted', 'elected']);
   });
 
+  it('setCandidate(false) while the lock transaction is answered after its watch event: released once the answer is back', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const releaseAnswer = etcd.holdNextAnswer('txn');
+    const election = h1.election(VIP);
+    const seen = record(election);
+    await settle();
+    assert.deepEqual(seen, ['elected'], 'elected on the watch event, the answer still out');
+    election.setCandidate(false);
+    await settle();
+    releaseAnswer();
+    await settle();
+    assert.equal(etcd.get(LOCK), undefined, 'the lock is released');
+    assert.deepEqual(seen, ['elected', 'demoted']);
+  });
+
   it('failover(ms): owner only (else EtcdNotOwnerError); resolves with the host that takes it', async () => {
     const etcd = new FakeEtcd();
     const h1 = await session(etcd, 'h1');
