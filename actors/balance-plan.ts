@@ -20,9 +20,9 @@
  *   back later (no wasted move: where every host carries every VIP, the fewest moves there are). The agent makes only its own move of the round, at most one per
  *   BALANCE_INTERVAL (the caller's rate limit).
  * - **Not moved.** A VIP whose owner changed within the cooldown (it was just moved, or just
- *   taken over): never moved twice in a row for the same imbalance. A host that is `settling`
- *   (just joined) is no target yet; the caller also moves nothing while the set of live hosts
- *   changed within the settle time, so hosts coming and going cause no moves until they stay.
+ *   taken over): never moved twice in a row for the same imbalance. The caller moves nothing
+ *   while the set of live hosts changed within the settle time, so hosts coming and going cause
+ *   no moves until they stay.
  */
 
 /** How many BALANCE_INTERVALs the set of live hosts must stay unchanged before a move. */
@@ -47,8 +47,6 @@ export interface PlacementVip {
 export interface PlanInput {
   self: string;
   vips: readonly PlacementVip[];
-  /** Hosts not to hand anything to yet (joined within the settle time). */
-  settling?: ReadonlySet<string>;
   /** VIPs whose owner changed within the cooldown. */
   cooling?: ReadonlySet<string>;
 }
@@ -84,7 +82,6 @@ export function balancedVips(vips: readonly PlacementVip[]): PlacementVip[] {
 }
 
 export function planBalance(input: PlanInput): BalancePlan {
-  const settling = input.settling ?? new Set<string>();
   const cooling = input.cooling ?? new Set<string>();
   const vips = balancedVips(input.vips).sort((a, b) => compare(a.cidr, b.cidr));
   const loads = new Map<string, number>();
@@ -101,7 +98,7 @@ export function planBalance(input: PlanInput): BalancePlan {
     for (const vip of vips) {
       if (owner.get(vip.cidr) !== source || cooling.has(vip.cidr) || moved.has(vip.cidr)) continue;
       for (const { hostname: to } of vip.candidates) {
-        if (to === source || settling.has(to)) continue;
+        if (to === source) continue;
         const toLoad = loads.get(to)!;
         if (fromLoad - toLoad < 2) continue;
         if (best === null || toLoad < best.toLoad || (toLoad === best.toLoad && compare(to, best.to) < 0)) {
