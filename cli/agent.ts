@@ -1,21 +1,14 @@
 import type { Command } from 'commander';
+import { renewHeldAddresses, type HeldAddressesOutcome } from '../actors/held-addresses.ts';
+import type { LifetimePolicy } from '../actors/lifetime.ts';
 import type { Logger } from '../actors/logger.ts';
-import {
-  buildClientOptions,
-  createEtcdSession,
-  EtcdHostnameTakenError,
-  makeKeys,
-  resolveSessionOptions,
-  type EtcdSessionImpl,
-  type EtcdSessionOptions,
-} from '../adapters/etcd/index.ts';
-import { EtcdDrainStore } from '../adapters/etcd/drain-store.ts';
-import { createRpc } from '../adapters/etcd/rpc.ts';
+import type { EtcdDrainStore } from '../adapters/etcd/drain-store.ts';
+import { firstContact } from '../adapters/etcd/first-contact.ts';
+import type { EtcdSessionImpl, EtcdSessionOptions, HostClaim } from '../adapters/etcd/index.ts';
 import { assertNetCapabilities, createNetAdapter, type NetAdapter } from '../adapters/net/index.ts';
 import { currentInstance, makeNonDumpable, processRunning } from '../adapters/process/index.ts';
 import { createSystemdNotifier, SystemdEnvError, type SystemdNotifier } from '../adapters/systemd/index.ts';
 import { ConfigError, parseConfig, type AgentConfig } from '../config/parse.ts';
-import { createLogger } from './logger.ts';
 
 /**
  * `linkctl agent`: the daemon. Signals:
@@ -27,10 +20,13 @@ import { createLogger } from './logger.ts';
  *
  * etcd first: a crashed agent restarted at once (systemd's Restart=on-failure) keeps its lease,
  * and with it its locks and VIPs, only if it renews the lease before the lease runs out, a
- * TTL after its last keep-alive (docs/install.md, "Restarts"). So this file loads only what
- * reaching etcd needs (the configuration, the logger, sd_notify, the interface check, the etcd
- * adapter) and opens the session; the rest of the agent (actors, health checks, hooks, the
- * journal: cli/agent-serve.ts) and then the API (http/) load once the lease is kept alive.
+ * TTL after its last keep-alive, and keeps its clients only if it renews its addresses before
+ * their kernel lifetime runs out, sooner (docs/install.md, "Restarts"). So this file loads only
+ * the configuration, sd_notify and the interface check; the first contact with etcd
+ * (adapters/etcd/first-contact.ts: the lease's keep-alive and the locks still held, over plain
+ * HTTP/2) renews the addresses still held (actors/held-addresses.ts); then the logger and the
+ * etcd client load and the session opens; the rest of the agent (actors, health checks, hooks,
+ * the journal: cli/agent-serve.ts) and then the API (http/) once the lease is kept alive.
  */
 
 export function registerAgentCommand(program: Command): void {
@@ -58,13 +54,19 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger(config.log);
+  // The logger loads after the first contact with etcd (see above); a notification failing
+  // before that is said on stderr.
+  let logger: Logger | undefined;
   let systemd: SystemdNotifier;
   try {
     systemd = createSystemdNotifier({
       env,
       pid: process.pid,
-      onError: (err) => logger.warn('systemd notification failed', { code: err.code, err: err.message }),
+      onError: (err) => {
+        if (logger) logger.warn('systemd notification failed', { code: err.code, err: err.message });
+        else
+          process.stderr.write(`linkctl agent: systemd notification failed: ${err.code}: ${err.message}\n`);
+      },
     });
   } catch (err) {
     if (err instanceof SystemdEnvError) {
@@ -74,10 +76,12 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
     throw err;
   }
   try {
-    const { net, session, drainStore } = await reachEtcd(config, logger, systemd);
+    const reached = await reachEtcd(config, systemd);
+    logger = reached.logger;
     const { serve } = await import('./agent-serve.ts');
-    return await serve({ config, logger, systemd, net, session, drainStore });
+    return await serve({ config, systemd, ...reached });
   } catch (err) {
+    const { EtcdHostnameTakenError } = await import('../adapters/etcd/errors.ts');
     if (err instanceof EtcdHostnameTakenError) {
       // A startup error like a bad variable: one line, exit 2; nothing of the other agent's touched.
       systemd.status(`failed: ${err.code}`);
@@ -96,14 +100,14 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<number> {
 
 /**
  * Everything before the session: non-dumpable, the interface and capability check (an agent
- * that cannot bind must not renew its lease and keep its locks), then the session itself, which
- * reuses the lease a crashed predecessor left when etcd still knows it.
+ * that cannot bind must not renew its lease and keep its locks), the first contact and the
+ * renewal of the addresses still held, then the logger and the session itself, which reuses the
+ * lease a crashed predecessor left when etcd still knows it.
  */
 async function reachEtcd(
   config: AgentConfig,
-  logger: Logger,
   systemd: SystemdNotifier,
-): Promise<{ net: NetAdapter; session: EtcdSessionImpl; drainStore: EtcdDrainStore }> {
+): Promise<{ logger: Logger; net: NetAdapter; session: EtcdSessionImpl; drainStore: EtcdDrainStore }> {
   // First: the agent's environment and memory hold its secrets; non-dumpable, its children
   // (checks, hooks), even as the same user, cannot read /proc/<agent>/environ or /mem.
   makeNonDumpable();
@@ -113,6 +117,37 @@ async function reachEtcd(
   await assertNetCapabilities(config.interfaceName);
 
   systemd.status('starting: connecting to etcd');
+  const auth = config.etcd.auth
+    ? { auth: { username: config.etcd.auth.user, password: config.etcd.auth.password } }
+    : {};
+  // One host name, one agent: checked against the host record before the lease is touched.
+  const hostClaim: HostClaim = { instance: currentInstance(), running: processRunning };
+  const contact = await firstContact({
+    hosts: config.etcd.hosts,
+    prefix: config.etcd.prefix,
+    hostname: config.hostname,
+    leaseTtlSeconds: config.leaseTtlMs / 1000,
+    ...(config.etcd.tls ? { tls: config.etcd.tls } : {}),
+    ...auth,
+    hostClaim,
+  });
+  const policy: LifetimePolicy = {
+    faultPolicy: config.faultPolicy,
+    addressLifetimeSec: config.addressLifetimeSec,
+    leaseTtlMs: config.leaseTtlMs,
+  };
+  const early = contact.kind === 'kept' ? await renewHeldAddresses({ held: contact, net, policy }) : null;
+  const earlyAtMs = performance.now();
+
+  const { createLogger } = await import('./logger.ts');
+  const logger = createLogger(config.log);
+  if (contact.kind === 'none') logger.debug(`restart: nothing renewed early: ${contact.reason}`);
+  if (early !== null)
+    logRenewal(logger, early, `${Math.round(earlyAtMs)} ms after the start, on etcd's first answer`);
+  const { buildClientOptions, createEtcdSession, makeKeys, resolveSessionOptions } =
+    await import('../adapters/etcd/index.ts');
+  const { EtcdDrainStore } = await import('../adapters/etcd/drain-store.ts');
+  const { createRpc } = await import('../adapters/etcd/rpc.ts');
   const etcdOptions: EtcdSessionOptions = {
     hosts: config.etcd.hosts,
     hostname: config.hostname,
@@ -121,9 +156,7 @@ async function reachEtcd(
     keepAliveIntervalMs: config.keepaliveIntervalMs,
     retry: { maxAttempts: config.keepaliveRetry },
     ...(config.etcd.tls ? { tls: config.etcd.tls } : {}),
-    ...(config.etcd.auth
-      ? { auth: { username: config.etcd.auth.user, password: config.etcd.auth.password } }
-      : {}),
+    ...auth,
     logger,
   };
   // One transport for the session and the drain flag's store (the session does not expose its own).
@@ -133,14 +166,34 @@ async function reachEtcd(
       defaultTimeoutMs: resolveSessionOptions(etcdOptions).callTimeoutMs,
     }),
   );
-  const session = await createEtcdSession(etcdOptions, {
-    rpc,
-    // One host name, one agent: checked against the host record before the lease is touched.
-    hostClaim: { instance: currentInstance(), running: processRunning },
-  });
+  const session = await createEtcdSession(etcdOptions, { rpc, hostClaim });
+  // Again once the session has the lease (loading the etcd client can take longer than the
+  // lifetime the first answer allowed, on a loaded machine): the actors refresh after this.
+  const status = session.status();
+  if (contact.kind === 'kept' && status.state === 'alive' && status.leaseId === contact.leaseId) {
+    const locksHeld = await session.locksHeld().catch(() => []);
+    const leaseDeadline = performance.now() + session.status().leaseRemainingMs;
+    const again = await renewHeldAddresses({ held: { locksHeld, leaseDeadline }, net, policy });
+    logRenewal(logger, again, `${Math.round(performance.now())} ms after the start, with the session`);
+  }
   return {
+    logger,
     net,
     session,
     drainStore: new EtcdDrainStore(rpc, makeKeys(config.etcd.prefix), config.hostname, logger),
   };
+}
+
+function logRenewal(logger: Logger, outcome: HeldAddressesOutcome, when: string): void {
+  if (outcome.error !== undefined) {
+    logger.warn('restart: the held addresses were not renewed early', { err: outcome.error });
+  } else if (outcome.renewed.length > 0 || outcome.failed.length > 0) {
+    logger.info(
+      `restart: renewed ${outcome.renewed.length} held address(es) for ${outcome.lifetimeSec} s, ${when}`,
+      {
+        vips: outcome.renewed,
+        ...(outcome.failed.length > 0 ? { failed: outcome.failed } : {}),
+      },
+    );
+  }
 }

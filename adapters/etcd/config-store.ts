@@ -6,7 +6,7 @@ import type { Keys } from './keys.ts';
 import type { Logger } from '../logger.ts';
 import type { EtcdRpc } from './rpc.ts';
 import type { AddResult, ConfigStore, StoredVip } from './types.ts';
-import { prefixRangeEnd } from './watch.ts';
+import { prefixRangeEnd } from './keys.ts';
 
 export function parseStoredVip(raw: string, key: string): StoredVip {
   let value: unknown;

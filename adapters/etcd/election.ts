@@ -25,7 +25,7 @@ import { backoffDelay } from '../backoff.ts';
 import type { ResolvedSessionOptions } from './options.ts';
 import type { EtcdRpc } from './rpc.ts';
 import type { Election, ElectionEvent, FailoverOptions, FailoverOutcome, HostMembership } from './types.ts';
-import { prefixRangeEnd } from './watch.ts';
+import { prefixRangeEnd } from './keys.ts';
 import type { LockHolder, LockObservation } from './watch.ts';
 
 /** What an election needs from its session. */

@@ -129,3 +129,16 @@ export function makeKeys(prefix: string): Keys {
 export function isVipConfigName(name: string): boolean {
   return name !== LEASE_KEY_NAME && name.length > 0 && !name.includes('/');
 }
+
+/** The end of the key range of every key starting with `prefix` (etcd's range_end). */
+export function prefixRangeEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    const byte = end[i] as number;
+    if (byte < 0xff) {
+      end[i] = byte + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}

@@ -17,7 +17,7 @@ import type { ElectionContext } from './election.ts';
 import { FenceDeadline, systemClock } from './fence.ts';
 import type { Clock } from './fence.ts';
 import { encodeHostConfig, leaseIdOf } from './host-config.ts';
-import { cidrFromStorable, makeKeys } from './keys.ts';
+import { cidrFromStorable, makeKeys, prefixRangeEnd } from './keys.ts';
 import type { Keys } from './keys.ts';
 import { LeaseKeeper } from './lease.ts';
 import type { Placement } from './member.ts';
@@ -30,7 +30,7 @@ import type { EtcdRpc } from './rpc.ts';
 import { tlsProbeFor } from './tls-probe.ts';
 import type { TlsProbe } from './tls-probe.ts';
 import type { ConfigStore, EtcdSession, HostRecord, SessionState, SessionStatus } from './types.ts';
-import { LockWatcher, prefixRangeEnd, type LockObservation, type LockSnapshot } from './watch.ts';
+import { LockWatcher, type LockObservation, type LockSnapshot } from './watch.ts';
 
 export interface SessionDeps {
   /** Replaces the etcd3 transport (tests). */
@@ -395,6 +395,15 @@ export class EtcdSessionImpl implements EtcdSession {
       if (storable) cidrs.add(cidrFromStorable(storable));
     }
     return [...cidrs];
+  }
+
+  async locksHeld(): Promise<string[]> {
+    const lease = this.context.actingLease();
+    if (lease === null) return [];
+    const { holders } = await this.watcher.read();
+    return [...holders]
+      .filter(([, holder]) => holder.hostname === this.hostname && holder.lease === lease)
+      .map(([cidr]) => cidr);
   }
 
   /**

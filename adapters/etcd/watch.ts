@@ -1,7 +1,7 @@
 import { EtcdWatchLostError, translateEtcdError } from './errors.ts';
 import type { EtcdAdapterError } from './errors.ts';
 import type { Clock } from './fence.ts';
-import type { Keys } from './keys.ts';
+import { prefixRangeEnd, type Keys } from './keys.ts';
 import { backoffDelay } from '../backoff.ts';
 import type { Logger } from '../logger.ts';
 import type { EtcdRetryPolicy } from './options.ts';
@@ -38,18 +38,6 @@ export interface LockWatcherHooks {
   memberChanged(cidr: string): void;
   /** The watch was lost (error, end, compaction, cancel); it re-reads and re-subscribes by itself. */
   lost(err: EtcdAdapterError, attempt: number): void;
-}
-
-export function prefixRangeEnd(prefix: Buffer): Buffer {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    const byte = end[i] as number;
-    if (byte < 0xff) {
-      end[i] = byte + 1;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return Buffer.from([0]);
 }
 
 /**

@@ -10,18 +10,20 @@ import { freePort } from '../support/etcd.ts';
 
 /**
  * `linkctl agent` reaches etcd first (issue 18 part 6): a crashed agent restarted at once keeps
- * its lease only if it renews it within what is left of its TTL, so when its first connection
- * to etcd opens it has loaded the etcd client and nothing the session does not need: no
- * actors, xstate, health checks, hooks, journal or API. "etcd" here is a TCP listener that
- * notes when the agent connects; a module hook (its own thread) lists every URL Node loaded.
- * Sources (tsx) or the release build's chunks. Run under scripts/in-netns.sh.
+ * its lease only if it renews it within what is left of its TTL, and its clients only if it
+ * renews its addresses within what is left of their lifetime, sooner. So its first connection to
+ * etcd (adapters/etcd/first-contact.ts, plain HTTP/2) opens before the etcd client (etcd3,
+ * grpc-js, protobufjs), rxjs and the logger are loaded, and long before the actors, xstate, health
+ * checks, hooks, journal or API. "etcd" here is a TCP listener that notes when the agent connects;
+ * a module hook (its own thread) lists every URL Node loaded. Sources (tsx) or the release
+ * build's chunks. Run under scripts/in-netns.sh.
  */
 
 const LATE =
-  /\/node_modules\/(xstate|koa|@koa|zod|prom-client)\/|\/(actors|http|adapters\/health|adapters\/hooks|adapters\/journal)\/|\/cli\/agent-serve\.ts$|\/dist\/(agent-serve|http)-\w+\.mjs$/;
+  /\/node_modules\/(etcd3|@grpc|protobufjs|rxjs|winston|xstate|koa|@koa|zod|prom-client)\/|\/(actors\/(?!held-addresses|lifetime)|http|adapters\/health|adapters\/hooks|adapters\/journal)|\/adapters\/etcd\/(session|rpc|errors|options)\.ts$|\/cli\/(agent-serve|logger)\.ts$|\/dist\/(agent-serve|http|etcd|logger|rpc|errors)-\w+\.mjs$/;
 
 describe('linkctl agent: etcd first', { timeout: 60_000 }, () => {
-  it('connects to etcd before loading the actors, xstate, health checks, hooks, the journal or the API', async () => {
+  it('connects to etcd before loading the etcd client, rxjs, the logger, the actors, xstate, health checks, hooks, the journal or the API', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'link-start-order-'));
     const loadedFile = join(dir, 'loaded');
     writeFileSync(loadedFile, '');
@@ -77,8 +79,10 @@ register(new URL('./hooks.mjs', import.meta.url), { data: { file: ${JSON.stringi
       ]);
       const loaded = atConnect ?? [];
       assert.ok(
-        loaded.some((url) => /\/node_modules\/etcd3\//.test(url) || /\/dist\/agent-\w+\.mjs$/.test(url)),
-        `the hook saw the etcd client load:\n${loaded.join('\n')}`,
+        loaded.some(
+          (url) => /\/adapters\/etcd\/first-contact\.ts$/.test(url) || /\/dist\/agent-\w+\.mjs$/.test(url),
+        ),
+        `the hook saw the first contact load:\n${loaded.join('\n')}`,
       );
       assert.deepEqual(
         loaded.filter((url) => LATE.test(url)),

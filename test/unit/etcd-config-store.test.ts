@@ -7,7 +7,7 @@ import { makeKeys } from '../../adapters/etcd/keys.ts';
 import type { EtcdRpc } from '../../adapters/etcd/rpc.ts';
 import type { StoredVip } from '../../adapters/etcd/types.ts';
 import { silentLogger } from '../../adapters/logger.ts';
-import { prefixRangeEnd } from '../../adapters/etcd/watch.ts';
+import { prefixRangeEnd } from '../../adapters/etcd/keys.ts';
 import { FakeEtcd } from '../support/fake-etcd.ts';
 
 describe('stored VIP configuration', () => {
