@@ -36,6 +36,11 @@ export interface ElectionContext {
   readonly clock: Clock;
   /** The lease to attach keys to, when the session may act on etcd (holds a lease, not fenced). */
   actingLease(): string | null;
+  /**
+   * The acting lease was granted by this session (not reused from a previous run, nor a restart's
+   * keys moved onto it): every lock under it is one this session's elections wrote, or an offer.
+   */
+  leaseGranted(): boolean;
   reportFailure(err: EtcdAdapterError): void;
   reportSuccess(): void;
   unregister(election: VipElection): void;
@@ -260,8 +265,11 @@ export class VipElection implements Election {
   /**
    * A lock naming this host under its lease, written by another host (its mod revision is none of
    * ours) right after that host held it: a failover's offer. It is confirmed (confirmOffer)
-   * before this host says `elected`, so the offering owner unbinds only once it is taken. A lock
-   * of ours seen first at a start (a restart reusing its lease) is no offer.
+   * before this host says `elected`, so the offering owner unbinds only once it is taken. Seen in
+   * this election's first read, under a lease this session granted, it is an offer too: nothing
+   * of this session wrote it (a balance move to a host that had just started took it for its own
+   * lock and both held the VIP until the offer timed out, bench/placement). Under a lease reused
+   * from a previous run it may be that run's lock: taken as ours (README.md, Limits).
    */
   private noteOffer(previous: LockHolder | null | undefined, holder: LockHolder | null): void {
     if (holder === null || !this.isMine(holder) || holder.modRevision === this.ownWrite) {
@@ -270,7 +278,8 @@ export class VipElection implements Election {
     }
     if (this.offered === holder.modRevision) return;
     const fromOther = previous != null && previous.hostname !== this.hostname;
-    this.offered = fromOther ? holder.modRevision : null;
+    const firstUnderGranted = previous === undefined && this.ctx.leaseGranted();
+    this.offered = fromOther || firstUnderGranted ? holder.modRevision : null;
   }
 
   /** During a failover: the lock is our pending offer, or free (failover() retakes it). */

@@ -91,6 +91,8 @@ export class EtcdSessionImpl implements EtcdSession {
   private readonly context: ElectionContext;
   private state: SessionState = 'connecting';
   private acting = false;
+  /** The current lease was granted here, not reused (election.ts ElectionContext.leaseGranted). */
+  private leaseGranted = false;
   private lastError: string | undefined;
   private faultSource: 'fence' | 'etcd' | 'config' | undefined;
   private configError: EtcdConfigurationError | undefined;
@@ -174,6 +176,7 @@ export class EtcdSessionImpl implements EtcdSession {
       options,
       clock,
       actingLease: () => (this.acting && !this.fence.expired() ? this.keeper.id : null),
+      leaseGranted: () => this.leaseGranted,
       reportFailure: (err) => this.reportFailure(err, false),
       reportSuccess: () => {
         this.failures = 0;
@@ -538,6 +541,7 @@ export class EtcdSessionImpl implements EtcdSession {
     const superseded = () => this.faultCount !== faults || this.isClosed();
     try {
       const reused = await this.keeper.acquire(candidateLease);
+      this.leaseGranted = !reused;
       // A restart's bridge lease has a long TTL: move our keys back onto a lease of the
       // configured TTL at once, so a crash is detected as fast as before the restart.
       if (reused && this.keeper.grantedTtlSeconds !== this.options.ttlSeconds) await this.migrateLease();

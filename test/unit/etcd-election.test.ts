@@ -339,6 +339,48 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     assert.deepEqual(seen2, ['demoted:h1', 'elected']);
   });
 
+  it("an offer already there at a fresh session's first read is confirmed, not taken as its own lock", async () => {
+    const etcd = new FakeEtcd();
+    const h2 = await session(etcd, 'h2');
+    const lease = h2.status().leaseId!;
+    // h1 owned the VIP and offered it to h2 (its membership key under h2's lease) between h2's
+    // membership put and its first read of the lock, whose answer comes before the watch's news.
+    etcd.holdWatchEvents();
+    etcd.put(LOCK, 'h1', '0');
+    etcd.put(keys.membership(VIP, 'h2'), '{}', lease);
+    const offer = etcd.put(LOCK, 'h2', lease);
+    const election = h2.election(VIP);
+    const seen = record(election);
+    await settle();
+    etcd.releaseWatchEvents();
+    await settle();
+    assert.deepEqual(seen, [], 'not elected before the owner has unbound');
+    const confirmations = etcd.txnsOn(LOCK, 'h2').filter((req) => req.compare?.[0]?.target === 'Mod');
+    assert.equal(confirmations.length, 1, 'the offer is confirmed');
+    assert.equal(String(confirmations[0]!.compare![0]!.mod_revision), String(offer));
+    // The owner unbinds and writes the lock again: h2 binds.
+    etcd.put(LOCK, 'h2', lease);
+    await settle();
+    assert.deepEqual(seen, ['elected']);
+  });
+
+  it("a lock of a reused lease at the first read is this host's own (a crash-restart keeps it at once)", async () => {
+    const etcd = new FakeEtcd();
+    const first = await session(etcd, 'h2');
+    first.election(VIP);
+    await settle();
+    assert.equal(etcd.get(LOCK)?.value, 'h2');
+    const lease = first.status().leaseId!;
+    // The process dies (nothing released), and a new one reuses the stored lease.
+    first.testing.freeze();
+    const again = await session(etcd, 'h2');
+    assert.equal(again.status().leaseId, lease, 'the lease is reused');
+    const seen = record(again.election(VIP));
+    await settle();
+    assert.deepEqual(seen, ['elected']);
+    assert.equal(etcd.txnsOn(LOCK, 'h2').filter((req) => req.compare?.[0]?.target === 'Mod').length, 0);
+  });
+
   it('failover(ms, unbind, { to }): only that host is offered it; a host that is no candidate: no-live-candidate, nothing written', async () => {
     const etcd = new FakeEtcd();
     const h1 = await session(etcd, 'h1');
