@@ -3,7 +3,7 @@ import { renewHeldAddresses, type HeldAddressesOutcome } from '../actors/held-ad
 import type { LifetimePolicy } from '../actors/lifetime.ts';
 import type { Logger } from '../actors/logger.ts';
 import type { EtcdDrainStore } from '../adapters/etcd/drain-store.ts';
-import { firstContact } from '../adapters/etcd/first-contact.ts';
+import { firstContact, type FirstContact } from '../adapters/etcd/first-contact.ts';
 import type { EtcdSessionImpl, EtcdSessionOptions, HostClaim } from '../adapters/etcd/index.ts';
 import { assertNetCapabilities, createNetAdapter, type NetAdapter } from '../adapters/net/index.ts';
 import { currentInstance, makeNonDumpable, processRunning } from '../adapters/process/index.ts';
@@ -138,6 +138,8 @@ async function reachEtcd(
   };
   const early = contact.kind === 'kept' ? await renewHeldAddresses({ held: contact, net, policy }) : null;
   const earlyAtMs = performance.now();
+  const bridging =
+    contact.kind === 'kept' ? bridgeLease(contact, net, policy, config.keepaliveIntervalMs) : null;
 
   const { createLogger } = await import('./logger.ts');
   const logger = createLogger(config.log);
@@ -166,7 +168,7 @@ async function reachEtcd(
       defaultTimeoutMs: resolveSessionOptions(etcdOptions).callTimeoutMs,
     }),
   );
-  const session = await createEtcdSession(etcdOptions, { rpc, hostClaim });
+  const session = await createEtcdSession(etcdOptions, { rpc, hostClaim }).finally(() => bridging?.stop());
   // Again once the session has the lease (loading the etcd client can take longer than the
   // lifetime the first answer allowed, on a loaded machine): the actors refresh after this.
   const status = session.status();
@@ -181,6 +183,39 @@ async function reachEtcd(
     net,
     session,
     drainStore: new EtcdDrainStore(rpc, makeKeys(config.etcd.prefix), config.hostname, logger),
+  };
+}
+
+/**
+ * Until the session runs: a keep-alive through the first contact's connection and a renewal of
+ * the held addresses every half keep-alive interval, so a start slower than the addresses'
+ * lifetime (loading the etcd client takes seconds on a loaded machine; its synchronous parts
+ * only delay a tick) still finds them bound.
+ */
+function bridgeLease(
+  contact: Extract<FirstContact, { kind: 'kept' }>,
+  net: NetAdapter,
+  policy: LifetimePolicy,
+  keepAliveIntervalMs: number,
+): { stop(): void } {
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void contact.bridge
+      .renew()
+      .then((leaseDeadline) =>
+        leaseDeadline === null
+          ? null
+          : renewHeldAddresses({ held: { locksHeld: contact.locksHeld, leaseDeadline }, net, policy }),
+      )
+      .finally(() => (busy = false));
+  }, keepAliveIntervalMs / 2);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      contact.bridge.close();
+    },
   };
 }
 

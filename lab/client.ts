@@ -40,9 +40,22 @@ export interface ReplyGap {
   endT: number | null;
 }
 
+/** The longest time without a reply across which echoes went unanswered: an outage. */
+export interface ReplyOutage {
+  ms: number;
+  /** Echoes sent and never answered in it (ping's icmp_seq skipped); null: it runs to the window's end. */
+  lost: number | null;
+}
+
 export interface ClientGapReport {
   /** Longest time between two replies (or from the last one to the window's end): steady state is one interval. */
   longestGap: ReplyGap;
+  /**
+   * Longest gap across which echoes were lost (or from the last reply to a finite window end). A
+   * gap with no echo lost is ping itself not scheduled on a loaded machine (it sent nothing), not
+   * the VIP failing.
+   */
+  longestOutage: ReplyOutage;
   /** Replies in the window, duplicates excluded. */
   replies: number;
   /** Duplicate replies: a second host answered an echo. */
@@ -105,8 +118,25 @@ export function analyseReplies(
       longestGap = { ms: toT - since.t, startT: since.t, endT: null };
     }
   }
+  let longestOutage: ReplyOutage = { ms: 0, lost: 0 };
+  for (let i = 1; i < firsts.length; i++) {
+    const before = firsts[i - 1]!;
+    const after = firsts[i]!;
+    if (after.t <= fromT || after.t > toT) continue;
+    const skipped = ((after.seq - before.seq + 65536) % 65536) - 1;
+    if (skipped > 0 && after.t - before.t > longestOutage.ms) {
+      longestOutage = { ms: after.t - before.t, lost: skipped };
+    }
+  }
+  if (Number.isFinite(toT)) {
+    // From the last reply (or the window's start) to its end: nothing answered since.
+    const lastT = last?.t ?? fromT;
+    const trailing = Number.isFinite(lastT) ? toT - Math.max(lastT, fromT) : 0;
+    if (trailing > longestOutage.ms) longestOutage = { ms: trailing, lost: null };
+  }
   return {
     longestGap,
+    longestOutage,
     replies: counted.length,
     duplicates: replies.filter((r) => r.dup && inWindow(r)).length,
     firstReplyT: counted[0]?.t ?? null,

@@ -25,11 +25,13 @@ import {
  * whether no other live agent holds the host name (host-claim.ts, the session's own rule), and
  * which locks are still this host's under it. The session then starts as always and reuses the
  * lease. Best effort within FIRST_CONTACT_BUDGET_MS: any failure (etcd slow or unreachable, a
- * refused certificate or password) answers `none` and the start goes on without it.
+ * refused certificate or password) answers `none` and the start goes on without it. Kept, the
+ * connection stays open as a `LeaseBridge`: the start keeps the lease and the addresses alive
+ * through it while the etcd client loads (seconds on a loaded machine), then closes it.
  */
 
 /** The most a start waits for it: a local etcd answers in milliseconds; past that, go on. */
-export const FIRST_CONTACT_BUDGET_MS = 500;
+export const FIRST_CONTACT_BUDGET_MS = 1000;
 
 export interface FirstContactOptions {
   hosts: readonly string[];
@@ -51,8 +53,16 @@ export type FirstContact =
       leaseDeadline: number;
       /** CIDRs whose lock names this host under that lease. */
       locksHeld: string[];
+      /** The same connection, for more keep-alives while the etcd client loads; close it after. */
+      bridge: LeaseBridge;
     }
   | { kind: 'none'; reason: string };
+
+export interface LeaseBridge {
+  /** One more keep-alive of the lease: its new deadline (performance.now()), or null if none came. */
+  renew(): Promise<number | null>;
+  close(): void;
+}
 
 export async function firstContact(options: FirstContactOptions): Promise<FirstContact> {
   const budgetMs = options.budgetMs ?? FIRST_CONTACT_BUDGET_MS;
@@ -62,17 +72,25 @@ export async function firstContact(options: FirstContactOptions): Promise<FirstC
     timer = setTimeout(() => resolve({ kind: 'none', reason: `no answer within ${budgetMs} ms` }), budgetMs);
   });
   const attempt = open(options, opened)
-    .then((session) => ask(session, options))
+    .then((session) => ask(session, options, budgetMs))
     .catch((err: unknown): FirstContact => ({ kind: 'none', reason: describe(err) }));
+  let answer: FirstContact | undefined;
   try {
-    return await Promise.race([attempt, timeout]);
+    answer = await Promise.race([attempt, timeout]);
+    return answer;
   } finally {
     clearTimeout(timer);
-    for (const session of opened) session.destroy();
+    // Kept: the last one opened is the bridge's (open() stops at the first that connects).
+    const bridge = answer?.kind === 'kept' ? opened.at(-1) : undefined;
+    for (const session of opened) if (session !== bridge) session.destroy();
   }
 }
 
-async function ask(session: ClientHttp2Session, options: FirstContactOptions): Promise<FirstContact> {
+async function ask(
+  session: ClientHttp2Session,
+  options: FirstContactOptions,
+  budgetMs: number,
+): Promise<FirstContact> {
   const keys = makeKeys(options.prefix);
   const token = options.auth ? await authenticate(session, options.auth) : undefined;
   const get = async (key: string): Promise<string | null> => {
@@ -92,13 +110,14 @@ async function ask(session: ClientHttp2Session, options: FirstContactOptions): P
   if (leaseId === null) return { kind: 'none', reason: 'no lease stored for this host' };
 
   const sentAt = performance.now();
-  const renewed = await call(
-    session,
-    '/etcdserverpb.Lease/LeaseKeepAlive',
-    encodeMessage([{ no: 1, varint: BigInt(leaseId) }]),
-    token,
-  );
-  const ttl = Number(int64(renewed, 3));
+  const keepAlive = () =>
+    call(
+      session,
+      '/etcdserverpb.Lease/LeaseKeepAlive',
+      encodeMessage([{ no: 1, varint: BigInt(leaseId) }]),
+      token,
+    );
+  const ttl = Number(int64(await keepAlive(), 3));
   if (ttl <= 0) return { kind: 'none', reason: `lease ${leaseId} is gone` };
   // A keep-alive answers the lease's granted TTL. Longer than LEASE_TTL: the bridge lease of a
   // restart (SIGUSR2), whose addresses were given its whole grace; a shorter lifetime would
@@ -128,7 +147,27 @@ async function ask(session: ClientHttp2Session, options: FirstContactOptions): P
     const mine = bytes(kv, 5).toString() === options.hostname && String(int64(kv, 6)) === leaseId;
     if (cidr !== null && mine) locksHeld.push(cidr);
   }
-  return { kind: 'kept', leaseId, leaseDeadline, locksHeld };
+  const bridge: LeaseBridge = {
+    renew: async (): Promise<number | null> => {
+      const at = performance.now();
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), budgetMs)));
+      const renewal = keepAlive().then(
+        (res) => {
+          const granted = Number(int64(res, 3));
+          return granted > 0 ? at + Math.min(granted, options.leaseTtlSeconds) * 1000 : null;
+        },
+        () => null,
+      );
+      try {
+        return await Promise.race([renewal, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    close: () => session.destroy(),
+  };
+  return { kind: 'kept', leaseId, leaseDeadline, locksHeld, bridge };
 }
 
 async function authenticate(

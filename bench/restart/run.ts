@@ -73,12 +73,16 @@ interface RunResult {
   ownerAfter: string | null;
   otherAnswered: boolean;
   clientGapMs: number;
+  /** The client without replies while echoes went unanswered (lab/client.ts longestOutage). */
+  clientOutageMs: number;
   clientMacIsOwner: boolean;
   clientDuplicates: number;
   observerGapMs: number;
   twoAnswersMs: number;
   killToLeaseMs: number | null;
   startToLeaseMs: number | null;
+  /** From the kill to the renewal of its addresses on etcd's first answer (first-contact.ts). */
+  killToRenewalMs: number | null;
   error?: string;
 }
 
@@ -113,6 +117,16 @@ async function settle(lab: Lab, observation: Observation, client: Client): Promi
   );
 }
 
+/** When the restarted agent logged a line matching `pattern` after `offset` (wall clock), or null. */
+function lineTime(log: string, offset: number, pattern: RegExp): number | null {
+  for (const line of readFileSync(log, 'utf8').slice(offset).split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const entry = JSON.parse(line) as { message: string; timestamp: string };
+    if (pattern.test(entry.message)) return Date.parse(entry.timestamp);
+  }
+  return null;
+}
+
 /** The restarted agent's "lease … reused|granted" log line after `offset`: which, and when. */
 function leaseLine(log: string, offset: number): { reused: boolean; t: number } | null {
   const text = readFileSync(log, 'utf8').slice(offset);
@@ -143,12 +157,14 @@ async function measureRun(lab: Lab, observation: Observation, client: Client, mo
     ownerAfter: null,
     otherAnswered: false,
     clientGapMs: NaN,
+    clientOutageMs: NaN,
     clientMacIsOwner: false,
     clientDuplicates: 0,
     observerGapMs: NaN,
     twoAnswersMs: NaN,
     killToLeaseMs: null,
     startToLeaseMs: null,
+    killToRenewalMs: null,
   };
   try {
     await lab.signalAgent(owner, 'SIGKILL');
@@ -162,6 +178,8 @@ async function measureRun(lab: Lab, observation: Observation, client: Client, mo
       result.killToLeaseMs = Math.round(lease.t - t0);
       result.startToLeaseMs = Math.round(lease.t - startedAt);
     }
+    const renewed = lineTime(host.log, offset, /^restart: renewed [1-9]\d* held address.*first answer/);
+    if (renewed !== null) result.killToRenewalMs = Math.round(renewed - t0);
   } catch (err) {
     result.error = err instanceof Error ? err.message : String(err);
   }
@@ -172,6 +190,7 @@ async function measureRun(lab: Lab, observation: Observation, client: Client, mo
   result.observerGapMs = Math.round(observed.longestGapMs * 10) / 10;
   result.twoAnswersMs = Math.round(observed.twoAnswersMs * 10) / 10;
   result.clientGapMs = Math.round(clientReport.longestGap.ms * 10) / 10;
+  result.clientOutageMs = Math.round(clientReport.longestOutage.ms * 10) / 10;
   result.clientDuplicates = clientReport.duplicates;
   result.clientMacIsOwner = (await client.neighbour())?.mac === host.mac;
   result.kept =
@@ -248,6 +267,11 @@ const summaries = Object.entries(runs).map(([mode, results]) => ({
   observerGapMs: stats(results.map((r) => r.observerGapMs)),
   killToLeaseMs: stats(results.flatMap((r) => (r.killToLeaseMs === null ? [] : [r.killToLeaseMs]))),
   startToLeaseMs: stats(results.flatMap((r) => (r.startToLeaseMs === null ? [] : [r.startToLeaseMs]))),
+  renewedEarly: results.filter((r) => r.killToRenewalMs !== null).length,
+  killToRenewalMs: stats(results.flatMap((r) => (r.killToRenewalMs === null ? [] : [r.killToRenewalMs]))),
+  clientGapUnder100: results.filter((r) => r.clientGapMs <= 100).length,
+  clientOutageUnder100: results.filter((r) => r.clientOutageMs <= 100).length,
+  clientOutageMs: stats(results.map((r) => r.clientOutageMs)),
 }));
 const output = {
   date: started.toISOString(),
@@ -285,6 +309,9 @@ const header = [
   'lease reused',
   'moved',
   'two answered',
+  'client gap ≤ 100',
+  'outage ≤ 100',
+  'outage max',
   'client gap med',
   'p95',
   'max',
@@ -294,6 +321,9 @@ const header = [
   'max',
   'start→lease med',
   'max',
+  'renewed early',
+  'kill→renewal med',
+  'max',
 ];
 const rows = summaries.map((s) => [
   s.mode,
@@ -301,6 +331,9 @@ const rows = summaries.map((s) => [
   `${s.leaseReused}/${s.runs}`,
   String(s.moved),
   String(s.twoAnswering),
+  `${s.clientGapUnder100}/${s.runs}`,
+  `${s.clientOutageUnder100}/${s.runs}`,
+  fmt(s.clientOutageMs.max),
   fmt(s.clientGapMs.median),
   fmt(s.clientGapMs.p95),
   fmt(s.clientGapMs.max),
@@ -310,6 +343,9 @@ const rows = summaries.map((s) => [
   fmt(s.killToLeaseMs.max),
   fmt(s.startToLeaseMs.median),
   fmt(s.startToLeaseMs.max),
+  `${s.renewedEarly}/${s.runs}`,
+  fmt(s.killToRenewalMs.median),
+  fmt(s.killToRenewalMs.max),
 ]);
 console.log(
   `\nCrash-restart (kill -9 of the owner, then start), ${RUNS} runs per mode, ${HOSTS} hosts, ${VARIANT}, ` +

@@ -151,25 +151,7 @@ export interface ClientWindow {
 
 export function clientWindow(client: Client, fromT: number, toT = Date.now() + 1): ClientWindow {
   const report = client.report(fromT, toT);
-  const firsts = client.replies.filter((r) => !r.dup && r.t <= toT);
-  let outageMs = 0;
-  let lost: number | null = 0;
-  for (let i = 1; i < firsts.length; i++) {
-    const before = firsts[i - 1]!;
-    const after = firsts[i]!;
-    if (after.t <= fromT) continue;
-    const skipped = ((after.seq - before.seq + 65536) % 65536) - 1;
-    if (skipped > 0 && after.t - before.t > outageMs) {
-      outageMs = after.t - before.t;
-      lost = skipped;
-    }
-  }
-  const lastT = firsts.at(-1)?.t ?? fromT;
-  const trailing = Number.isFinite(lastT) ? toT - Math.max(lastT, fromT) : 0;
-  if (trailing > outageMs) {
-    outageMs = trailing;
-    lost = null;
-  }
+  const { ms: outageMs, lost } = report.longestOutage;
   return { gapMs: report.longestGap.ms, outageMs, lost, duplicates: report.duplicates };
 }
 

@@ -73,6 +73,12 @@ describe('first contact at a restart (real etcd)', () => {
       found.leaseDeadline >= before + TTL * 1000 - 50 &&
         found.leaseDeadline <= performance.now() + TTL * 1000,
     );
+    // The bridge: the same connection keeps the lease alive while the etcd client loads.
+    const renewedAt = performance.now();
+    const deadline = await found.bridge.renew();
+    assert.ok(deadline !== null && deadline >= renewedAt + TTL * 1000 - 50, `deadline ${deadline}`);
+    found.bridge.close();
+    assert.equal(await found.bridge.renew(), null, 'closed, it renews nothing');
   });
 
   it('another live agent holding the host name, no stored lease, or a lease gone: none, saying why', async () => {
@@ -146,6 +152,12 @@ describe('first contact over TLS with user/password (real etcd)', () => {
     const found = await firstContact({ ...base, auth: { username: 'root', password: 'pw' } });
     assert.equal(found.kind, 'kept', JSON.stringify(found));
     assert.deepEqual(found.locksHeld, ['198.18.0.20/32']);
+    assert.notEqual(
+      await found.bridge.renew(),
+      null,
+      'the bridge keeps the lease alive over TLS, with the token',
+    );
+    found.bridge.close();
     const refused = await firstContact({ ...base, auth: { username: 'root', password: 'wrong' } });
     assert.equal(refused.kind, 'none');
   });

@@ -49,6 +49,24 @@ describe('lab client: parsing ping -D', () => {
 const replies = (...ts: number[]): EchoReply[] => ts.map((t, i) => ({ t, seq: i + 1, dup: false }));
 
 describe('lab client: the gap', () => {
+  it('an outage is a gap across which echoes were lost; a gap with none lost (ping not scheduled) is not', () => {
+    // seq 1..4 answered at 0, 5, 10, 200 (no echo lost: ping slept), then 8 lost before 300.
+    const seqs = [1, 2, 3, 4, 13, 14];
+    const ts = [0, 5, 10, 200, 300, 305];
+    const report = analyseReplies(
+      ts.map((t, i) => ({ t, seq: seqs[i]!, dup: false })),
+      -Infinity,
+      305,
+    );
+    assert.equal(report.longestGap.ms, 190);
+    assert.deepEqual(report.longestOutage, { ms: 100, lost: 8 });
+    assert.deepEqual(
+      analyseReplies(replies(0, 5), 0, 505).longestOutage,
+      { ms: 500, lost: null },
+      'to the end',
+    );
+  });
+
   it('is the longest time between two replies, with its start and end', () => {
     const report = analyseReplies(replies(0, 5, 10, 140, 145, 150), -Infinity, 150);
     assert.deepEqual(report.longestGap, { ms: 130, startT: 10, endT: 140 });
