@@ -132,9 +132,13 @@ describe('drain in the lab', { timeout: 240_000 }, () => {
       await observations[i]!.stop();
       const seen = analyseRounds(observations[i]!.rounds, observedFrom[i]);
       console.log(
-        `drain ${cidr}: client gap ${report.longestGap.ms.toFixed(0)} ms (${report.replies} replies, ${report.duplicates} dup), observer gap ${seen.longestGapMs.toFixed(0)} ms, two holders ${seen.twoAnswersMs} ms`,
+        `drain ${cidr}: client gap ${report.longestGap.ms.toFixed(0)} ms, outage ${report.longestOutage.ms.toFixed(0)} ms (${report.replies} replies, ${report.duplicates} dup), observer gap ${seen.longestGapMs.toFixed(0)} ms, two holders ${seen.twoAnswersMs} ms`,
       );
-      assert.ok(report.longestGap.ms <= UNNOTICED_MS, `${cidr}: client gap ${report.longestGap.ms} ms`);
+      // The outage, not the plain gap: on a loaded machine ping itself is not always scheduled (lab/client.ts).
+      assert.ok(
+        report.longestOutage.ms <= UNNOTICED_MS,
+        `${cidr}: client outage ${report.longestOutage.ms} ms`,
+      );
       assert.equal(report.duplicates, 0, `${cidr}: two hosts answered the client`);
       assert.equal(seen.twoAnswersMs, 0, `${cidr}: the observer saw two holders`);
     }

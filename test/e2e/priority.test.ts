@@ -127,10 +127,11 @@ describe('priorities and preemption in the lab', { timeout: 240_000 }, () => {
     await observation.stop();
     const seen = analyseRounds(observation.rounds, observedFrom);
     console.log(
-      `preempted after ${tookMs} ms (delay ${PREEMPT_DELAY_S} s): client gap ${report.longestGap.ms.toFixed(0)} ms, observer gap ${seen.longestGapMs.toFixed(0)} ms, two holders ${seen.twoAnswersMs} ms`,
+      `preempted after ${tookMs} ms (delay ${PREEMPT_DELAY_S} s): client gap ${report.longestGap.ms.toFixed(0)} ms, outage ${report.longestOutage.ms.toFixed(0)} ms, observer gap ${seen.longestGapMs.toFixed(0)} ms, two holders ${seen.twoAnswersMs} ms`,
     );
     assert.ok(tookMs >= PREEMPT_DELAY_S * 1000, `taken back after ${tookMs} ms, before its preempt_delay`);
-    assert.ok(report.longestGap.ms <= UNNOTICED_MS, `client gap ${report.longestGap.ms} ms`);
+    // The outage, not the plain gap: on a loaded machine ping itself is not always scheduled (lab/client.ts).
+    assert.ok(report.longestOutage.ms <= UNNOTICED_MS, `client outage ${report.longestOutage.ms} ms`);
     assert.equal(report.duplicates, 0, 'two hosts answered the client');
     assert.equal(seen.twoAnswersMs, 0, 'the observer saw two holders');
     // Long past the delay, the VIP without preempt is still where it went.
