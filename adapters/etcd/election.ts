@@ -88,6 +88,8 @@ export class VipElection implements Election {
   private offer: { hostname: string; lease: string; modRevision: bigint | null } | null = null;
   /** The mod revision of this election's own last lock write: any other naming us is an offer. */
   private ownWrite: bigint | null = null;
+  /** The last membership write queued (syncMembership). */
+  private membershipWrites: Promise<void> = Promise.resolve();
   /** A lock naming this host that another host wrote (a handover offer), to confirm before `elected`. */
   private offered: bigint | null = null;
   /**
@@ -168,7 +170,7 @@ export class VipElection implements Election {
   /** The session (re)gained a lease: put the membership key back if competing. */
   async resync(): Promise<void> {
     if (this.closed) return;
-    if (this.candidate) await this.putMembership();
+    if (this.candidate) await this.syncMembership();
   }
 
   /** The membership put `resync` would send, for a session re-putting many at once; null if none. */
@@ -685,14 +687,26 @@ export class VipElection implements Election {
     }
   }
 
-  private async putMembership(): Promise<void> {
-    const lease = this.ctx.actingLease();
-    if (lease === null) return;
-    await this.ctx.rpc.put({ key: this.membershipKey, value: this.membershipValue(), lease });
-  }
-
-  private async deleteMembership(): Promise<void> {
-    await this.ctx.rpc.deleteRange({ key: this.membershipKey });
+  /**
+   * Writes this host's membership key as it is wanted when the write runs (put while a candidate,
+   * deleted otherwise), one write at a time. Two unary calls in flight together may reach etcd in
+   * either order: a drained host's VIP, withdrawn right after its election's first put, kept its
+   * key when the delete was applied first (test/e2e/drain.test.ts, 1 run in 5).
+   */
+  private syncMembership(): Promise<void> {
+    const write = this.membershipWrites
+      .catch(() => undefined)
+      .then(async () => {
+        if (this.candidate && !this.closed) {
+          const lease = this.ctx.actingLease();
+          if (lease === null) return;
+          await this.ctx.rpc.put({ key: this.membershipKey, value: this.membershipValue(), lease });
+        } else {
+          await this.ctx.rpc.deleteRange({ key: this.membershipKey });
+        }
+      });
+    this.membershipWrites = write;
+    return write;
   }
 
   private requireOpen(): void {
@@ -711,12 +725,12 @@ export class VipElection implements Election {
       });
     };
     if (candidate) {
-      this.putMembership().catch(onError('membership put'));
+      this.syncMembership().catch(onError('membership put'));
       // Out of FAILING: `elected` may have come while the actor ignored it.
       this.decide(true);
     } else {
       this.clearRetry();
-      this.deleteMembership().catch(onError('membership delete'));
+      this.syncMembership().catch(onError('membership delete'));
       this.decide();
     }
   }
@@ -730,7 +744,7 @@ export class VipElection implements Election {
     this.placement = placement;
     this.membersChanged();
     if (!this.candidate || this.ctx.actingLease() === null) return; // the session's recovery puts it
-    this.putMembership().catch((err: unknown) => {
+    this.syncMembership().catch((err: unknown) => {
       this.ctx.options.logger.warn(`etcd election ${this.cidr}: membership put failed`, {
         error: translateEtcdError(err, 'membership put').message,
       });
@@ -1068,7 +1082,7 @@ export class VipElection implements Election {
     try {
       if (this.ctx.actingLease() !== null) {
         await this.release();
-        await this.deleteMembership();
+        await this.syncMembership();
       }
     } finally {
       this.detach();

@@ -339,6 +339,41 @@ describe('election (adapters/etcd/README.md table, fake etcd, fake timers)', () 
     assert.deepEqual(seen2, ['demoted:h1', 'elected']);
   });
 
+  it('withdrawn while its first membership put is out: the delete waits for the put, and the key ends deleted', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    const member = keys.membership(VIP, 'h1');
+    const sent = (method: string) =>
+      etcd.calls.filter((c) => c.method === method && (c.req as { key: Buffer }).key.toString() === member)
+        .length;
+    const releasePut = etcd.holdNextAnswer('put');
+    const election = h1.election(VIP);
+    await settle();
+    assert.equal(sent('put'), 1, 'the put is out');
+    election.setCandidate(false); // a drained host's VIP withdrawn at spawn (actors/drain.ts)
+    await settle();
+    assert.equal(sent('deleteRange'), 0, 'no delete beside the put: etcd may apply them in either order');
+    releasePut();
+    await settle();
+    assert.equal(sent('deleteRange'), 1);
+    assert.equal(etcd.get(member), undefined);
+  });
+
+  it('withdrawn before its first membership write runs: nothing is put', async () => {
+    const etcd = new FakeEtcd();
+    const h1 = await session(etcd, 'h1');
+    h1.election(VIP).setCandidate(false);
+    await settle();
+    const member = keys.membership(VIP, 'h1');
+    assert.equal(
+      etcd.calls.filter((c) => c.method === 'put' && (c.req as { key: Buffer }).key.toString() === member)
+        .length,
+      0,
+    );
+    assert.equal(etcd.get(member), undefined);
+    assert.equal(etcd.get(LOCK), undefined, 'and it never took the lock');
+  });
+
   it("an offer already there at a fresh session's first read is confirmed, not taken as its own lock", async () => {
     const etcd = new FakeEtcd();
     const h2 = await session(etcd, 'h2');
