@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readlinkSync } from 'node:fs';
+import { mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../lab/netns.ts';
 
@@ -29,4 +29,18 @@ export function runInOwnNetns(script: string): void {
     { stdio: 'inherit', cwd: REPO_ROOT },
   );
   process.exit(res.status ?? 1);
+}
+
+/** A markdown table: the header, its rule, one line per row. */
+export function markdown(header: readonly string[], rows: readonly string[][]): string {
+  return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+/** Writes `bench/results/<name>-<started, ISO>.json`; returns its path. */
+export function saveResults(name: string, started: Date, output: unknown): string {
+  const dir = join(REPO_ROOT, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${name}-${started.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, JSON.stringify(output, null, 2));
+  return file;
 }

@@ -169,13 +169,16 @@ async function reachEtcd(
     }),
   );
   const session = await createEtcdSession(etcdOptions, { rpc, hostClaim }).finally(() => bridging?.stop());
-  // Again once the session has the lease (loading the etcd client can take longer than the
-  // lifetime the first answer allowed, on a loaded machine): the actors refresh after this.
+  // Again once the session has the lease, which it reused (the locks under it are still the
+  // ones the first contact read: this host wrote nothing since): the actors refresh after this.
   const status = session.status();
   if (contact.kind === 'kept' && status.state === 'alive' && status.leaseId === contact.leaseId) {
-    const locksHeld = await session.locksHeld().catch(() => []);
-    const leaseDeadline = performance.now() + session.status().leaseRemainingMs;
-    const again = await renewHeldAddresses({ held: { locksHeld, leaseDeadline }, net, policy });
+    const leaseDeadline = performance.now() + status.leaseRemainingMs;
+    const again = await renewHeldAddresses({
+      held: { locksHeld: contact.locksHeld, leaseDeadline },
+      net,
+      policy,
+    });
     logRenewal(logger, again, `${Math.round(performance.now())} ms after the start, with the session`);
   }
   return {

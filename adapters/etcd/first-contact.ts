@@ -67,19 +67,14 @@ export interface LeaseBridge {
 export async function firstContact(options: FirstContactOptions): Promise<FirstContact> {
   const budgetMs = options.budgetMs ?? FIRST_CONTACT_BUDGET_MS;
   const opened: ClientHttp2Session[] = [];
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<FirstContact>((resolve) => {
-    timer = setTimeout(() => resolve({ kind: 'none', reason: `no answer within ${budgetMs} ms` }), budgetMs);
-  });
   const attempt = open(options, opened)
     .then((session) => ask(session, options, budgetMs))
     .catch((err: unknown): FirstContact => ({ kind: 'none', reason: describe(err) }));
   let answer: FirstContact | undefined;
   try {
-    answer = await Promise.race([attempt, timeout]);
+    answer = await within(attempt, budgetMs, { kind: 'none', reason: `no answer within ${budgetMs} ms` });
     return answer;
   } finally {
-    clearTimeout(timer);
     // Kept: the last one opened is the bridge's (open() stops at the first that connects).
     const bridge = answer?.kind === 'kept' ? opened.at(-1) : undefined;
     for (const session of opened) if (session !== bridge) session.destroy();
@@ -148,10 +143,8 @@ async function ask(
     if (cidr !== null && mine) locksHeld.push(cidr);
   }
   const bridge: LeaseBridge = {
-    renew: async (): Promise<number | null> => {
+    renew: () => {
       const at = performance.now();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), budgetMs)));
       const renewal = keepAlive().then(
         (res) => {
           const granted = Number(int64(res, 3));
@@ -159,11 +152,7 @@ async function ask(
         },
         () => null,
       );
-      try {
-        return await Promise.race([renewal, late]);
-      } finally {
-        clearTimeout(timer);
-      }
+      return within(renewal, budgetMs, null);
     },
     close: () => session.destroy(),
   };
@@ -254,6 +243,17 @@ function call(
     });
     req.end(frame(message));
   });
+}
+
+/** `promise`'s value, or `fallback` once `ms` have passed (a promise that never rejects). */
+async function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<T>((resolve) => (timer = setTimeout(() => resolve(fallback), ms)));
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function describe(err: unknown): string {

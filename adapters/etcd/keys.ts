@@ -87,6 +87,8 @@ export function makeKeys(prefix: string): Keys {
   const p = normalizePrefix(prefix);
   const lockPrefix = `${p}/default/`;
   const membershipRoot = `${p}/ips/`;
+  const hostsRoot = `${p}/hosts/`;
+  const drainPrefix = `${p}/drain/`;
   return {
     prefix: p,
     lockPrefix,
@@ -105,23 +107,23 @@ export function makeKeys(prefix: string): Keys {
       return { cidr: cidrFromStorable(storable), hostname };
     },
     membership: (cidr, hostname) => `${membershipRoot}${storableIp(cidr)}/${hostname}`,
-    hostPrefix: (hostname) => `${p}/hosts/${hostname}/`,
+    hostPrefix: (hostname) => `${hostsRoot}${hostname}/`,
     config: (hostname, vipId) => {
       if (vipId === LEASE_KEY_NAME || vipId.includes('/') || vipId.length === 0) {
         throw new RangeError(`not a VIP id: ${JSON.stringify(vipId)}`);
       }
-      return `${p}/hosts/${hostname}/${vipId}`;
+      return `${hostsRoot}${hostname}/${vipId}`;
     },
     lease: (hostname) => `${p}/config/${hostname}`,
-    legacyLease: (hostname) => `${p}/hosts/${hostname}/${LEASE_KEY_NAME}`,
+    legacyLease: (hostname) => `${hostsRoot}${hostname}/${LEASE_KEY_NAME}`,
     agentsPrefix: `${p}/agents/`,
     agent: (hostname) => `${p}/agents/${hostname}`,
     addressIndexPrefix: (hostname) => `${p}/addresses/${hostname}/`,
     addressIndex: (hostname, cidr) => `${p}/addresses/${hostname}/${storableIp(cidr)}`,
     configFence: (hostname) => `${p}/fences/${hostname}`,
-    drain: (hostname) => `${p}/drain/${hostname}`,
-    drainPrefix: `${p}/drain/`,
-    hostsRoot: `${p}/hosts/`,
+    drain: (hostname) => `${drainPrefix}${hostname}`,
+    drainPrefix,
+    hostsRoot,
   };
 }
 

@@ -400,15 +400,6 @@ export class EtcdSessionImpl implements EtcdSession {
     return [...cidrs];
   }
 
-  async locksHeld(): Promise<string[]> {
-    const lease = this.context.actingLease();
-    if (lease === null) return [];
-    const { holders } = await this.watcher.read();
-    return [...holders]
-      .filter(([, holder]) => holder.hostname === this.hostname && holder.lease === lease)
-      .map(([cidr]) => cidr);
-  }
-
   /**
    * The cluster view (cluster-view.ts): the locks first, then the membership keys, records, live
    * agents and drain flags at that read's revision, so the view is one moment of etcd. Scope

@@ -165,8 +165,6 @@ export interface EtcdSession {
   hostRecords(): Promise<HostRecord[]>;
   /** Every CIDR some live agent carries as a VIP (membership keys), once each. */
   carriedVips(): Promise<string[]>;
-  /** The CIDRs whose lock names this host under its current lease, read from etcd now. */
-  locksHeld(): Promise<string[]>;
   /** Every VIP of the cluster with each host's state for it, read from etcd (cluster-view.ts). */
   clusterView(scope?: 'full' | 'elections'): Promise<ClusterView>;
   /** Graceful: with revoke the lease is revoked so peers take over at once. */

@@ -1,9 +1,7 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { Lab, type Observation } from '../../lab/lab.ts';
 import type { Client } from '../../lab/client.ts';
-import { REPO_ROOT } from '../../lab/netns.ts';
 import { analyseRounds, percentile, type ProbeRound } from '../../lab/samples.ts';
 import {
   NO_TAKEOVER,
@@ -15,7 +13,7 @@ import {
   type SystemDef,
   type SystemDriver,
 } from './systems.ts';
-import { option, runInOwnNetns } from '../support.ts';
+import { markdown, option, runInOwnNetns, saveResults } from '../support.ts';
 
 /**
  * Failover benchmark: LinK against keepalived and ucarp in the same namespace lab (3 hosts, one
@@ -406,11 +404,6 @@ function row(s: Summary): string[] {
   ];
 }
 
-function markdown(header: string[], rows: string[][]): string {
-  const lines = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`);
-  return lines.join('\n');
-}
-
 function ratios(summaries: Summary[]): string {
   const find = (system: string, scenario: Scenario) =>
     summaries.find((s) => s.system === system && s.scenario === scenario);
@@ -492,10 +485,7 @@ const output = {
   summaries,
   runs: raw,
 };
-const dir = join(REPO_ROOT, 'bench/results');
-mkdirSync(dir, { recursive: true });
-const file = join(dir, `failover-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify(output, null, 2));
+const file = saveResults('failover', started, output);
 
 const spacing = Object.values(probes).filter((p): p is ProbeRate => p !== null);
 const achieved = spacing.length

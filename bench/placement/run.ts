@@ -1,12 +1,11 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { Lab } from '../../lab/lab.ts';
 import type { Client } from '../../lab/client.ts';
-import { REPO_ROOT, addresses } from '../../lab/netns.ts';
+import { addresses } from '../../lab/netns.ts';
 import { CONFIG_SCHEMA } from '../../config/schema.ts';
 import { parseDurationMs } from '../../config/duration.ts';
-import { option, runInOwnNetns } from '../support.ts';
+import { markdown, option, runInOwnNetns, saveResults } from '../support.ts';
 
 /**
  * Placement benchmark (issue 16): how many moves and how long BALANCE=on takes to spread 100
@@ -505,10 +504,7 @@ const output = {
   twoHolders: ownership.twoHolders,
   changes: ownership.changes,
 };
-const dir = join(REPO_ROOT, 'bench/results');
-mkdirSync(dir, { recursive: true });
-const file = join(dir, `placement-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify(output, null, 2));
+const file = saveResults('placement', started, output);
 
 const header = [
   'phase',
@@ -549,7 +545,7 @@ console.log(
     `not one instant), and the VIPs seen so in consecutive polls (held twice for that long at least); client gap ` +
     `at +N ms: its start, from the phase's start; agent warnings: log lines with ${WARNING_CODES.join(', ')}\n`,
 );
-console.log([header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n'));
+console.log(markdown(header, rows));
 console.log(
   `\nload average: before ${loadBefore.map((n) => n.toFixed(1)).join(' ')}, after ${loadavg()
     .map((n) => n.toFixed(1))

@@ -1,11 +1,11 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_VIP, Lab, type Observation } from '../../lab/lab.ts';
 import type { Client } from '../../lab/client.ts';
 import { REPO_ROOT } from '../../lab/netns.ts';
 import { analyseRounds, percentile } from '../../lab/samples.ts';
-import { option, runInOwnNetns } from '../support.ts';
+import { markdown, option, runInOwnNetns, saveResults } from '../support.ts';
 
 /**
  * Crash-restart benchmark (issue 18 part 6): the owner's agent is killed with SIGKILL and
@@ -298,10 +298,7 @@ const output = {
   summaries,
   runs,
 };
-const dir = join(REPO_ROOT, 'bench/results');
-mkdirSync(dir, { recursive: true });
-const file = join(dir, `restart-${started.toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(file, JSON.stringify(output, null, 2));
+const file = saveResults('restart', started, output);
 
 const header = [
   'mode',
@@ -351,7 +348,7 @@ console.log(
   `\nCrash-restart (kill -9 of the owner, then start), ${RUNS} runs per mode, ${HOSTS} hosts, ${VARIANT}, ` +
     `RestartSec ${RESTART_SEC_MS} ms, etcd data under ${ETCD_DATA}, agentEnv ${JSON.stringify(AGENT_ENV)}; times in ms\n`,
 );
-console.log([header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n'));
+console.log(markdown(header, rows));
 console.log(
   `\nload average: before ${loadBefore.map((n) => n.toFixed(1)).join(' ')}, after ${loadavg()
     .map((n) => n.toFixed(1))
